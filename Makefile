@@ -1,0 +1,31 @@
+# Parlor: `make run` starts the offline stack, `make test` installs and runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+REQS := requirements.txt requirements-dev.txt
+
+.PHONY: install run test lint typecheck unit bench clean
+
+$(STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m local $(if $(SEED),--seed,)
+
+lint: install
+	$(PY) -m ruff check .
+
+typecheck: install
+	$(PY) -m mypy chalicelib local
+
+test: install lint typecheck
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .local-run .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Parlor: everything that ships to Lambda lives in this package."""

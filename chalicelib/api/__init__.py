@@ -1,0 +1,9 @@
+"""Chalice blueprints, one per resource. ``ROUTERS`` is every route the API serves."""
+
+from __future__ import annotations
+
+from chalicelib.api import accounts, openapi, social
+from chalicelib.api.routing import Router
+
+ROUTERS: list[Router] = [accounts.router, social.router, openapi.router]
+BLUEPRINTS = [r.blueprint for r in ROUTERS]

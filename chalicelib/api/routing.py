@@ -1,0 +1,184 @@
+"""The edge between HTTP and the domain.
+
+Every route is declared through a ``Router``: it authenticates the bearer token, validates
+the body against a pydantic model, calls the handler, serializes the result and turns
+domain errors into ``{"error": {"code", "message"}}``. The same declarations feed
+``/openapi.json``, so the spec cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.errors import DomainError, Unauthorized, ValidationFailed
+from chalicelib.logs import logger
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    name: str
+    summary: str
+    tag: str
+    status: int
+    auth: bool
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    raw_body: bool
+
+
+@dataclass
+class Call:
+    """What a handler gets: the caller, the validated body and query, the path params."""
+
+    request: Request
+    params: dict[str, str]
+    user_id: str | None = None
+    body: Any = None
+    query: Any = None
+    raw_body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def me(self) -> str:
+        assert self.user_id is not None, "route declared without auth"
+        return self.user_id
+
+
+Handler = Callable[[Call], Any]
+
+
+class Router:
+    """A Chalice blueprint whose routes share authentication, validation and errors."""
+
+    def __init__(self, import_name: str, tag: str):
+        self.blueprint = Blueprint(import_name)
+        self.tag = tag
+        self.specs: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        auth: bool = True,
+        raw_body: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            spec = RouteSpec(method, path, fn.__name__, summary, self.tag, status, auth, body, query, response, raw_body)
+            self.specs.append(spec)
+
+            def view(**params: str) -> Response:
+                return _dispatch(self.blueprint.current_request, spec, fn, params)
+
+            view.__name__ = fn.__name__
+            self.blueprint.route(path, methods=[method], content_types=_CONTENT_TYPES)(view)
+            return fn
+
+        return register
+
+
+# API Gateway passes these through; anything else is answered 415 by Chalice itself.
+_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+
+
+def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, str]) -> Response:
+    from chalicelib.wiring import services  # the single wiring point, built on first use
+
+    context: dict[str, Any] = dict(request.context or {})
+    request_id = str(context.get("requestId", ""))
+    logger.append_keys(request_id=request_id, route=f"{spec.method} {spec.path}")
+    try:
+        container = services()
+        call = Call(request=request, params=params, headers=dict(request.headers or {}))
+        if spec.auth:
+            call.user_id = container.tokens.verify(_bearer_token(request))
+        raw = _raw_body(request, container.settings.max_body_bytes)
+        call.raw_body = raw
+        if spec.body is not None:
+            call.body = _parse_body(raw, spec.body)
+        if spec.query is not None:
+            call.query = _parse_query(request, spec.query)
+        result = fn(call)
+        return _json_response(spec.status, _serialize(result))
+    except DomainError as exc:
+        logger.info("request refused", extra={"code": exc.code, "status": exc.status})
+        return error_response(exc)
+    except Exception:  # noqa: BLE001 - the edge must never leak a stack trace
+        logger.exception("unhandled error")
+        return _json_response(500, {"error": {"code": "internal_error", "message": "Something went wrong on our side."}})
+    finally:
+        logger.remove_keys(["request_id", "route"])
+
+
+def error_response(exc: DomainError) -> Response:
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    return _json_response(exc.status, {"error": {"code": exc.code, "message": exc.message}}, headers)
+
+
+def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(payload) if payload is not None else "",
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def _serialize(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    return result
+
+
+def _bearer_token(request: Request) -> str:
+    header = str(dict(request.headers or {}).get("authorization", ""))
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("A bearer token is required.", code="missing_token")
+    return token.strip()
+
+
+def _raw_body(request: Request, limit: int) -> bytes:
+    body = request.raw_body or b""
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    if len(raw) > limit:
+        raise ValidationFailed(f"The body is larger than {limit} bytes.", code="body_too_large")
+    return raw
+
+
+def _parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate_json(raw or b"")
+    except ValidationError as exc:
+        raise ValidationFailed(_describe(exc)) from exc
+
+
+def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query_params or {}))
+    except ValidationError as exc:
+        raise ValidationFailed(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)

@@ -1,0 +1,45 @@
+"""Request and response bodies shared across blueprints."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.models.users import UserModel
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields and wrong types are errors, not guesses."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    cursor: str | None = Field(default=None, max_length=2048)
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+class UserOut(BaseModel):
+    id: str
+    handle: str
+    display_name: str
+    follower_count: int
+    following_count: int
+    can_host: bool
+
+
+class UsersPage(BaseModel):
+    users: list[UserOut]
+    next_cursor: str | None
+
+
+def user_out(user: UserModel, host_min_followers: int) -> UserOut:
+    return UserOut(
+        id=user.user_id,
+        handle=user.handle,
+        display_name=user.display_name,
+        follower_count=int(user.follower_count),
+        following_count=int(user.following_count),
+        can_host=int(user.follower_count) >= host_min_followers,
+    )

@@ -1,0 +1,33 @@
+"""Users and the handle claims that keep handles unique."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from chalicelib.models.base import table_meta
+
+
+class UserModel(Model):
+    Meta = table_meta("users")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    handle = UnicodeAttribute()
+    display_name = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    follower_count = NumberAttribute(default=0)
+    following_count = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+
+
+class HandleModel(Model):
+    """One item per handle, keyed case-insensitively: the unique constraint on handles."""
+
+    Meta = table_meta("handles")
+
+    handle_key = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+
+    @staticmethod
+    def key_for(handle: str) -> str:
+        return handle.lower()

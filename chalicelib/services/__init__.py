@@ -1,0 +1,1 @@
+"""The domain: plain classes that take their collaborators in the constructor."""

@@ -1,0 +1,52 @@
+"""Settings read once from the environment into one frozen object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "dev"
+    table_prefix: str = "parlor-dev"
+    # Signing key for user session tokens (HS256). Never a default in production:
+    # the stacks set it from Secrets Manager.
+    jwt_secret: str = "dev-only-insecure-secret-change-me-0123456789"
+    token_ttl_seconds: int = 7 * 24 * 3600
+    host_min_followers: int = 600
+    max_body_bytes: int = 16 * 1024
+    page_size: int = 50
+    api_url: str = "http://127.0.0.1:8000"
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            stage=env.get("PARLOR_STAGE", d.stage),
+            table_prefix=env.get("PARLOR_TABLE_PREFIX", d.table_prefix),
+            jwt_secret=env.get("PARLOR_JWT_SECRET", d.jwt_secret),
+            token_ttl_seconds=_int(env, "PARLOR_TOKEN_TTL_SECONDS", d.token_ttl_seconds),
+            host_min_followers=_int(env, "PARLOR_HOST_MIN_FOLLOWERS", d.host_min_followers),
+            max_body_bytes=_int(env, "PARLOR_MAX_BODY_BYTES", d.max_body_bytes),
+            page_size=_int(env, "PARLOR_PAGE_SIZE", d.page_size),
+            api_url=env.get("PARLOR_API_URL", d.api_url),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or d.region,
+        )
+
+    def table_name(self, short_name: str) -> str:
+        return f"{self.table_prefix}-{short_name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

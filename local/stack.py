@@ -1,0 +1,183 @@
+"""The offline stack: each piece is a ``Component`` (a real process); ``Stack`` starts them
+in order, waits until each is ready, runs set-up hooks, and stops them all in reverse.
+
+Adding a piece (WebSocket gateway, Stripe stand-in, scheduler clock) is one more
+``Component`` in ``components()``, not a new script.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("parlor.local")
+
+
+@dataclass(frozen=True)
+class Ports:
+    api: int = 8000
+    ws: int = 8001
+    moto: int = 5005
+    stripe: int = 12111
+    media_base: int = 9000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        d = cls()
+        return cls(
+            api=int(env.get("PARLOR_API_PORT", d.api)),
+            ws=int(env.get("PARLOR_WS_PORT", d.ws)),
+            moto=int(env.get("PARLOR_MOTO_PORT", d.moto)),
+            stripe=int(env.get("STRIPE_STANDIN_PORT", d.stripe)),
+            media_base=int(env.get("PARLOR_MEDIA_BASE_PORT", d.media_base)),
+        )
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Free ports for tests that run the stack beside a developer's own."""
+        return cls(api=free_port(), ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_port())
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    ready_url: str | None = None
+    url: str | None = None
+    after_start: Callable[[dict[str, str]], None] | None = None
+    # Chatty components log to .local-run/<name>.log instead of the console.
+    quiet: bool = False
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment every component gets: AWS pointed at moto, Parlor settings."""
+    env = dict(base)
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports.moto}",
+            "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "PARLOR_STAGE": env.get("PARLOR_STAGE", "dev"),
+            "PARLOR_TABLE_PREFIX": env.get("PARLOR_TABLE_PREFIX", "parlor-local"),
+            "PARLOR_API_URL": f"http://127.0.0.1:{ports.api}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def components(ports: Ports) -> list[Component]:
+    py = sys.executable
+    return [
+        Component(
+            "moto",
+            [py, "-m", "local.moto_server", "--port", str(ports.moto)],
+            ready_url=f"http://127.0.0.1:{ports.moto}/moto-api/",
+            url=f"http://127.0.0.1:{ports.moto}",
+            after_start=bootstrap,
+            quiet=True,
+        ),
+        Component(
+            "api",
+            [str(Path(py).parent / "chalice"), "local", "--host", "127.0.0.1", "--port", str(ports.api),
+             "--stage", "dev", "--no-autoreload"],
+            ready_url=f"http://127.0.0.1:{ports.api}/openapi.json",
+            url=f"http://127.0.0.1:{ports.api}",
+        ),
+    ]
+
+
+def bootstrap(env: dict[str, str]) -> None:
+    """Create tables and queues in the fresh (in-memory) moto server."""
+    subprocess.run([sys.executable, "-m", "local.bootstrap"], cwd=ROOT, env=env, check=True)
+
+
+class Stack:
+    def __init__(self, ports: Ports, env: Mapping[str, str] | None = None, log_dir: Path | None = None):
+        self.ports = ports
+        self.env = stack_env(ports, os.environ if env is None else env)
+        self.components = components(ports)
+        self.log_dir = log_dir
+
+    def start(self, timeout: float = 60.0) -> None:
+        try:
+            for component in self.components:
+                self._start(component, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, component: Component, timeout: float) -> None:
+        out = None
+        log_dir = self.log_dir or (ROOT / ".local-run" if component.quiet else None)
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(log_dir / f"{component.name}.log", "ab")
+        component.process = subprocess.Popen(
+            component.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
+        if component.ready_url:
+            wait_until_ready(component, timeout)
+        if component.after_start:
+            component.after_start(self.env)
+        log.info("%s ready%s", component.name, f" at {component.url}" if component.url else "")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for component in reversed(self.components):
+            proc = component.process
+            if proc is None or proc.poll() is not None:
+                continue
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def failed(self) -> list[str]:
+        return [c.name for c in self.components if c.process is not None and c.process.poll() is not None]
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until_ready(component: Component, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    assert component.ready_url and component.process
+    while time.monotonic() < deadline:
+        if component.process.poll() is not None:
+            raise RuntimeError(f"{component.name} exited with {component.process.returncode} while starting")
+        try:
+            with urllib.request.urlopen(component.ready_url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers: up
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{component.name} not ready after {timeout:.0f}s ({component.ready_url})")

@@ -1,0 +1,61 @@
+"""The edge: every protected route refuses anonymous callers; errors have one shape;
+the OpenAPI document lists every route."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from chalicelib.api import ROUTERS
+
+PUBLIC_ROUTES = {("POST", "/v1/accounts"), ("POST", "/v1/sessions"), ("GET", "/openapi.json")}
+ALL_SPECS = [spec for router in ROUTERS for spec in router.specs]
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"{\w+}", "01ARZ3NDEKTSV4RRFFQ69G5FAV", path)
+
+
+@pytest.mark.parametrize("spec", [s for s in ALL_SPECS if s.auth], ids=lambda s: f"{s.method} {s.path}")
+def test_protected_routes_refuse_anonymous_callers(api, spec):
+    reply = api.call(spec.method, _concrete(spec.path), body={})
+    assert reply.status == 401, (spec.path, reply.body)
+    assert reply.error_code in {"missing_token", "invalid_token"}
+
+
+@pytest.mark.parametrize("spec", [s for s in ALL_SPECS if s.auth], ids=lambda s: f"{s.method} {s.path}")
+def test_protected_routes_refuse_garbage_tokens(api, spec):
+    reply = api.call(spec.method, _concrete(spec.path), body={}, token="not.a.jwt")
+    assert reply.status == 401 and reply.error_code == "invalid_token"
+
+
+def test_only_the_intended_routes_are_public():
+    assert {(s.method, s.path) for s in ALL_SPECS if not s.auth} == PUBLIC_ROUTES
+
+
+def test_openapi_describes_every_route_with_its_models(api):
+    reply = api.get("/openapi.json")
+    assert reply.status == 200
+    doc = reply.body
+    assert doc["openapi"].startswith("3.")
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == {(s.method, s.path) for s in ALL_SPECS}
+    sign_up = doc["paths"]["/v1/accounts"]["post"]
+    body_ref = sign_up["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body_schema = doc["components"]["schemas"][body_ref.rsplit("/", 1)[1]]
+    assert body_schema["properties"]["handle"]["pattern"] == r"^[A-Za-z0-9_]{3,15}$"
+    assert body_schema["additionalProperties"] is False
+    assert "201" in sign_up["responses"]
+    assert doc["paths"]["/v1/me"]["get"]["security"] == [{"bearer": []}]
+
+
+def test_unhandled_errors_are_500_without_a_stack_trace(api, container, monkeypatch):
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    _, token = api.sign_up("boom")
+    monkeypatch.setattr(container.accounts, "get_user", explode)
+    reply = api.get("/v1/me", token=token)
+    assert reply.status == 500 and reply.error_code == "internal_error"
+    assert "secret internals" not in str(reply.body) and "Traceback" not in str(reply.body)
