@@ -87,3 +87,64 @@ class UserNotFound(NotFound):
 class CannotFollowSelf(RuleViolated):
     code = "cannot_follow_self"
     default_message = "You cannot follow yourself."
+
+
+# Spaces.
+class NotEligibleToHost(Forbidden):
+    code = "not_eligible_to_host"
+    default_message = "Hosting needs more followers."
+
+
+class SpaceNotFound(NotFound):
+    code = "space_not_found"
+    default_message = "No such space."
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+    default_message = "The space is not in a state that allows this."
+
+
+class AlreadyHosting(Conflict):
+    code = "already_hosting"
+    default_message = "You already host a live space."
+
+
+class TooManyScheduled(Conflict):
+    code = "too_many_scheduled"
+    default_message = "You have too many scheduled spaces."
+
+
+class InvalidSchedule(RuleViolated):
+    code = "invalid_scheduled_start"
+    default_message = "The start time must be in the future and at most 30 days ahead."
+
+
+class NotHost(Forbidden):
+    code = "not_host"
+    default_message = "Only the host may do that."
+
+
+class NotModerator(Forbidden):
+    code = "not_moderator"
+    default_message = "Only the host and co-hosts may do that."
+
+
+class Banned(Forbidden):
+    code = "banned"
+    default_message = "You were banned from this space."
+
+
+class NotInSpace(Conflict):
+    code = "not_in_space"
+    default_message = "That user is not in the space."
+
+
+class RoleLimitReached(Conflict):
+    code = "role_limit_reached"
+    default_message = "That role is full."
+
+
+class TicketRequired(Forbidden):
+    code = "ticket_required"
+    default_message = "This space needs a ticket."

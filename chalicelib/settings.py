@@ -26,6 +26,17 @@ class Settings:
     page_size: int = 50
     api_url: str = "http://127.0.0.1:8000"
     region: str = "us-east-1"
+    # Ed25519 private key (PEM) that signs media tokens; workers get the public half.
+    media_token_private_key: str = ""
+    media_token_public_key: str = ""
+    # Shared secret that signs API -> worker control calls and worker -> API callbacks.
+    service_secret: str = "dev-only-service-secret-0123456789abcdef"
+    realtime_url: str = "ws://127.0.0.1:8001"
+    max_scheduled_per_host: int = 10
+    schedule_horizon_days: int = 30
+    unattended_grace_minutes: int = 10
+    # How many followees the live feed looks at (people follow at most a few thousand).
+    feed_following_limit: int = 5000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +52,14 @@ class Settings:
             page_size=_int(env, "PARLOR_PAGE_SIZE", d.page_size),
             api_url=env.get("PARLOR_API_URL", d.api_url),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or d.region,
+            media_token_private_key=env.get("PARLOR_MEDIA_TOKEN_PRIVATE_KEY", d.media_token_private_key),
+            media_token_public_key=env.get("PARLOR_MEDIA_TOKEN_PUBLIC_KEY", d.media_token_public_key),
+            service_secret=env.get("PARLOR_SERVICE_SECRET", d.service_secret),
+            realtime_url=env.get("PARLOR_REALTIME_URL", d.realtime_url),
+            max_scheduled_per_host=_int(env, "PARLOR_MAX_SCHEDULED_PER_HOST", d.max_scheduled_per_host),
+            schedule_horizon_days=_int(env, "PARLOR_SCHEDULE_HORIZON_DAYS", d.schedule_horizon_days),
+            unattended_grace_minutes=_int(env, "PARLOR_UNATTENDED_GRACE_MINUTES", d.unattended_grace_minutes),
+            feed_following_limit=_int(env, "PARLOR_FEED_FOLLOWING_LIMIT", d.feed_following_limit),
         )
 
     def table_name(self, short_name: str) -> str:

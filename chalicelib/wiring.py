@@ -12,9 +12,14 @@ from argon2 import PasswordHasher
 from pynamodb.connection import Connection
 
 from chalicelib.clock import Clock, SystemClock
+from chalicelib.gateways.media import MediaGateway
 from chalicelib.services.accounts import AccountService
+from chalicelib.services.events import EventPublisher
+from chalicelib.services.feed import LiveFeed
+from chalicelib.services.rooms import RoomService
 from chalicelib.services.social import SocialGraph
-from chalicelib.services.tokens import SessionTokens
+from chalicelib.services.spaces import SpaceService
+from chalicelib.services.tokens import RoomTokens, SessionTokens, generate_media_keypair
 from chalicelib.settings import Settings, get_settings
 
 
@@ -23,21 +28,51 @@ class Services:
     settings: Settings
     clock: Clock
     tokens: SessionTokens
+    room_tokens: RoomTokens
+    events: EventPublisher
+    media: MediaGateway
     accounts: AccountService
     social: SocialGraph
+    spaces: SpaceService
+    rooms: RoomService
+    feed: LiveFeed
 
 
-def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None) -> Services:
+def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
+                   events: EventPublisher | None = None, media: MediaGateway | None = None) -> Services:
     clock = clock or SystemClock()
     connection = Connection(region=settings.region)
     tokens = SessionTokens(settings.jwt_secret, settings.token_ttl_seconds, clock)
+    media_key = settings.media_token_private_key or generate_media_keypair()[0]
+    room_tokens = RoomTokens(media_key, settings.jwt_secret, clock)
+    events = events or _default_publisher(settings)
+    media = media or _default_media(settings, clock)
+    spaces = SpaceService(connection, clock, settings, events, media)
     return Services(
         settings=settings,
         clock=clock,
         tokens=tokens,
+        room_tokens=room_tokens,
+        events=events,
+        media=media,
         accounts=AccountService(connection, clock, tokens, hasher or PasswordHasher()),
         social=SocialGraph(connection, clock),
+        spaces=spaces,
+        rooms=RoomService(connection, clock, spaces, events, media, room_tokens),
+        feed=LiveFeed(settings.feed_following_limit),
     )
+
+
+def _default_publisher(settings: Settings) -> EventPublisher:
+    from chalicelib.services.events import NullPublisher
+
+    return NullPublisher()
+
+
+def _default_media(settings: Settings, clock: Clock) -> MediaGateway:
+    from chalicelib.gateways.media import UnavailableMedia
+
+    return UnavailableMedia()
 
 
 _services: Services | None = None

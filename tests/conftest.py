@@ -22,6 +22,7 @@ os.environ.update(
 
 import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Iterator  # noqa: E402
 
@@ -33,8 +34,10 @@ from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 from chalicelib.clock import ManualClock  # noqa: E402
 from chalicelib.models import ALL_MODELS  # noqa: E402
 from chalicelib.models.tables import create_all_tables  # noqa: E402
+from chalicelib.services.tokens import generate_media_keypair  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.wiring import Services, build_services, use_services  # noqa: E402
+from tests.fakes import RecordingMedia, RecordingPublisher  # noqa: E402
 from tests.support import Api  # noqa: E402
 
 # Cheap hashing keeps sign-ups fast; production uses argon2-cffi's RFC 9106 defaults.
@@ -76,14 +79,29 @@ def clock() -> ManualClock:
     return ManualClock(datetime.now(UTC).replace(microsecond=0))
 
 
+MEDIA_PRIVATE_KEY, MEDIA_PUBLIC_KEY = generate_media_keypair()
+
+
 @pytest.fixture
 def settings() -> Settings:
-    return Settings.from_env()
+    return replace(Settings.from_env(), media_token_private_key=MEDIA_PRIVATE_KEY,
+                   media_token_public_key=MEDIA_PUBLIC_KEY)
 
 
 @pytest.fixture
-def container(aws: None, clock: ManualClock, settings: Settings) -> Iterator[Services]:
-    built = build_services(settings, clock=clock, hasher=FAST_HASHER)
+def events() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def media() -> RecordingMedia:
+    return RecordingMedia()
+
+
+@pytest.fixture
+def container(aws: None, clock: ManualClock, settings: Settings, events: RecordingPublisher,
+              media: RecordingMedia) -> Iterator[Services]:
+    built = build_services(settings, clock=clock, hasher=FAST_HASHER, events=events, media=media)
     use_services(built)
     yield built
     use_services(None)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.api import accounts, openapi, social
+from chalicelib.api import accounts, jobs, openapi, rooms, social, spaces
 from chalicelib.api.routing import Router
 
-ROUTERS: list[Router] = [accounts.router, social.router, openapi.router]
-BLUEPRINTS = [r.blueprint for r in ROUTERS]
+ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, openapi.router]
+BLUEPRINTS = [r.blueprint for r in ROUTERS] + [jobs.jobs]

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.models.audit import AuditEntryModel
 from chalicelib.models.follows import FollowModel
+from chalicelib.models.participants import OnStageModel, ParticipantModel
+from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.users import HandleModel, UserModel
 
-ALL_MODELS: tuple[type[Model], ...] = (UserModel, HandleModel, FollowModel)
+ALL_MODELS: tuple[type[Model], ...] = (
+    UserModel,
+    HandleModel,
+    FollowModel,
+    SpaceModel,
+    ParticipantModel,
+    OnStageModel,
+    AuditEntryModel,
+)
 
-__all__ = ["ALL_MODELS", "FollowModel", "HandleModel", "UserModel"]
+__all__ = ["ALL_MODELS", "AuditEntryModel", "FollowModel", "HandleModel", "OnStageModel", "ParticipantModel", "SpaceModel",
+           "UserModel"]

@@ -18,6 +18,9 @@ class UserModel(Model):
     follower_count = NumberAttribute(default=0)
     following_count = NumberAttribute(default=0)
     created_at = UTCDateTimeAttribute()
+    # The live space this user hosts (a user hosts at most one at a time).
+    hosting_space_id = UnicodeAttribute(null=True)
+    scheduled_count = NumberAttribute(default=0)
 
 
 class HandleModel(Model):

@@ -45,3 +45,61 @@ class SessionTokens:
         if int(claims["exp"]) <= int(self._clock.now().timestamp()):
             raise jwt.ExpiredSignatureError("Signature has expired")
         return claims
+
+
+_MEDIA_AUDIENCE = "parlor-media"
+_REALTIME_AUDIENCE = "parlor-realtime"
+
+
+class RoomTokens:
+    """Short-lived tokens handed out by ``join``: one for the media worker, one for the
+    realtime socket. Both carry the space, the user and the role.
+
+    Media tokens are signed with an Ed25519 private key that only the API holds; workers
+    verify them with the public key, so a compromised worker cannot mint tokens.
+    """
+
+    def __init__(self, media_private_key_pem: str, realtime_secret: str, clock: Clock,
+                 media_ttl_seconds: int = 120, realtime_ttl_seconds: int = 300):
+        self._media_key = media_private_key_pem
+        self._realtime_secret = realtime_secret
+        self._clock = clock
+        self._media_ttl = timedelta(seconds=media_ttl_seconds)
+        self._realtime_ttl = timedelta(seconds=realtime_ttl_seconds)
+
+    def media(self, space_id: str, user_id: str, role: str) -> str:
+        now = self._clock.now()
+        claims = {"sub": user_id, "space_id": space_id, "role": role, "aud": _MEDIA_AUDIENCE, "iat": now,
+                  "exp": now + self._media_ttl}
+        return jwt.encode(claims, self._media_key, algorithm="EdDSA")
+
+    def realtime(self, space_id: str, user_id: str, role: str) -> str:
+        now = self._clock.now()
+        claims = {"sub": user_id, "space_id": space_id, "role": role, "aud": _REALTIME_AUDIENCE, "iss": _ISSUER,
+                  "iat": now, "exp": now + self._realtime_ttl}
+        return jwt.encode(claims, self._realtime_secret, algorithm="HS256")
+
+    def verify_realtime(self, token: str) -> dict:
+        """Claims of a valid realtime token (space_id, sub, role); otherwise 401."""
+        try:
+            claims = jwt.decode(token, self._realtime_secret, algorithms=["HS256"], audience=_REALTIME_AUDIENCE,
+                                issuer=_ISSUER, options={"require": ["sub", "space_id", "exp"], "verify_exp": False,
+                                                         "verify_iat": False})
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The realtime token is invalid.", code="invalid_token") from exc
+        if int(claims["exp"]) <= int(self._clock.now().timestamp()):
+            raise Unauthorized("The realtime token has expired.", code="invalid_token")
+        return claims
+
+
+def generate_media_keypair() -> tuple[str, str]:
+    """A fresh Ed25519 key pair as (private PEM, public PEM): local stack and tests."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public

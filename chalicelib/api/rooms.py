@@ -1,0 +1,158 @@
+"""Inside a live space: join, leave, participants, speak requests, roles, mute, remove, audit."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from chalicelib.api.routing import Call, Router
+from chalicelib.api.schemas import PageQuery, Strict
+from chalicelib.errors import Forbidden
+from chalicelib.models.audit import AuditEntryModel
+from chalicelib.models.participants import COHOST, HOST, LISTENER, SPEAKER, ParticipantModel
+from chalicelib.wiring import services
+
+router = Router(__name__, tag="rooms")
+
+
+class ParticipantOut(BaseModel):
+    user_id: str
+    role: str
+    muted: bool
+    hand_raised: bool
+    joined_at: AwareDatetime | None
+
+
+class Connection(BaseModel):
+    url: str
+    token: str
+
+
+class JoinOut(BaseModel):
+    participant: ParticipantOut
+    media: Connection
+    realtime: Connection
+
+
+class ParticipantsOut(BaseModel):
+    hosts: list[ParticipantOut]
+    cohosts: list[ParticipantOut]
+    speakers: list[ParticipantOut]
+    listeners: list[ParticipantOut]
+    participant_count: int
+
+
+class SpeakRequestsOut(BaseModel):
+    requests: list[ParticipantOut]
+
+
+class SetRoleIn(Strict):
+    role: Literal["cohost", "speaker", "listener"]
+
+
+class RemoveQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ban: bool = False
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    at: AwareDatetime
+    actor_id: str
+    action: str
+    target_id: str | None
+    details: dict | None
+
+
+class AuditOut(BaseModel):
+    entries: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+class Done(BaseModel):
+    ok: bool
+
+
+def participant_out(p: ParticipantModel) -> ParticipantOut:
+    return ParticipantOut(user_id=p.user_id, role=p.role, muted=bool(p.muted), hand_raised=p.hand_raised_at is not None,
+                          joined_at=p.joined_at)
+
+
+def _audit_out(e: AuditEntryModel) -> AuditEntryOut:
+    return AuditEntryOut(id=e.entry_id, at=e.at, actor_id=e.actor_id, action=e.action, target_id=e.target_id,
+                         details=e.details.as_dict() if e.details is not None else None)
+
+
+@router.route("POST", "/v1/spaces/{space_id}/join", summary="Join a live space: media and realtime connection info",
+              response=JoinOut)
+def join(call: Call) -> JoinOut:
+    s = services()
+    joined = s.rooms.join(call.me, call.params["space_id"])
+    return JoinOut(participant=participant_out(joined.participant),
+                   media=Connection(url=joined.media.url, token=joined.media_token),
+                   realtime=Connection(url=s.settings.realtime_url, token=joined.realtime_token))
+
+
+@router.route("POST", "/v1/spaces/{space_id}/leave", summary="Leave a space", response=Done)
+def leave(call: Call) -> Done:
+    return Done(ok=services().rooms.leave(call.me, call.params["space_id"]))
+
+
+@router.route("GET", "/v1/spaces/{space_id}/participants", summary="Who is in the room, by role", response=ParticipantsOut)
+def participants(call: Call) -> ParticipantsOut:
+    people = [participant_out(p) for p in services().rooms.participants(call.params["space_id"])]
+    by = {role: [p for p in people if p.role == role] for role in (HOST, COHOST, SPEAKER, LISTENER)}
+    return ParticipantsOut(hosts=by[HOST], cohosts=by[COHOST], speakers=by[SPEAKER], listeners=by[LISTENER],
+                           participant_count=len(people))
+
+
+@router.route("POST", "/v1/spaces/{space_id}/speak-requests", summary="Raise your hand", response=ParticipantOut)
+def raise_hand(call: Call) -> ParticipantOut:
+    return participant_out(services().rooms.raise_hand(call.me, call.params["space_id"]))
+
+
+@router.route("DELETE", "/v1/spaces/{space_id}/speak-requests", summary="Lower your hand", response=ParticipantOut)
+def lower_hand(call: Call) -> ParticipantOut:
+    return participant_out(services().rooms.lower_hand(call.me, call.params["space_id"]))
+
+
+@router.route("GET", "/v1/spaces/{space_id}/speak-requests", summary="Raised hands (hosts)", response=SpeakRequestsOut)
+def speak_requests(call: Call) -> SpeakRequestsOut:
+    raised = services().rooms.speak_requests(call.me, call.params["space_id"])
+    return SpeakRequestsOut(requests=[participant_out(p) for p in raised])
+
+
+@router.route("PUT", "/v1/spaces/{space_id}/participants/{user_id}", summary="Approve, invite, demote, name a co-host",
+              body=SetRoleIn, response=ParticipantOut)
+def set_role(call: Call) -> ParticipantOut:
+    p = services().rooms.set_role(call.me, call.params["space_id"], call.params["user_id"], call.body.role)
+    return participant_out(p)
+
+
+@router.route("POST", "/v1/spaces/{space_id}/participants/{user_id}/mute", summary="Mute a speaker (hosts, or yourself)",
+              response=ParticipantOut)
+def mute(call: Call) -> ParticipantOut:
+    return participant_out(services().rooms.mute(call.me, call.params["space_id"], call.params["user_id"]))
+
+
+@router.route("DELETE", "/v1/spaces/{space_id}/participants/{user_id}/mute", summary="Unmute yourself",
+              response=ParticipantOut)
+def unmute(call: Call) -> ParticipantOut:
+    if call.params["user_id"] != call.me:
+        raise Forbidden("Only speakers unmute themselves.", code="unmute_self_only")
+    return participant_out(services().rooms.unmute_self(call.me, call.params["space_id"]))
+
+
+@router.route("DELETE", "/v1/spaces/{space_id}/participants/{user_id}", summary="Remove someone, optionally ban (?ban=true)",
+              query=RemoveQuery, response=Done)
+def remove(call: Call) -> Done:
+    services().rooms.remove(call.me, call.params["space_id"], call.params["user_id"], call.query.ban)
+    return Done(ok=True)
+
+
+@router.route("GET", "/v1/spaces/{space_id}/audit", summary="Moderation log (host)", query=PageQuery, response=AuditOut)
+def audit(call: Call) -> AuditOut:
+    entries, cursor = services().rooms.audit_log(call.me, call.params["space_id"], call.query.cursor, call.query.limit)
+    return AuditOut(entries=[_audit_out(e) for e in entries], next_cursor=cursor)

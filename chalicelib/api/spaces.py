@@ -1,0 +1,152 @@
+"""Spaces: create, look up, edit, start, end, cancel, search; the live feed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from chalicelib.api.routing import Call, Router
+from chalicelib.api.schemas import Strict
+from chalicelib.models.spaces import SpaceModel
+from chalicelib.services.spaces import NewSpace, SpaceEdit, TicketTerms
+from chalicelib.wiring import services
+
+router = Router(__name__, tag="spaces")
+
+Topic = str
+
+
+class TicketIn(Strict):
+    price_cents: int = Field(ge=100, le=99_900, description="$1 to $999, in cents")
+    currency: Literal["usd", "eur", "gbp", "cad", "aud"] = "usd"
+    max_tickets: int = Field(ge=1, le=100_000)
+
+
+class CreateSpaceIn(Strict):
+    title: str = Field(min_length=1, max_length=70)
+    scheduled_start: AwareDatetime | None = None
+    topics: list[Topic] = Field(default_factory=list, max_length=3)
+    invited_user_ids: list[str] = Field(default_factory=list, max_length=10)
+    lang: str = Field(default="en", min_length=2, max_length=8)
+    ticket: TicketIn | None = None
+
+
+class EditSpaceIn(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=70)
+    scheduled_start: AwareDatetime | None = None
+    topics: list[Topic] | None = Field(default=None, max_length=3)
+
+
+class SearchQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    state: Literal["scheduled", "live", "ended", "canceled"] | None = None
+    creator_id: str | None = Field(default=None, max_length=64)
+    q: str | None = Field(default=None, min_length=1, max_length=70)
+    cursor: str | None = Field(default=None, max_length=2048)
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class TicketOut(BaseModel):
+    price_cents: int
+    currency: str
+    max_tickets: int
+    tickets_sold: int
+    sold_out: bool
+
+
+class SpaceOut(BaseModel):
+    """The X API v2 space object fields, plus Parlor's own."""
+
+    id: str
+    state: str
+    title: str
+    creator_id: str
+    host_ids: list[str]
+    acting_host_id: str | None
+    speaker_ids: list[str]
+    invited_user_ids: list[str]
+    participant_count: int
+    listener_count: int
+    subscriber_count: int
+    scheduled_start: AwareDatetime | None
+    started_at: AwareDatetime | None
+    ended_at: AwareDatetime | None
+    created_at: AwareDatetime
+    is_ticketed: bool
+    ticket: TicketOut | None
+    topic_ids: list[str]
+    lang: str
+
+
+class SpacesPage(BaseModel):
+    spaces: list[SpaceOut]
+    next_cursor: str | None
+
+
+def space_out(space: SpaceModel) -> SpaceOut:
+    ticket = None
+    if space.is_ticketed:
+        sold = int(space.tickets_sold or 0)
+        ticket = TicketOut(price_cents=int(space.ticket_price_cents or 0), currency=space.ticket_currency or "usd",
+                           max_tickets=int(space.max_tickets or 0), tickets_sold=sold,
+                           sold_out=sold + int(space.tickets_held or 0) >= int(space.max_tickets or 0))
+    return SpaceOut(
+        id=space.space_id, state=space.state, title=space.title, creator_id=space.creator_id, host_ids=space.host_ids,
+        acting_host_id=space.acting_host_id, speaker_ids=sorted(space.speaker_ids or ()),
+        invited_user_ids=list(space.invited_user_ids or []), participant_count=int(space.participant_count),
+        listener_count=int(space.listener_count), subscriber_count=int(space.subscriber_count),
+        scheduled_start=space.scheduled_start, started_at=space.started_at, ended_at=space.ended_at,
+        created_at=space.created_at, is_ticketed=bool(space.is_ticketed), ticket=ticket,
+        topic_ids=list(space.topic_ids or []), lang=space.lang,
+    )
+
+
+@router.route("POST", "/v1/spaces", summary="Host a space now, or schedule one", body=CreateSpaceIn, response=SpaceOut,
+              status=201)
+def create_space(call: Call) -> SpaceOut:
+    b: CreateSpaceIn = call.body
+    ticket = TicketTerms(b.ticket.price_cents, b.ticket.currency, b.ticket.max_tickets) if b.ticket else None
+    new = NewSpace(b.title, b.scheduled_start, tuple(b.topics), tuple(b.invited_user_ids), b.lang, ticket)
+    return space_out(services().spaces.create(call.me, new))
+
+
+@router.route("GET", "/v1/spaces", summary="Search and list spaces", query=SearchQuery, response=SpacesPage)
+def search_spaces(call: Call) -> SpacesPage:
+    q: SearchQuery = call.query
+    page = services().spaces.search(q.state, q.creator_id, q.q, q.cursor, q.limit)
+    return SpacesPage(spaces=[space_out(s) for s in page.spaces], next_cursor=page.next_cursor)
+
+
+@router.route("GET", "/v1/spaces/{space_id}", summary="Look up a space", response=SpaceOut)
+def get_space(call: Call) -> SpaceOut:
+    return space_out(services().spaces.get(call.params["space_id"]))
+
+
+@router.route("PATCH", "/v1/spaces/{space_id}", summary="Edit a space (host)", body=EditSpaceIn, response=SpaceOut)
+def edit_space(call: Call) -> SpaceOut:
+    b: EditSpaceIn = call.body
+    edit = SpaceEdit(b.title, b.scheduled_start, tuple(b.topics) if b.topics is not None else None)
+    return space_out(services().spaces.edit(call.me, call.params["space_id"], edit))
+
+
+@router.route("POST", "/v1/spaces/{space_id}/start", summary="Start a scheduled space (host)", response=SpaceOut)
+def start_space(call: Call) -> SpaceOut:
+    return space_out(services().spaces.start(call.me, call.params["space_id"]))
+
+
+@router.route("POST", "/v1/spaces/{space_id}/end", summary="End a live space (host)", response=SpaceOut)
+def end_space(call: Call) -> SpaceOut:
+    return space_out(services().spaces.end(call.me, call.params["space_id"]))
+
+
+@router.route("POST", "/v1/spaces/{space_id}/cancel", summary="Cancel a scheduled space (host)", response=SpaceOut)
+def cancel_space(call: Call) -> SpaceOut:
+    return space_out(services().spaces.cancel(call.me, call.params["space_id"]))
+
+
+@router.route("GET", "/v1/feed/live", summary="Purple circles: live spaces with people I follow on stage",
+              response=SpacesPage)
+def live_feed(call: Call) -> SpacesPage:
+    return SpacesPage(spaces=[space_out(s) for s in services().feed.live_spaces(call.me)], next_cursor=None)

@@ -1,0 +1,45 @@
+"""Who is in a space, in which role; and who is on stage where (for the live feed)."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from chalicelib.models.base import table_meta
+
+HOST, COHOST, SPEAKER, LISTENER = "host", "cohost", "speaker", "listener"
+ROLES = (HOST, COHOST, SPEAKER, LISTENER)
+STAGE_ROLES = (HOST, COHOST, SPEAKER)
+
+# Participant status.
+PRESENT, LEFT, REMOVED, BANNED = "present", "left", "removed", "banned"
+
+
+class ParticipantModel(Model):
+    Meta = table_meta("participants")
+
+    space_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    role = UnicodeAttribute(default=LISTENER)
+    status = UnicodeAttribute(default=PRESENT)
+    muted = BooleanAttribute(default=False)
+    hand_raised_at = UTCDateTimeAttribute(null=True)
+    joined_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+    @property
+    def present(self) -> bool:
+        return self.status == PRESENT
+
+
+class OnStageModel(Model):
+    """The live spaces in which a user is host, co-host or speaker.
+
+    Keyed by user, so the purple-circles feed is a BatchGet over the people I follow
+    (100 keys a request) instead of a scan of all live spaces.
+    """
+
+    Meta = table_meta("on_stage")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    space_ids = UnicodeSetAttribute(null=True)

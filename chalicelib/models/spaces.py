@@ -1,0 +1,83 @@
+"""Spaces: one item per space, carrying the fields of the contract.
+
+``cohost_ids`` and ``speaker_ids`` are string sets changed atomically (ADD/DELETE) in the
+same transaction as the participant's role, and the role limits are conditions on their
+size, so the limits hold under concurrent promotions.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.models.base import table_meta
+
+SCHEDULED, LIVE, ENDED, CANCELED = "scheduled", "live", "ended", "canceled"
+STATES = (SCHEDULED, LIVE, ENDED, CANCELED)
+
+
+class SpacesByState(GlobalSecondaryIndex["SpaceModel"]):
+    """Lists and search by state, newest first (sort key: the ULID id)."""
+
+    class Meta:
+        index_name = "by_state"
+        projection = AllProjection()
+
+    state = UnicodeAttribute(hash_key=True)
+    space_id = UnicodeAttribute(range_key=True)
+
+
+class SpacesByCreator(GlobalSecondaryIndex["SpaceModel"]):
+    class Meta:
+        index_name = "by_creator"
+        projection = AllProjection()
+
+    creator_id = UnicodeAttribute(hash_key=True)
+    space_id = UnicodeAttribute(range_key=True)
+
+
+class SpaceModel(Model):
+    Meta = table_meta("spaces")
+
+    space_id = UnicodeAttribute(hash_key=True)
+    state = UnicodeAttribute()
+    title = UnicodeAttribute()
+    title_lower = UnicodeAttribute()
+    creator_id = UnicodeAttribute()
+    # Who holds host powers now: the creator, or the first co-host while the creator is away.
+    acting_host_id = UnicodeAttribute(null=True)
+    cohost_ids = UnicodeSetAttribute(null=True)
+    speaker_ids = UnicodeSetAttribute(null=True)
+    invited_user_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    topic_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    lang = UnicodeAttribute(default="en")
+    participant_count = NumberAttribute(default=0)
+    listener_count = NumberAttribute(default=0)
+    subscriber_count = NumberAttribute(default=0)
+    scheduled_start = UTCDateTimeAttribute(null=True)
+    started_at = UTCDateTimeAttribute(null=True)
+    ended_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    # Set while no host and no co-host is in the room; the sweeper ends it after a while.
+    unattended_since = UTCDateTimeAttribute(null=True)
+    is_ticketed = BooleanAttribute(default=False)
+    ticket_price_cents = NumberAttribute(null=True)
+    ticket_currency = UnicodeAttribute(null=True)
+    max_tickets = NumberAttribute(null=True)
+    tickets_sold = NumberAttribute(default=0)
+    tickets_held = NumberAttribute(default=0)
+
+    by_state = SpacesByState()
+    by_creator = SpacesByCreator()
+
+    @property
+    def host_ids(self) -> list[str]:
+        return [self.creator_id, *sorted(self.cohost_ids or ())]

@@ -1,0 +1,31 @@
+"""The purple circles: live spaces with someone I follow on stage, most listeners first.
+
+Reads scale with how many people I follow, not with how many spaces are live: page
+through my follows, BatchGet their on-stage records (100 keys a request), then BatchGet
+the few spaces found. Nothing is written per follower when someone goes on stage.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+from chalicelib.models.follows import FollowModel
+from chalicelib.models.participants import OnStageModel
+from chalicelib.models.spaces import LIVE, SpaceModel
+
+_BATCH = 100  # DynamoDB BatchGetItem limit
+
+
+class LiveFeed:
+    def __init__(self, following_limit: int):
+        self._following_limit = following_limit
+
+    def live_spaces(self, user_id: str) -> list[SpaceModel]:
+        followees = (edge.followee_id for edge in FollowModel.query(user_id, attributes_to_get=["followee_id"]))
+        space_ids: set[str] = set()
+        followees = islice(followees, self._following_limit)
+        while batch := list(islice(followees, _BATCH)):
+            for record in OnStageModel.batch_get(batch):
+                space_ids.update(record.space_ids or ())
+        spaces = [s for s in SpaceModel.batch_get(list(space_ids)) if s.state == LIVE] if space_ids else []
+        return sorted(spaces, key=lambda s: (-int(s.listener_count), s.space_id))

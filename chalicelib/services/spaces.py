@@ -1,0 +1,351 @@
+"""Spaces: creating, scheduling, starting, ending, cancelling, editing, finding.
+
+Every state transition is a conditional write on ``state`` inside a transaction with the
+host's own bookkeeping (one live space at a time, at most N scheduled), so two concurrent
+``start`` or ``end`` calls cannot both win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.clock import Clock
+from chalicelib.errors import (
+    AlreadyHosting,
+    InvalidSchedule,
+    InvalidState,
+    NotEligibleToHost,
+    NotHost,
+    RuleViolated,
+    SpaceNotFound,
+    TooManyScheduled,
+    UserNotFound,
+)
+from chalicelib.gateways.media import MediaGateway
+from chalicelib.ids import new_id
+from chalicelib.models.pagination import decode_cursor, encode_cursor
+from chalicelib.models.participants import HOST, PRESENT, OnStageModel, ParticipantModel
+from chalicelib.models.spaces import CANCELED, ENDED, LIVE, SCHEDULED, STATES, SpaceModel
+from chalicelib.models.transactions import cancelled_by_condition
+from chalicelib.models.users import UserModel
+from chalicelib.services.events import EventPublisher, RoomEvent
+from chalicelib.settings import Settings
+
+# Space lifecycle changes observers hear about.
+SCHEDULED_CHANGE, LIVE_CHANGE, ENDED_CHANGE, CANCELED_CHANGE, RESCHEDULED_CHANGE = (
+    "scheduled", "live", "ended", "canceled", "rescheduled")
+
+
+class SpaceObserver(Protocol):
+    """Hears about lifecycle changes (notifications, ticketing)."""
+
+    def space_changed(self, change: str, space: SpaceModel, previous_start: datetime | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class TicketTerms:
+    price_cents: int
+    currency: str
+    max_tickets: int
+
+
+class TicketRules(Protocol):
+    """Checks the host may sell tickets (payout account enabled) before a ticketed space exists."""
+
+    def check_can_sell(self, host_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class NewSpace:
+    title: str
+    scheduled_start: datetime | None = None
+    topics: tuple[str, ...] = ()
+    invited_user_ids: tuple[str, ...] = ()
+    lang: str = "en"
+    ticket: TicketTerms | None = None
+
+
+@dataclass(frozen=True)
+class SpaceEdit:
+    title: str | None = None
+    scheduled_start: datetime | None = None
+    topics: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SpacePage:
+    spaces: list[SpaceModel]
+    next_cursor: str | None
+
+
+class SpaceService:
+    def __init__(self, connection: Connection, clock: Clock, settings: Settings, events: EventPublisher,
+                 media: MediaGateway, observers: list[SpaceObserver] | None = None,
+                 ticket_rules: TicketRules | None = None):
+        self._connection = connection
+        self._clock = clock
+        self._settings = settings
+        self._events = events
+        self._media = media
+        self.observers: list[SpaceObserver] = list(observers or [])
+        self.ticket_rules = ticket_rules
+
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, space_id: str) -> SpaceModel:
+        try:
+            return SpaceModel.get(space_id)
+        except DoesNotExist as exc:
+            raise SpaceNotFound() from exc
+
+    def search(self, state: str | None, creator_id: str | None, query: str | None, cursor: str | None,
+               limit: int) -> SpacePage:
+        """Spaces by state and/or creator, with a case-insensitive title filter, newest first."""
+        condition = SpaceModel.title_lower.contains(query.lower()) if query else None
+        start = decode_cursor(cursor)
+        if creator_id:
+            if state:
+                condition = (SpaceModel.state == state) & condition if condition is not None else SpaceModel.state == state
+            result = SpaceModel.by_creator.query(creator_id, filter_condition=condition, scan_index_forward=False,
+                                                 limit=limit, last_evaluated_key=start)
+        else:
+            result = SpaceModel.by_state.query(state or LIVE, filter_condition=condition, scan_index_forward=False,
+                                               limit=limit, last_evaluated_key=start)
+        spaces = list(result)
+        return SpacePage(spaces, encode_cursor(result.last_evaluated_key))
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def create(self, creator_id: str, new: NewSpace) -> SpaceModel:
+        """Only users with enough followers may host; a space is live at once unless scheduled;
+        a user hosts one live space at a time and schedules at most N."""
+        now = self._clock.now()
+        creator = self._user(creator_id)
+        if int(creator.follower_count) < self._settings.host_min_followers:
+            raise NotEligibleToHost(f"Hosting needs {self._settings.host_min_followers} followers.")
+        if new.scheduled_start is not None:
+            self._check_schedule(new.scheduled_start, now)
+        if new.ticket is not None:
+            if new.scheduled_start is None:
+                raise RuleViolated("Ticketed spaces must be scheduled, so buyers have time.", code="ticketed_must_be_scheduled")
+            if self.ticket_rules is not None:
+                self.ticket_rules.check_can_sell(creator_id)
+        invited = [uid for uid in dict.fromkeys(new.invited_user_ids) if uid != creator_id]
+        self._check_users_exist(invited)
+        space = SpaceModel(
+            space_id=new_id(now),
+            state=SCHEDULED if new.scheduled_start else LIVE,
+            title=new.title,
+            title_lower=new.title.lower(),
+            creator_id=creator_id,
+            invited_user_ids=invited or None,
+            topic_ids=list(new.topics) or None,
+            lang=new.lang,
+            participant_count=0,
+            listener_count=0,
+            subscriber_count=0,
+            scheduled_start=new.scheduled_start,
+            created_at=now,
+            is_ticketed=new.ticket is not None,
+            ticket_price_cents=new.ticket.price_cents if new.ticket else None,
+            ticket_currency=new.ticket.currency if new.ticket else None,
+            max_tickets=new.ticket.max_tickets if new.ticket else None,
+            tickets_sold=0,
+            tickets_held=0,
+        )
+        if space.state == LIVE:
+            self._go_live(space, now, creating=True)
+        else:
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    tx.save(space, condition=SpaceModel.space_id.does_not_exist())
+                    tx.update(UserModel(user_id=creator_id), actions=[UserModel.scheduled_count.add(1)],
+                              condition=UserModel.scheduled_count.does_not_exist()
+                              | (UserModel.scheduled_count < self._settings.max_scheduled_per_host))
+            except TransactWriteError as exc:
+                if cancelled_by_condition(exc, 1):
+                    raise TooManyScheduled(
+                        f"You already have {self._settings.max_scheduled_per_host} scheduled spaces.") from exc
+                raise
+            self._notify(SCHEDULED_CHANGE, space)
+        return space
+
+    def start(self, actor_id: str, space_id: str) -> SpaceModel:
+        space = self.get(space_id)
+        self._require_creator(space, actor_id)
+        if space.state != SCHEDULED:
+            raise InvalidState(f"A {space.state} space cannot be started.")
+        self._go_live(space, self._clock.now(), creating=False)
+        return space
+
+    def end(self, actor_id: str, space_id: str) -> SpaceModel:
+        """The host (or the acting host) ends a live space; everyone is out."""
+        space = self.get(space_id)
+        if actor_id not in (space.creator_id, space.acting_host_id):
+            raise NotHost()
+        return self._end(space)
+
+    def cancel(self, actor_id: str, space_id: str) -> SpaceModel:
+        space = self.get(space_id)
+        self._require_creator(space, actor_id)
+        now = self._clock.now()
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(space, actions=[SpaceModel.state.set(CANCELED), SpaceModel.ended_at.set(now)],
+                          condition=SpaceModel.state == SCHEDULED)
+                tx.update(UserModel(user_id=space.creator_id), actions=[UserModel.scheduled_count.add(-1)])
+        except TransactWriteError as exc:
+            if cancelled_by_condition(exc, 0):
+                raise InvalidState("Only a scheduled space can be cancelled.") from exc
+            raise
+        space.refresh()
+        self._publish(space, "space.updated", {"space_id": space.space_id, "state": space.state})
+        self._notify(CANCELED_CHANGE, space)
+        return space
+
+    def edit(self, actor_id: str, space_id: str, edit: SpaceEdit) -> SpaceModel:
+        """Title, topics and (while scheduled) the start time; host only, not once over."""
+        space = self.get(space_id)
+        self._require_creator(space, actor_id)
+        if space.state in (ENDED, CANCELED):
+            raise InvalidState(f"A {space.state} space cannot be edited.")
+        previous_start = space.scheduled_start
+        actions = []
+        if edit.title is not None:
+            actions += [SpaceModel.title.set(edit.title), SpaceModel.title_lower.set(edit.title.lower())]
+        if edit.topics is not None:
+            actions.append(SpaceModel.topic_ids.set(list(edit.topics) or None))
+        condition = SpaceModel.state.is_in(SCHEDULED, LIVE)
+        if edit.scheduled_start is not None:
+            if space.state != SCHEDULED:
+                raise InvalidState("Only a scheduled space can be rescheduled.")
+            self._check_schedule(edit.scheduled_start, self._clock.now())
+            actions.append(SpaceModel.scheduled_start.set(edit.scheduled_start))
+            condition = SpaceModel.state == SCHEDULED
+        if not actions:
+            return space
+        try:
+            space.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":  # a transition won the race
+                raise InvalidState() from exc
+            raise
+        self._publish(space, "space.updated", {"space_id": space.space_id, "title": space.title,
+                                               "topic_ids": space.topic_ids or []})
+        if edit.scheduled_start is not None and edit.scheduled_start != previous_start:
+            self._notify(RESCHEDULED_CHANGE, space, previous_start)
+        return space
+
+    def end_unattended(self) -> list[str]:
+        """End live spaces that have had no host and no co-host for the grace period."""
+        cutoff = self._clock.now() - timedelta(minutes=self._settings.unattended_grace_minutes)
+        ended = []
+        for space in SpaceModel.by_state.query(LIVE, filter_condition=SpaceModel.unattended_since <= cutoff):
+            try:
+                self._end(space)
+                ended.append(space.space_id)
+            except InvalidState:
+                continue  # ended meanwhile
+        return ended
+
+    # -- internals ---------------------------------------------------------------
+
+    def _go_live(self, space: SpaceModel, now: datetime, creating: bool) -> None:
+        host = ParticipantModel(space_id=space.space_id, user_id=space.creator_id, role=HOST, status=PRESENT,
+                                muted=False, joined_at=now, updated_at=now)
+        user = UserModel(user_id=space.creator_id)
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                if creating:
+                    space.state, space.started_at, space.acting_host_id = LIVE, now, space.creator_id
+                    space.participant_count = 1
+                    tx.save(space, condition=SpaceModel.space_id.does_not_exist())
+                    tx.update(user, actions=[UserModel.hosting_space_id.set(space.space_id)],
+                              condition=UserModel.hosting_space_id.does_not_exist())
+                else:
+                    tx.update(space, actions=[SpaceModel.state.set(LIVE), SpaceModel.started_at.set(now),
+                                              SpaceModel.acting_host_id.set(space.creator_id),
+                                              SpaceModel.participant_count.add(1)],
+                              condition=SpaceModel.state == SCHEDULED)
+                    tx.update(user, actions=[UserModel.hosting_space_id.set(space.space_id),
+                                             UserModel.scheduled_count.add(-1)],
+                              condition=UserModel.hosting_space_id.does_not_exist())
+                tx.save(host)
+                tx.update(OnStageModel(user_id=space.creator_id), actions=[OnStageModel.space_ids.add({space.space_id})])
+        except TransactWriteError as exc:
+            if cancelled_by_condition(exc, 1):
+                raise AlreadyHosting() from exc
+            if cancelled_by_condition(exc, 0):
+                raise InvalidState("The space is no longer scheduled.") from exc
+            raise
+        if not creating:
+            space.refresh()
+        self._media.start(space.space_id)
+        self._publish(space, "space.updated", {"space_id": space.space_id, "state": LIVE})
+        self._notify(LIVE_CHANGE, space)
+
+    def _end(self, space: SpaceModel) -> SpaceModel:
+        now = self._clock.now()
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(space, actions=[SpaceModel.state.set(ENDED), SpaceModel.ended_at.set(now),
+                                          SpaceModel.acting_host_id.remove()],
+                          condition=SpaceModel.state == LIVE)
+                tx.update(UserModel(user_id=space.creator_id), actions=[UserModel.hosting_space_id.remove()],
+                          condition=UserModel.hosting_space_id == space.space_id)
+        except TransactWriteError as exc:
+            if cancelled_by_condition(exc, 0):
+                raise InvalidState("Only a live space can be ended.") from exc
+            raise
+        self._clear_room(space.space_id, now)
+        space.refresh()
+        self._media.stop(space.space_id)
+        self._publish(space, "space.ended", {"space_id": space.space_id, "ended_at": now.isoformat()})
+        self._notify(ENDED_CHANGE, space)
+        return space
+
+    def _clear_room(self, space_id: str, now: datetime) -> None:
+        """Everyone is out: participants leave and nobody is on stage there any more."""
+        for participant in ParticipantModel.query(space_id, filter_condition=ParticipantModel.status == PRESENT):
+            participant.update(actions=[ParticipantModel.status.set("left"), ParticipantModel.updated_at.set(now)])
+            OnStageModel(user_id=participant.user_id).update(actions=[OnStageModel.space_ids.delete({space_id})])
+
+    def _check_schedule(self, start: datetime, now: datetime) -> None:
+        if start <= now or start > now + timedelta(days=self._settings.schedule_horizon_days):
+            raise InvalidSchedule(
+                f"The start time must be in the future and at most {self._settings.schedule_horizon_days} days ahead.")
+
+    def _check_users_exist(self, user_ids: list[str]) -> None:
+        if not user_ids:
+            return
+        found = {u.user_id for u in UserModel.batch_get(user_ids, attributes_to_get=["user_id"])}
+        missing = [u for u in user_ids if u not in found]
+        if missing:
+            raise UserNotFound(f"No such user: {missing[0]}.")
+
+    def _user(self, user_id: str) -> UserModel:
+        try:
+            return UserModel.get(user_id)
+        except DoesNotExist as exc:
+            raise UserNotFound() from exc
+
+    @staticmethod
+    def _require_creator(space: SpaceModel, actor_id: str) -> None:
+        if space.creator_id != actor_id:
+            raise NotHost()
+
+    def _publish(self, space: SpaceModel, kind: str, data: dict) -> None:
+        self._events.publish(RoomEvent(kind, space.space_id, self._clock.now(), data))
+
+    def _notify(self, change: str, space: SpaceModel, previous_start: datetime | None = None) -> None:
+        for observer in self.observers:
+            observer.space_changed(change, space, previous_start)
+
+
+__all__ = ["STATES", "NewSpace", "SpaceEdit", "SpaceObserver", "SpacePage", "SpaceService", "TicketTerms"]

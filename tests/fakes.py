@@ -1,0 +1,47 @@
+"""Recording fakes for the edges a test does not exercise for real."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.errors import Unavailable
+from chalicelib.gateways.media import MediaEndpoint
+from chalicelib.services.events import RoomEvent
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.events: list[RoomEvent] = []
+
+    def publish(self, event: RoomEvent) -> None:
+        self.events.append(event)
+
+    def types(self, space_id: str | None = None) -> list[str]:
+        return [e.type for e in self.events if space_id is None or e.space_id == space_id]
+
+    def of_type(self, kind: str) -> list[RoomEvent]:
+        return [e for e in self.events if e.type == kind]
+
+
+class RecordingMedia:
+    """A media gateway whose workers are 'ready' at once unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+        self.controls: list[tuple[str, str, dict[str, Any]]] = []
+        self.starting: set[str] = set()
+
+    def start(self, space_id: str) -> None:
+        self.started.append(space_id)
+
+    def endpoint(self, space_id: str) -> MediaEndpoint:
+        if space_id in self.starting:
+            raise Unavailable("The media worker is starting.", code="media_starting", retry_after=1)
+        return MediaEndpoint(url=f"http://media.test/{space_id}")
+
+    def control(self, space_id: str, action: str, **fields: Any) -> None:
+        self.controls.append((space_id, action, fields))
+
+    def stop(self, space_id: str) -> None:
+        self.stopped.append(space_id)
