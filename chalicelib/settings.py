@@ -65,6 +65,10 @@ class Settings:
     def table_name(self, short_name: str) -> str:
         return f"{self.table_prefix}-{short_name}"
 
+    def queue_name(self, short_name: str) -> str:
+        """SQS queues share the prefix; each has a dead-letter queue named ``<name>-dlq``."""
+        return f"{self.table_prefix}-{short_name}"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,17 +1,44 @@
-"""Create every table (and, as they come, queues and topics) in a fresh moto server."""
+"""Create every table and queue in a fresh (in-memory) moto server.
+
+Queues come from the app itself: every ``on_sqs_message`` handler's queue is created,
+each with a dead-letter queue (``<name>-dlq``) after 3 failed receives, as on AWS.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+
+import boto3
 
 from chalicelib.models.tables import create_all_tables
 
 log = logging.getLogger("parlor.local")
+MAX_RECEIVES = 3
+
+
+def sqs_queue_names() -> list[str]:
+    from chalice.app import SQSEventConfig
+
+    from app import app
+
+    return sorted({s.queue for s in app.event_sources if isinstance(s, SQSEventConfig) and s.queue})
+
+
+def create_queues(names: list[str]) -> None:
+    sqs = boto3.client("sqs")
+    for name in names:
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)})
+        sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "30"})
 
 
 def main() -> None:
     created = create_all_tables(wait=True)
-    log.info("created tables: %s", ", ".join(created) or "none (already there)")
+    queues = sqs_queue_names()
+    create_queues(queues)
+    log.info("created tables: %s; queues: %s", ", ".join(created) or "none", ", ".join(queues) or "none")
 
 
 if __name__ == "__main__":
