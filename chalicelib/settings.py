@@ -13,6 +13,10 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "dev"
@@ -35,6 +39,14 @@ class Settings:
     max_scheduled_per_host: int = 10
     schedule_horizon_days: int = 30
     unattended_grace_minutes: int = 10
+    # How media workers are started: "local" (a subprocess per space), "ecs" (a Fargate task), "none".
+    media_launcher: str = "none"
+    media_base_port: int = 9000
+    ecs_cluster: str = ""
+    ecs_task_definition: str = ""
+    ecs_container: str = "media-worker"
+    ecs_subnets: tuple[str, ...] = ()
+    ecs_security_groups: tuple[str, ...] = ()
     # How many followees the live feed looks at (people follow at most a few thousand).
     feed_following_limit: int = 5000
 
@@ -59,6 +71,13 @@ class Settings:
             max_scheduled_per_host=_int(env, "PARLOR_MAX_SCHEDULED_PER_HOST", d.max_scheduled_per_host),
             schedule_horizon_days=_int(env, "PARLOR_SCHEDULE_HORIZON_DAYS", d.schedule_horizon_days),
             unattended_grace_minutes=_int(env, "PARLOR_UNATTENDED_GRACE_MINUTES", d.unattended_grace_minutes),
+            media_launcher=env.get("PARLOR_MEDIA_LAUNCHER", d.media_launcher),
+            media_base_port=_int(env, "PARLOR_MEDIA_BASE_PORT", d.media_base_port),
+            ecs_cluster=env.get("PARLOR_ECS_CLUSTER", d.ecs_cluster),
+            ecs_task_definition=env.get("PARLOR_ECS_TASK_DEFINITION", d.ecs_task_definition),
+            ecs_container=env.get("PARLOR_ECS_CONTAINER", d.ecs_container),
+            ecs_subnets=_list(env, "PARLOR_ECS_SUBNETS"),
+            ecs_security_groups=_list(env, "PARLOR_ECS_SECURITY_GROUPS"),
             feed_following_limit=_int(env, "PARLOR_FEED_FOLLOWING_LIMIT", d.feed_following_limit),
         )
 

@@ -70,9 +70,24 @@ def _default_publisher(settings: Settings) -> EventPublisher:
 
 
 def _default_media(settings: Settings, clock: Clock) -> MediaGateway:
-    from chalicelib.gateways.media import UnavailableMedia
+    import os
 
-    return UnavailableMedia()
+    from chalicelib.gateways import media
+
+    launcher: media.Launcher
+    if settings.media_launcher == "local":
+        env = media.worker_env(os.environ, settings.table_name("media_workers"), settings.media_token_public_key,
+                               settings.service_secret, settings.api_url)
+        launcher = media.LocalProcessLauncher(env, settings.media_base_port)
+    elif settings.media_launcher == "ecs":
+        import boto3
+
+        launcher = media.EcsLauncher(boto3.client("ecs", region_name=settings.region), settings.ecs_cluster,
+                                     settings.ecs_task_definition, settings.ecs_container, list(settings.ecs_subnets),
+                                     list(settings.ecs_security_groups))
+    else:
+        return media.UnavailableMedia()
+    return media.WorkerMediaGateway(launcher, clock, settings.service_secret)
 
 
 _services: Services | None = None

@@ -68,8 +68,12 @@ def free_port() -> int:
 
 
 def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
-    """The environment every component gets: AWS pointed at moto, Parlor settings."""
+    """The environment every component gets: AWS pointed at moto, Parlor settings, and a
+    media-token key pair made for this run (the API signs, workers verify)."""
+    from chalicelib.services.tokens import generate_media_keypair
+
     env = dict(base)
+    private_key, public_key = generate_media_keypair()
     env.update(
         {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports.moto}",
@@ -80,6 +84,11 @@ def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
             "PARLOR_TABLE_PREFIX": env.get("PARLOR_TABLE_PREFIX", "parlor-local"),
             "PARLOR_API_URL": f"http://127.0.0.1:{ports.api}",
             "PYTHONUNBUFFERED": "1",
+            "PARLOR_MEDIA_LAUNCHER": env.get("PARLOR_MEDIA_LAUNCHER", "local"),
+            "PARLOR_MEDIA_BASE_PORT": str(ports.media_base),
+            "PARLOR_MEDIA_TOKEN_PRIVATE_KEY": private_key,
+            "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
+            "PARLOR_REALTIME_URL": f"ws://127.0.0.1:{ports.ws}",
         }
     )
     env.pop("AWS_SESSION_TOKEN", None)

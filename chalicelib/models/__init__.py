@@ -6,6 +6,7 @@ from pynamodb.models import Model
 
 from chalicelib.models.audit import AuditEntryModel
 from chalicelib.models.follows import FollowModel
+from chalicelib.models.media_workers import MediaWorkerModel
 from chalicelib.models.participants import OnStageModel, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.users import HandleModel, UserModel
@@ -18,7 +19,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ParticipantModel,
     OnStageModel,
     AuditEntryModel,
+    MediaWorkerModel,
 )
 
-__all__ = ["ALL_MODELS", "AuditEntryModel", "FollowModel", "HandleModel", "OnStageModel", "ParticipantModel", "SpaceModel",
-           "UserModel"]
+__all__ = ["ALL_MODELS", "AuditEntryModel", "FollowModel", "HandleModel", "MediaWorkerModel", "OnStageModel",
+           "ParticipantModel", "SpaceModel", "UserModel"]

@@ -17,4 +17,4 @@ class AuditEntryModel(Model):
     actor_id = UnicodeAttribute()
     action = UnicodeAttribute()
     target_id = UnicodeAttribute(null=True)
-    details = MapAttribute(null=True)
+    details: MapAttribute = MapAttribute(null=True)

@@ -21,9 +21,9 @@ class LiveFeed:
         self._following_limit = following_limit
 
     def live_spaces(self, user_id: str) -> list[SpaceModel]:
-        followees = (edge.followee_id for edge in FollowModel.query(user_id, attributes_to_get=["followee_id"]))
+        edges = FollowModel.query(user_id, attributes_to_get=["followee_id"])
+        followees = islice((edge.followee_id for edge in edges), self._following_limit)
         space_ids: set[str] = set()
-        followees = islice(followees, self._following_limit)
         while batch := list(islice(followees, _BATCH)):
             for record in OnStageModel.batch_get(batch):
                 space_ids.update(record.space_ids or ())

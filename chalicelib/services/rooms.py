@@ -363,6 +363,7 @@ class RoomService:
         space = SpaceModel.get(space_id, consistent_read=True)
         creator = self._participant(space_id, space.creator_id)
         cohosts = sorted(space.cohost_ids or ())
+        acting: str | None
         if creator is not None and creator.present:
             acting = space.creator_id
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
@@ -107,7 +107,7 @@ class SpaceService:
     def search(self, state: str | None, creator_id: str | None, query: str | None, cursor: str | None,
                limit: int) -> SpacePage:
         """Spaces by state and/or creator, with a case-insensitive title filter, newest first."""
-        condition = SpaceModel.title_lower.contains(query.lower()) if query else None
+        condition: Any = SpaceModel.title_lower.contains(query.lower()) if query else None
         start = decode_cursor(cursor)
         if creator_id:
             if state:
@@ -216,12 +216,12 @@ class SpaceService:
         if space.state in (ENDED, CANCELED):
             raise InvalidState(f"A {space.state} space cannot be edited.")
         previous_start = space.scheduled_start
-        actions = []
+        actions: list[Any] = []
         if edit.title is not None:
             actions += [SpaceModel.title.set(edit.title), SpaceModel.title_lower.set(edit.title.lower())]
         if edit.topics is not None:
-            actions.append(SpaceModel.topic_ids.set(list(edit.topics) or None))
-        condition = SpaceModel.state.is_in(SCHEDULED, LIVE)
+            actions.append(SpaceModel.topic_ids.set(list(edit.topics)) if edit.topics else SpaceModel.topic_ids.remove())
+        condition: Any = SpaceModel.state.is_in(SCHEDULED, LIVE)
         if edit.scheduled_start is not None:
             if space.state != SCHEDULED:
                 raise InvalidState("Only a scheduled space can be rescheduled.")
