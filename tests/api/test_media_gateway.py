@@ -1,0 +1,163 @@
+"""The media launcher: one worker per live space, readiness from the heartbeat, replacement
+of dead workers, signed control calls, and the ECS calls it makes (under moto)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+
+from chalicelib import signatures
+from chalicelib.clock import iso
+from chalicelib.errors import Unavailable
+from chalicelib.gateways.media import EcsLauncher, WorkerMediaGateway
+from chalicelib.models.media_workers import MediaWorkerModel
+
+SECRET = "service-secret-for-tests-0123456789"
+
+
+class RecordingLauncher:
+    def __init__(self) -> None:
+        self.launched: list[str] = []
+        self.terminated: list[str] = []
+
+    def launch(self, space_id: str) -> str:
+        self.launched.append(space_id)
+        return f"handle-{len(self.launched)}"
+
+    def terminate(self, handle: str) -> None:
+        self.terminated.append(handle)
+
+
+def heartbeat(space_id: str, url: str, at) -> None:
+    MediaWorkerModel(space_id=space_id).update(actions=[MediaWorkerModel.state.set("ready"), MediaWorkerModel.url.set(url),
+                                                        MediaWorkerModel.heartbeat_at.set(iso(at))])
+
+
+@pytest.fixture
+def launcher() -> RecordingLauncher:
+    return RecordingLauncher()
+
+
+@pytest.fixture
+def gateway(container, clock, launcher) -> WorkerMediaGateway:
+    return WorkerMediaGateway(launcher, clock, SECRET)
+
+
+def test_start_launches_one_worker_per_space(gateway, launcher):
+    gateway.start("space-1")
+    gateway.start("space-1")
+    assert launcher.launched == ["space-1"]
+    assert MediaWorkerModel.get("space-1").handle == "handle-1"
+
+
+def test_endpoint_is_retryable_until_the_worker_reports_ready(gateway, clock):
+    gateway.start("space-1")
+    with pytest.raises(Unavailable) as starting:
+        gateway.endpoint("space-1")
+    assert starting.value.status == 503 and starting.value.code == "media_starting" and starting.value.retry_after >= 1
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    assert gateway.endpoint("space-1").url == "http://127.0.0.1:9123"
+
+
+def test_a_silent_worker_is_replaced(gateway, launcher, clock):
+    gateway.start("space-1")
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    clock.advance(seconds=29)
+    assert gateway.endpoint("space-1").url == "http://127.0.0.1:9123"
+    assert launcher.launched == ["space-1"]
+    clock.advance(seconds=2)  # 31 s without a heartbeat: dead
+    with pytest.raises(Unavailable):
+        gateway.endpoint("space-1")
+    assert launcher.launched == ["space-1", "space-1"]
+
+
+def test_a_worker_that_never_came_up_is_replaced_after_the_deadline(gateway, launcher, clock):
+    gateway.start("space-1")
+    clock.advance(seconds=10)
+    gateway.start("space-1")
+    assert launcher.launched == ["space-1"]
+    clock.advance(seconds=25)
+    gateway.start("space-1")
+    assert launcher.launched == ["space-1", "space-1"]
+
+
+def test_stop_marks_the_space_ended_and_terminates(gateway, launcher, clock):
+    gateway.start("space-1")
+    gateway.stop("space-1")
+    assert MediaWorkerModel.get("space-1").space_state == "ended"
+    assert launcher.terminated == ["handle-1"]
+    gateway.stop("never-started")  # idempotent, nothing to do
+
+
+class _ControlRecorder(BaseHTTPRequestHandler):
+    received: list[tuple[bytes, str | None]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((body, self.headers.get(signatures.HEADER)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def test_control_calls_are_signed_with_the_service_secret(gateway, clock):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ControlRecorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        gateway.start("space-1")
+        heartbeat("space-1", f"http://127.0.0.1:{server.server_address[1]}", clock.now())
+        gateway.control("space-1", "mute", user_id="u1")
+    finally:
+        server.shutdown()
+    body, header = _ControlRecorder.received[-1]
+    assert json.loads(body) == {"action": "mute", "user_id": "u1"}
+    assert signatures.verify(SECRET, body, header)
+    assert not signatures.verify("another-secret", body, header)
+    assert not signatures.verify(SECRET, body + b" ", header)
+
+
+def test_control_to_an_unreachable_worker_does_not_fail(gateway, clock):
+    gateway.start("space-1")
+    heartbeat("space-1", "http://127.0.0.1:1", clock.now())
+    gateway.control("space-1", "mute", user_id="u1")  # logged, not raised
+
+
+def test_signatures_expire():
+    body = b'{"action":"close"}'
+    header = signatures.sign(SECRET, body, now=1_000_000)
+    assert signatures.verify(SECRET, body, header, now=1_000_100)
+    assert not signatures.verify(SECRET, body, header, now=1_000_000 + 301)
+    assert not signatures.verify(SECRET, body, "t=abc,v1=00", now=1_000_000)
+    assert not signatures.verify(SECRET, body, None)
+
+
+def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
+    ecs = boto3.client("ecs", region_name="us-east-1")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="media", Description="media", VpcId=vpc)["GroupId"]
+    ecs.create_cluster(clusterName="parlor-media")
+    ecs.register_task_definition(
+        family="parlor-media-worker", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[{"name": "media-worker", "image": "parlor/media-worker", "memory": 512,
+                               "command": ["python", "-m", "media_worker"]}])
+    launcher = EcsLauncher(ecs, "parlor-media", "parlor-media-worker", "media-worker", [subnet], [group])
+
+    arn = launcher.launch("01SPACE")
+    task = ecs.describe_tasks(cluster="parlor-media", tasks=[arn])["tasks"][0]
+    overrides = task["overrides"]["containerOverrides"][0]
+    assert overrides["name"] == "media-worker"
+    assert {"name": "PARLOR_SPACE_ID", "value": "01SPACE"} in overrides["environment"]
+    assert task["startedBy"] == "space-01SPACE" and task["launchType"] == "FARGATE"
+
+    launcher.terminate(arn)
+    stopped = ecs.describe_tasks(cluster="parlor-media", tasks=[arn])["tasks"][0]
+    assert stopped["desiredStatus"] == "STOPPED" and stopped["stoppedReason"] == "space ended"
