@@ -27,5 +27,8 @@ typecheck: install
 test: install lint typecheck
 	$(PY) -m pytest -q
 
+bench: install
+	$(PY) -m bench $(if $(QUICK),--quick,)
+
 clean:
 	rm -rf $(VENV) .local-run .mypy_cache .ruff_cache
