@@ -6,12 +6,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import Clock
 from chalicelib.errors import HandleTaken, InvalidCredentials, UserNotFound
 from chalicelib.ids import new_id
-from chalicelib.models.transactions import cancelled_by_condition
+from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import HandleModel, UserModel
 from chalicelib.services.tokens import SessionTokens
 
@@ -38,12 +37,13 @@ class AccountService:
             created_at=self._clock.now(),
         )
         claim = HandleModel(handle_key=HandleModel.key_for(handle), user_id=user.user_id)
+        tx = Transaction(self._connection)
         try:
-            with TransactWrite(connection=self._connection) as tx:
-                tx.save(claim, condition=HandleModel.handle_key.does_not_exist())
-                tx.save(user, condition=UserModel.user_id.does_not_exist())
+            with tx:
+                tx.put("handle", claim, condition=HandleModel.handle_key.does_not_exist())
+                tx.put("user", user, condition=UserModel.user_id.does_not_exist())
         except TransactWriteError as exc:
-            if cancelled_by_condition(exc):
+            if "handle" in tx.failed_conditions(exc):
                 raise HandleTaken() from exc
             raise
         return user, self._tokens.issue(user.user_id)

@@ -13,7 +13,6 @@ from typing import Any, Protocol
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import size
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Banned, Conflict, Forbidden, InvalidState, NotInSpace, RoleLimitReached, TicketRequired
@@ -35,7 +34,7 @@ from chalicelib.models.participants import (
     ParticipantModel,
 )
 from chalicelib.models.spaces import LIVE, SCHEDULED, SpaceModel
-from chalicelib.models.transactions import cancelled_by_condition
+from chalicelib.models.transactions import Transaction
 from chalicelib.services import permissions
 from chalicelib.services.events import EVERYONE, HOSTS, EventPublisher, RoomEvent
 from chalicelib.services.spaces import SpaceService
@@ -102,19 +101,17 @@ class RoomService:
         if not (is_creator or invited or self.admission.admits(space, user_id)):
             raise TicketRequired()
         role = HOST if is_creator else (SPEAKER if invited and len(space.speaker_ids or ()) < MAX_SPEAKERS else LISTENER)
-        try:
-            self._write_entry(space, user_id, role)
-        except TransactWriteError as exc:
-            if role == SPEAKER and cancelled_by_condition(exc, 1):
-                role = LISTENER  # the stage filled up meanwhile: come in as a listener
-                self._write_entry(space, user_id, role)
-            elif cancelled_by_condition(exc, 0):
-                existing = self._participant(space.space_id, user_id)
-                if existing is not None and existing.present:
-                    return existing  # a concurrent join of the same user won
-                raise Conflict("Could not join; try again.") from exc
-            else:
-                raise InvalidState("The space is no longer live.") from exc
+        failed = self._write_entry(space, user_id, role)
+        if failed and role == SPEAKER and failed == {"space"}:
+            role = LISTENER  # the stage filled up meanwhile (or the space ended): try as a listener
+            failed = self._write_entry(space, user_id, role)
+        if "participant" in failed:
+            existing = self._participant(space.space_id, user_id)
+            if existing is not None and existing.present:
+                return existing  # a concurrent join of the same user won
+            raise Conflict("Could not join; try again.", code="join_conflict")
+        if failed:
+            raise InvalidState("The space is no longer live.")
         participant = self._participant(space.space_id, user_id)
         assert participant is not None
         if is_creator:
@@ -122,7 +119,8 @@ class RoomService:
         self._publish(space.space_id, "participant.joined", {"user_id": user_id, "role": role})
         return participant
 
-    def _write_entry(self, space: SpaceModel, user_id: str, role: str) -> None:
+    def _write_entry(self, space: SpaceModel, user_id: str, role: str) -> set[str]:
+        """Write the entry; returns the labels of failed conditions (empty on success)."""
         now = self._clock.now()
         participant = ParticipantModel(space_id=space.space_id, user_id=user_id, role=role, status=PRESENT, muted=False,
                                        joined_at=now, updated_at=now)
@@ -134,11 +132,19 @@ class RoomService:
         elif role in _ROLE_SET:
             space_actions.append(_ROLE_SET[role].add({user_id}))
             space_condition = space_condition & _room_for(role)
-        with TransactWrite(connection=self._connection) as tx:
-            tx.save(participant, condition=may_enter)
-            tx.update(SpaceModel(space_id=space.space_id), actions=space_actions, condition=space_condition)
-            if role in STAGE_ROLES:
-                tx.update(OnStageModel(user_id=user_id), actions=[OnStageModel.space_ids.add({space.space_id})])
+        tx = Transaction(self._connection)
+        try:
+            with tx:
+                tx.put("participant", participant, condition=may_enter)
+                tx.change("space", SpaceModel(space_id=space.space_id), space_actions, condition=space_condition)
+                if role in STAGE_ROLES:
+                    tx.change("on_stage", OnStageModel(user_id=user_id), [OnStageModel.space_ids.add({space.space_id})])
+        except TransactWriteError as exc:
+            failed = tx.failed_conditions(exc)
+            if not failed:
+                raise
+            return failed
+        return set()
 
     def leave(self, user_id: str, space_id: str) -> bool:
         """Leave; a no-op if not in the room. Stage roles other than host are given up."""
@@ -154,21 +160,27 @@ class RoomService:
     def _exit(self, space: SpaceModel, participant: ParticipantModel, status: str) -> None:
         now = self._clock.now()
         role = participant.role
-        with TransactWrite(connection=self._connection) as tx:
-            tx.update(participant, actions=[ParticipantModel.status.set(status),
-                                            ParticipantModel.role.set(HOST if role == HOST else LISTENER),
-                                            ParticipantModel.muted.set(False), ParticipantModel.hand_raised_at.remove(),
-                                            ParticipantModel.updated_at.set(now)],
-                      condition=(ParticipantModel.status == PRESENT) & (ParticipantModel.role == role))
-            actions: list[Any] = [SpaceModel.participant_count.add(-1)]
-            if role == LISTENER:
-                actions.append(SpaceModel.listener_count.add(-1))
-            elif role in _ROLE_SET:
-                actions.append(_ROLE_SET[role].delete({participant.user_id}))
-            tx.update(SpaceModel(space_id=space.space_id), actions=actions)
-            if role in STAGE_ROLES:
-                tx.update(OnStageModel(user_id=participant.user_id),
-                          actions=[OnStageModel.space_ids.delete({space.space_id})])
+        actions: list[Any] = [SpaceModel.participant_count.add(-1)]
+        if role == LISTENER:
+            actions.append(SpaceModel.listener_count.add(-1))
+        elif role in _ROLE_SET:
+            actions.append(_ROLE_SET[role].delete({participant.user_id}))
+        tx = Transaction(self._connection)
+        try:
+            with tx:
+                tx.change("participant", participant,
+                          [ParticipantModel.status.set(status), ParticipantModel.role.set(HOST if role == HOST else LISTENER),
+                           ParticipantModel.muted.set(False), ParticipantModel.hand_raised_at.remove(),
+                           ParticipantModel.updated_at.set(now)],
+                          condition=(ParticipantModel.status == PRESENT) & (ParticipantModel.role == role))
+                tx.change("space", SpaceModel(space_id=space.space_id), actions)
+                if role in STAGE_ROLES:
+                    tx.change("on_stage", OnStageModel(user_id=participant.user_id),
+                              [OnStageModel.space_ids.delete({space.space_id})])
+        except TransactWriteError as exc:
+            if "participant" in tx.failed_conditions(exc):
+                raise Conflict("The participant changed meanwhile; try again.", code="participant_changed") from exc
+            raise
         if role in (HOST, COHOST):
             self._hosts_changed(space.space_id)
 
@@ -194,22 +206,24 @@ class RoomService:
             space_condition = space_condition & _room_for(new_role)
         else:
             space_actions.append(SpaceModel.listener_count.add(1))
+        tx = Transaction(self._connection)
         try:
-            with TransactWrite(connection=self._connection) as tx:
-                tx.update(target, actions=[ParticipantModel.role.set(new_role), ParticipantModel.hand_raised_at.remove(),
-                                           ParticipantModel.updated_at.set(now)],
+            with tx:
+                tx.change("participant", target, [ParticipantModel.role.set(new_role), ParticipantModel.hand_raised_at.remove(),
+                                                  ParticipantModel.updated_at.set(now)],
                           condition=(ParticipantModel.status == PRESENT) & (ParticipantModel.role == old_role))
-                tx.update(SpaceModel(space_id=space_id), actions=space_actions, condition=space_condition)
+                tx.change("space", SpaceModel(space_id=space_id), space_actions, condition=space_condition)
                 presence = OnStageModel(user_id=target_id)
                 if new_role in STAGE_ROLES and old_role not in STAGE_ROLES:
-                    tx.update(presence, actions=[OnStageModel.space_ids.add({space_id})])
+                    tx.change("on_stage", presence, [OnStageModel.space_ids.add({space_id})])
                 elif new_role not in STAGE_ROLES and old_role in STAGE_ROLES:
-                    tx.update(presence, actions=[OnStageModel.space_ids.delete({space_id})])
+                    tx.change("on_stage", presence, [OnStageModel.space_ids.delete({space_id})])
         except TransactWriteError as exc:
-            if cancelled_by_condition(exc, 1):
-                raise RoleLimitReached(f"A space has at most {_ROLE_LIMIT.get(new_role)} {new_role}s.") from exc
-            if cancelled_by_condition(exc, 0):
+            failed = tx.failed_conditions(exc)
+            if "participant" in failed:
                 raise Conflict("The participant changed meanwhile; try again.", code="participant_changed") from exc
+            if "space" in failed:
+                raise RoleLimitReached(f"A space has at most {_ROLE_LIMIT.get(new_role)} {new_role}s.") from exc
             raise
         if COHOST in (old_role, new_role):
             self._hosts_changed(space_id)

@@ -6,17 +6,13 @@ from dataclasses import dataclass
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import Clock
 from chalicelib.errors import CannotFollowSelf, UserNotFound
 from chalicelib.models.follows import FollowModel
 from chalicelib.models.pagination import decode_cursor, encode_cursor
-from chalicelib.models.transactions import cancelled_by_condition
+from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import UserModel
-
-# Item order in the follow/unfollow transactions, to read cancellation reasons.
-_EDGE, _FOLLOWEE, _FOLLOWER = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -38,23 +34,19 @@ class SocialGraph:
         if follower_id == followee_id:
             raise CannotFollowSelf()
         edge = FollowModel(follower_id=follower_id, followee_id=followee_id, created_at=self._clock.now())
+        tx = Transaction(self._connection)
         try:
-            with TransactWrite(connection=self._connection) as tx:
-                tx.save(edge, condition=FollowModel.follower_id.does_not_exist())
-                tx.update(
-                    UserModel(user_id=followee_id),
-                    actions=[UserModel.follower_count.add(1)],
-                    condition=UserModel.user_id.exists(),
-                )
-                tx.update(
-                    UserModel(user_id=follower_id),
-                    actions=[UserModel.following_count.add(1)],
-                    condition=UserModel.user_id.exists(),
-                )
+            with tx:
+                tx.put("edge", edge, condition=FollowModel.follower_id.does_not_exist())
+                tx.change("followee", UserModel(user_id=followee_id), [UserModel.follower_count.add(1)],
+                          condition=UserModel.user_id.exists())
+                tx.change("follower", UserModel(user_id=follower_id), [UserModel.following_count.add(1)],
+                          condition=UserModel.user_id.exists())
         except TransactWriteError as exc:
-            if cancelled_by_condition(exc, _FOLLOWEE) or cancelled_by_condition(exc, _FOLLOWER):
+            failed = tx.failed_conditions(exc)
+            if {"followee", "follower"} & failed:
                 raise UserNotFound() from exc
-            if cancelled_by_condition(exc, _EDGE):
+            if "edge" in failed:
                 return False
             raise
         return True
@@ -62,13 +54,14 @@ class SocialGraph:
     def unfollow(self, follower_id: str, followee_id: str) -> bool:
         """Unfollow; a no-op (False) if there was no edge."""
         edge = FollowModel(follower_id=follower_id, followee_id=followee_id)
+        tx = Transaction(self._connection)
         try:
-            with TransactWrite(connection=self._connection) as tx:
-                tx.delete(edge, condition=FollowModel.follower_id.exists())
-                tx.update(UserModel(user_id=followee_id), actions=[UserModel.follower_count.add(-1)])
-                tx.update(UserModel(user_id=follower_id), actions=[UserModel.following_count.add(-1)])
+            with tx:
+                tx.remove("edge", edge, condition=FollowModel.follower_id.exists())
+                tx.change("followee", UserModel(user_id=followee_id), [UserModel.follower_count.add(-1)])
+                tx.change("follower", UserModel(user_id=follower_id), [UserModel.following_count.add(-1)])
         except TransactWriteError as exc:
-            if cancelled_by_condition(exc, _EDGE):
+            if "edge" in tx.failed_conditions(exc):
                 return False
             raise
         return True

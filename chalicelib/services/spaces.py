@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import Clock
 from chalicelib.errors import (
@@ -32,7 +31,7 @@ from chalicelib.ids import new_id
 from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import HOST, PRESENT, OnStageModel, ParticipantModel
 from chalicelib.models.spaces import CANCELED, ENDED, LIVE, SCHEDULED, STATES, SpaceModel
-from chalicelib.models.transactions import cancelled_by_condition
+from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import UserModel
 from chalicelib.services.events import EventPublisher, RoomEvent
 from chalicelib.settings import Settings
@@ -162,14 +161,15 @@ class SpaceService:
         if space.state == LIVE:
             self._go_live(space, now, creating=True)
         else:
+            tx = Transaction(self._connection)
             try:
-                with TransactWrite(connection=self._connection) as tx:
-                    tx.save(space, condition=SpaceModel.space_id.does_not_exist())
-                    tx.update(UserModel(user_id=creator_id), actions=[UserModel.scheduled_count.add(1)],
+                with tx:
+                    tx.put("space", space, condition=SpaceModel.space_id.does_not_exist())
+                    tx.change("host", UserModel(user_id=creator_id), [UserModel.scheduled_count.add(1)],
                               condition=UserModel.scheduled_count.does_not_exist()
                               | (UserModel.scheduled_count < self._settings.max_scheduled_per_host))
             except TransactWriteError as exc:
-                if cancelled_by_condition(exc, 1):
+                if "host" in tx.failed_conditions(exc):
                     raise TooManyScheduled(
                         f"You already have {self._settings.max_scheduled_per_host} scheduled spaces.") from exc
                 raise
@@ -195,13 +195,14 @@ class SpaceService:
         space = self.get(space_id)
         self._require_creator(space, actor_id)
         now = self._clock.now()
+        tx = Transaction(self._connection)
         try:
-            with TransactWrite(connection=self._connection) as tx:
-                tx.update(space, actions=[SpaceModel.state.set(CANCELED), SpaceModel.ended_at.set(now)],
+            with tx:
+                tx.change("space", space, [SpaceModel.state.set(CANCELED), SpaceModel.ended_at.set(now)],
                           condition=SpaceModel.state == SCHEDULED)
-                tx.update(UserModel(user_id=space.creator_id), actions=[UserModel.scheduled_count.add(-1)])
+                tx.change("host", UserModel(user_id=space.creator_id), [UserModel.scheduled_count.add(-1)])
         except TransactWriteError as exc:
-            if cancelled_by_condition(exc, 0):
+            if "space" in tx.failed_conditions(exc):
                 raise InvalidState("Only a scheduled space can be cancelled.") from exc
             raise
         space.refresh()
@@ -260,29 +261,31 @@ class SpaceService:
         host = ParticipantModel(space_id=space.space_id, user_id=space.creator_id, role=HOST, status=PRESENT,
                                 muted=False, joined_at=now, updated_at=now)
         user = UserModel(user_id=space.creator_id)
+        tx = Transaction(self._connection)
         try:
-            with TransactWrite(connection=self._connection) as tx:
+            with tx:
                 if creating:
                     space.state, space.started_at, space.acting_host_id = LIVE, now, space.creator_id
                     space.participant_count = 1
-                    tx.save(space, condition=SpaceModel.space_id.does_not_exist())
-                    tx.update(user, actions=[UserModel.hosting_space_id.set(space.space_id)],
+                    tx.put("space", space, condition=SpaceModel.space_id.does_not_exist())
+                    tx.change("host", user, [UserModel.hosting_space_id.set(space.space_id)],
                               condition=UserModel.hosting_space_id.does_not_exist())
                 else:
-                    tx.update(space, actions=[SpaceModel.state.set(LIVE), SpaceModel.started_at.set(now),
-                                              SpaceModel.acting_host_id.set(space.creator_id),
-                                              SpaceModel.participant_count.add(1)],
+                    tx.change("space", space, [SpaceModel.state.set(LIVE), SpaceModel.started_at.set(now),
+                                               SpaceModel.acting_host_id.set(space.creator_id),
+                                               SpaceModel.participant_count.add(1)],
                               condition=SpaceModel.state == SCHEDULED)
-                    tx.update(user, actions=[UserModel.hosting_space_id.set(space.space_id),
+                    tx.change("host", user, [UserModel.hosting_space_id.set(space.space_id),
                                              UserModel.scheduled_count.add(-1)],
                               condition=UserModel.hosting_space_id.does_not_exist())
-                tx.save(host)
-                tx.update(OnStageModel(user_id=space.creator_id), actions=[OnStageModel.space_ids.add({space.space_id})])
+                tx.put("participant", host)
+                tx.change("on_stage", OnStageModel(user_id=space.creator_id), [OnStageModel.space_ids.add({space.space_id})])
         except TransactWriteError as exc:
-            if cancelled_by_condition(exc, 1):
-                raise AlreadyHosting() from exc
-            if cancelled_by_condition(exc, 0):
+            failed = tx.failed_conditions(exc)
+            if "space" in failed:
                 raise InvalidState("The space is no longer scheduled.") from exc
+            if "host" in failed:
+                raise AlreadyHosting() from exc
             raise
         if not creating:
             space.refresh()
@@ -292,15 +295,16 @@ class SpaceService:
 
     def _end(self, space: SpaceModel) -> SpaceModel:
         now = self._clock.now()
+        tx = Transaction(self._connection)
         try:
-            with TransactWrite(connection=self._connection) as tx:
-                tx.update(space, actions=[SpaceModel.state.set(ENDED), SpaceModel.ended_at.set(now),
-                                          SpaceModel.acting_host_id.remove()],
+            with tx:
+                tx.change("space", space, [SpaceModel.state.set(ENDED), SpaceModel.ended_at.set(now),
+                                           SpaceModel.acting_host_id.remove()],
                           condition=SpaceModel.state == LIVE)
-                tx.update(UserModel(user_id=space.creator_id), actions=[UserModel.hosting_space_id.remove()],
+                tx.change("host", UserModel(user_id=space.creator_id), [UserModel.hosting_space_id.remove()],
                           condition=UserModel.hosting_space_id == space.space_id)
         except TransactWriteError as exc:
-            if cancelled_by_condition(exc, 0):
+            if "space" in tx.failed_conditions(exc):
                 raise InvalidState("Only a live space can be ended.") from exc
             raise
         self._clear_room(space.space_id, now)
