@@ -25,7 +25,7 @@ typecheck: install
 	$(PY) -m mypy chalicelib local
 
 test: install lint typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: install
 	$(PY) -m bench $(if $(QUICK),--quick,)

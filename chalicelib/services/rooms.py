@@ -357,6 +357,8 @@ class RoomService:
         if space.state != LIVE:
             raise InvalidState("The space is not live.")
         participant = self._participant(space_id, user_id)
+        if participant is not None and participant.status == BANNED:
+            raise Banned()
         if participant is None or not participant.present:
             raise NotInSpace("You are not in this space.")
         return participant
