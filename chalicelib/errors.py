@@ -148,3 +148,14 @@ class RoleLimitReached(Conflict):
 class TicketRequired(Forbidden):
     code = "ticket_required"
     default_message = "This space needs a ticket."
+
+
+# Realtime and chat.
+class Muted(Forbidden):
+    code = "muted"
+    default_message = "You are muted."
+
+
+class NotParticipant(Forbidden):
+    code = "not_in_space"
+    default_message = "Only people in the space may do that."

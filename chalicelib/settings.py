@@ -36,6 +36,10 @@ class Settings:
     # Shared secret that signs API -> worker control calls and worker -> API callbacks.
     service_secret: str = "dev-only-service-secret-0123456789abcdef"
     realtime_url: str = "ws://127.0.0.1:8001"
+    # Where the API Gateway management API (@connections) is: the WebSocket stage's https URL on AWS.
+    ws_management_url: str = "http://127.0.0.1:8001/dev"
+    # Events for more connections than this go through the fan-out queue, not the request.
+    realtime_inline_limit: int = 50
     max_scheduled_per_host: int = 10
     schedule_horizon_days: int = 30
     unattended_grace_minutes: int = 10
@@ -68,6 +72,8 @@ class Settings:
             media_token_public_key=env.get("PARLOR_MEDIA_TOKEN_PUBLIC_KEY", d.media_token_public_key),
             service_secret=env.get("PARLOR_SERVICE_SECRET", d.service_secret),
             realtime_url=env.get("PARLOR_REALTIME_URL", d.realtime_url),
+            ws_management_url=env.get("PARLOR_WS_MANAGEMENT_URL", d.ws_management_url),
+            realtime_inline_limit=_int(env, "PARLOR_REALTIME_INLINE_LIMIT", d.realtime_inline_limit),
             max_scheduled_per_host=_int(env, "PARLOR_MAX_SCHEDULED_PER_HOST", d.max_scheduled_per_host),
             schedule_horizon_days=_int(env, "PARLOR_SCHEDULE_HORIZON_DAYS", d.schedule_horizon_days),
             unattended_grace_minutes=_int(env, "PARLOR_UNATTENDED_GRACE_MINUTES", d.unattended_grace_minutes),

@@ -7,15 +7,21 @@ Built once per Lambda container (cold start) and reused; tests build their own w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any, Callable
 
 from argon2 import PasswordHasher
 from pynamodb.connection import Connection
 
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.gateways.media import MediaGateway
+from chalicelib.gateways.queues import QueueSender
+from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
 from chalicelib.services.accounts import AccountService
+from chalicelib.services.chat import ChatService
 from chalicelib.services.events import EventPublisher
 from chalicelib.services.feed import LiveFeed
+from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
@@ -36,6 +42,9 @@ class Services:
     spaces: SpaceService
     rooms: RoomService
     feed: LiveFeed
+    realtime_gateway: RealtimeGateway
+    realtime: RealtimeService
+    chat: ChatService
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -45,8 +54,14 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     tokens = SessionTokens(settings.jwt_secret, settings.token_ttl_seconds, clock)
     media_key = settings.media_token_private_key or generate_media_keypair()[0]
     room_tokens = RoomTokens(media_key, settings.jwt_secret, clock)
-    events = events or _default_publisher(settings)
+    directory = ConnectionDirectory(clock)
+    management = _client("apigatewaymanagementapi", settings, endpoint_url=settings.ws_management_url)
+    realtime_gateway = RealtimeGateway(directory, management,
+                                       QueueSender(_client("sqs", settings), settings.queue_name("realtime")),
+                                       settings.realtime_inline_limit)
+    events = events or realtime_gateway
     media = media or _default_media(settings, clock)
+    chat = ChatService(clock, events)
     spaces = SpaceService(connection, clock, settings, events, media)
     return Services(
         settings=settings,
@@ -60,13 +75,17 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         spaces=spaces,
         rooms=RoomService(connection, clock, spaces, events, media, room_tokens),
         feed=LiveFeed(settings.feed_following_limit),
+        realtime_gateway=realtime_gateway,
+        realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
+        chat=chat,
     )
 
 
-def _default_publisher(settings: Settings) -> EventPublisher:
-    from chalicelib.services.events import NullPublisher
+def _client(service: str, settings: Settings, **kwargs: Any) -> Callable[[], Any]:
+    """A boto3 client built on first use (cold start pays only for what it calls)."""
+    import boto3
 
-    return NullPublisher()
+    return cache(lambda: boto3.client(service, region_name=settings.region, **kwargs))
 
 
 def _default_media(settings: Settings, clock: Clock) -> MediaGateway:

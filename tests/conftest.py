@@ -46,8 +46,11 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 @pytest.fixture(scope="session")
 def aws() -> Iterator[None]:
+    from local.bootstrap import create_queues, sqs_queue_names
+
     with serialized_requests(), mock_aws():
         create_all_tables(wait=False)
+        create_queues(sqs_queue_names())
         yield
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.api import accounts, jobs, openapi, rooms, social, spaces
+from chalicelib.api import accounts, chat, jobs, openapi, realtime, rooms, social, spaces
 from chalicelib.api.routing import Router
 
-ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, openapi.router]
-BLUEPRINTS = [r.blueprint for r in ROUTERS] + [jobs.jobs]
+ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, chat.router, openapi.router]
+BLUEPRINTS = [r.blueprint for r in ROUTERS] + [jobs.jobs, realtime.realtime]

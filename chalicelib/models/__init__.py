@@ -5,8 +5,10 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.models.audit import AuditEntryModel
+from chalicelib.models.connections import ConnectionModel
 from chalicelib.models.follows import FollowModel
 from chalicelib.models.media_workers import MediaWorkerModel
+from chalicelib.models.messages import ChatThrottleModel, MessageModel
 from chalicelib.models.participants import OnStageModel, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.users import HandleModel, UserModel
@@ -20,7 +22,9 @@ ALL_MODELS: tuple[type[Model], ...] = (
     OnStageModel,
     AuditEntryModel,
     MediaWorkerModel,
+    ConnectionModel,
+    MessageModel,
+    ChatThrottleModel,
 )
 
-__all__ = ["ALL_MODELS", "AuditEntryModel", "FollowModel", "HandleModel", "MediaWorkerModel", "OnStageModel",
-           "ParticipantModel", "SpaceModel", "UserModel"]
+__all__ = ["ALL_MODELS", *(m.__name__ for m in ALL_MODELS)]

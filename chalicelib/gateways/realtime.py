@@ -1,0 +1,130 @@
+"""Delivering room events over API Gateway WebSockets (the ``EventPublisher`` for real).
+
+Who gets an event is decided from the connections table; posting uses the management API
+(``post_to_connection``), whose endpoint comes from settings, so the same code talks to
+API Gateway on AWS and to the local gateway offline. A connection that is gone (410) is
+deleted. Small audiences are posted inline, in parallel; bigger ones are handed to SQS in
+batches and posted by the fan-out handler, so no request waits on a big room.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, Callable, Iterable
+
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.clock import Clock
+from chalicelib.logs import logger
+from chalicelib.models.connections import ConnectionModel
+from chalicelib.models.spaces import SpaceModel
+from chalicelib.services.events import EVERYONE, HOSTS, USERS, RoomEvent
+
+# API Gateway's management API allows a few hundred posts per second per account by default;
+# a small pool per invocation stays well inside that while hiding each post's latency.
+_POST_THREADS = 16
+BATCH_SIZE = 100
+# After these events the affected sockets are closed: the people are out of the room.
+_CLOSES_USER = "participant.removed"
+_CLOSES_ROOM = "space.ended"
+
+
+class ConnectionDirectory:
+    """Where the open connections are."""
+
+    def __init__(self, clock: Clock):
+        self._clock = clock
+
+    def add(self, connection_id: str, space_id: str, user_id: str, role: str) -> ConnectionModel:
+        now = self._clock.now()
+        record = ConnectionModel(connection_id=connection_id, space_id=space_id, user_id=user_id, role=role,
+                                 connected_at=now, expires_at=now + timedelta(hours=3))
+        record.save()
+        return record
+
+    def get(self, connection_id: str) -> ConnectionModel | None:
+        try:
+            return ConnectionModel.get(connection_id)
+        except DoesNotExist:
+            return None
+
+    def remove(self, connection_id: str) -> None:
+        ConnectionModel(connection_id=connection_id).delete()
+
+    def for_event(self, event: RoomEvent) -> list[ConnectionModel]:
+        if event.audience == USERS and not event.space_id:
+            return [c for uid in event.user_ids for c in ConnectionModel.by_user.query(uid)]
+        in_space = list(ConnectionModel.by_space.query(event.space_id)) if event.space_id else []
+        if event.audience == EVERYONE:
+            return in_space
+        if event.audience == USERS:
+            wanted = set(event.user_ids)
+            return [c for c in in_space if c.user_id in wanted]
+        if event.audience == HOSTS:
+            try:
+                hosts = set(SpaceModel.get(event.space_id).host_ids)
+            except DoesNotExist:
+                return []
+            return [c for c in in_space if c.user_id in hosts]
+        return []
+
+
+class RealtimeGateway:
+    def __init__(self, directory: ConnectionDirectory, management_client: Callable[[], Any],
+                 fanout: Callable[[list[dict[str, Any]]], None] | None, inline_limit: int):
+        self._directory = directory
+        self._client = management_client
+        self._fanout = fanout
+        self._inline_limit = inline_limit
+
+    def publish(self, event: RoomEvent) -> None:
+        targets = self._directory.for_event(event)
+        payload = event.wire()
+        ids = [c.connection_id for c in targets]
+        if len(ids) <= self._inline_limit or self._fanout is None:
+            self.deliver(payload, ids)
+        else:
+            self._fanout([{"payload": payload, "connection_ids": ids[i:i + BATCH_SIZE]}
+                          for i in range(0, len(ids), BATCH_SIZE)])
+        self._close_after(event, targets)
+
+    def send(self, connection_id: str, payload: dict[str, Any]) -> None:
+        """Answer one socket directly (pong, an error for what it sent)."""
+        self.deliver(payload, [connection_id])
+
+    def deliver(self, payload: dict[str, Any], connection_ids: Iterable[str]) -> int:
+        """Post to each connection in parallel; returns how many were delivered."""
+        data = json.dumps(payload).encode()
+        ids = list(connection_ids)
+        if not ids:
+            return 0
+        with ThreadPoolExecutor(max_workers=min(_POST_THREADS, len(ids))) as pool:
+            return sum(pool.map(lambda cid: self._post(cid, data), ids))
+
+    def _post(self, connection_id: str, data: bytes) -> bool:
+        try:
+            self._client().post_to_connection(ConnectionId=connection_id, Data=data)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "GoneException":
+                self._directory.remove(connection_id)
+            else:
+                logger.warning("post_to_connection failed", extra={"connection_id": connection_id, "error": str(exc)})
+            return False
+
+    def _close_after(self, event: RoomEvent, targets: list[ConnectionModel]) -> None:
+        if event.type == _CLOSES_ROOM:
+            closing = targets
+        elif event.type == _CLOSES_USER:
+            closing = [c for c in targets if c.user_id == event.data.get("user_id")]
+        else:
+            return
+        for connection in closing:
+            try:
+                self._client().delete_connection(ConnectionId=connection.connection_id)
+            except ClientError:
+                pass  # already gone
+            self._directory.remove(connection.connection_id)

@@ -1,0 +1,80 @@
+"""The realtime socket: who may connect, and what a client may send over it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.errors import DomainError, Forbidden, Unauthorized, ValidationFailed
+from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
+from chalicelib.models.participants import PRESENT, ParticipantModel
+from chalicelib.services.chat import ChatService
+from chalicelib.services.tokens import RoomTokens
+
+
+class RealtimeService:
+    def __init__(self, tokens: RoomTokens, directory: ConnectionDirectory, chat: ChatService,
+                 gateway: RealtimeGateway | None):
+        self._tokens = tokens
+        self._directory = directory
+        self._chat = chat
+        self._gateway = gateway
+
+    def connect(self, connection_id: str, token: str | None) -> None:
+        """A socket opens with the realtime token from ``join``; only people in the room connect."""
+        if not token:
+            raise Unauthorized("A realtime token is required.", code="missing_token")
+        claims = self._tokens.verify_realtime(token)
+        space_id, user_id = str(claims["space_id"]), str(claims["sub"])
+        try:
+            participant = ParticipantModel.get(space_id, user_id, consistent_read=True)
+        except ParticipantModel.DoesNotExist as exc:
+            raise Forbidden("Join the space first.", code="not_in_space") from exc
+        if participant.status != PRESENT:
+            raise Forbidden("You are not in this space.", code="not_in_space")
+        self._directory.add(connection_id, space_id, user_id, participant.role)
+
+    def disconnect(self, connection_id: str) -> None:
+        self._directory.remove(connection_id)
+
+    def receive(self, connection_id: str, body: str) -> None:
+        """Handle one client frame; problems are answered on the socket as an error event."""
+        connection = self._directory.get(connection_id)
+        if connection is None:
+            return
+        try:
+            self._dispatch(connection.space_id, connection.user_id, _parse(body), connection_id)
+        except DomainError as exc:
+            self._send(connection_id, {"type": "error", "space_id": connection.space_id,
+                                       "data": {"code": exc.code, "message": exc.message}})
+
+    def _dispatch(self, space_id: str, user_id: str, frame: dict[str, Any], connection_id: str) -> None:
+        action = frame.get("action")
+        if action == "ping":
+            self._send(connection_id, {"type": "pong", "space_id": space_id, "data": {}})
+        elif action == "message":
+            text, to_user_id = frame.get("text"), frame.get("to_user_id")
+            if not isinstance(text, str) or (to_user_id is not None and not isinstance(to_user_id, str)):
+                raise ValidationFailed("A message needs text (and an optional to_user_id).")
+            self._chat.post(user_id, space_id, text, to_user_id)
+        elif action == "reaction":
+            emoji = frame.get("emoji")
+            if not isinstance(emoji, str):
+                raise ValidationFailed("A reaction needs an emoji.")
+            self._chat.react(user_id, space_id, emoji)
+        else:
+            raise ValidationFailed("Unknown action; use message, reaction or ping.", code="unknown_action")
+
+    def _send(self, connection_id: str, payload: dict[str, Any]) -> None:
+        if self._gateway is not None:
+            self._gateway.send(connection_id, payload)
+
+
+def _parse(body: str) -> dict[str, Any]:
+    try:
+        frame = json.loads(body)
+    except ValueError as exc:
+        raise ValidationFailed("Frames are JSON objects.", code="bad_frame") from exc
+    if not isinstance(frame, dict):
+        raise ValidationFailed("Frames are JSON objects.", code="bad_frame")
+    return frame
