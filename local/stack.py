@@ -89,6 +89,7 @@ def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
             "PARLOR_MEDIA_TOKEN_PRIVATE_KEY": private_key,
             "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
             "PARLOR_REALTIME_URL": f"ws://127.0.0.1:{ports.ws}",
+            "PARLOR_WS_MANAGEMENT_URL": f"http://127.0.0.1:{ports.ws}/dev",
         }
     )
     env.pop("AWS_SESSION_TOKEN", None)
@@ -113,6 +114,12 @@ def components(ports: Ports) -> list[Component]:
              "--stage", "dev", "--no-autoreload"],
             ready_url=f"http://127.0.0.1:{ports.api}/openapi.json",
             url=f"http://127.0.0.1:{ports.api}",
+        ),
+        Component(
+            "ws",
+            [py, "-m", "local.ws_gateway", "--port", str(ports.ws)],
+            ready_url=f"http://127.0.0.1:{ports.ws}/dev/@connections/ready-check",
+            url=f"ws://127.0.0.1:{ports.ws}",
         ),
     ]
 

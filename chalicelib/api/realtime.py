@@ -1,4 +1,9 @@
-"""The realtime socket (API Gateway WebSocket API) and the fan-out queue handler."""
+"""The realtime socket (API Gateway WebSocket API) and the fan-out queue handler.
+
+Chalice wires WebSocket handlers into Lambda only when they are registered on the app
+itself (Lambda finds them as attributes of ``app.py``), so ``app.py`` registers the three
+``websocket_*`` functions below; the fan-out handler lives on the blueprint.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,7 @@ from chalicelib.wiring import services
 realtime = Blueprint(__name__)
 
 
-@realtime.on_ws_connect()
-def connect(event: WebsocketEvent) -> Response | None:
+def websocket_connect(event: WebsocketEvent) -> Response | None:
     query = event.to_dict().get("queryStringParameters") or {}
     try:
         services().realtime.connect(event.connection_id, query.get("token"))
@@ -27,13 +31,11 @@ def connect(event: WebsocketEvent) -> Response | None:
     return None
 
 
-@realtime.on_ws_message()
-def message(event: WebsocketEvent) -> None:
+def websocket_message(event: WebsocketEvent) -> None:
     services().realtime.receive(event.connection_id, event.body)
 
 
-@realtime.on_ws_disconnect()
-def disconnect(event: WebsocketEvent) -> None:
+def websocket_disconnect(event: WebsocketEvent) -> None:
     services().realtime.disconnect(event.connection_id)
 
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Callable, Iterable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.clock import Clock
@@ -114,6 +114,9 @@ class RealtimeGateway:
             else:
                 logger.warning("post_to_connection failed", extra={"connection_id": connection_id, "error": str(exc)})
             return False
+        except BotoCoreError as exc:  # endpoint unreachable: log, never fail the caller
+            logger.warning("post_to_connection failed", extra={"connection_id": connection_id, "error": str(exc)})
+            return False
 
     def _close_after(self, event: RoomEvent, targets: list[ConnectionModel]) -> None:
         if event.type == _CLOSES_ROOM:
@@ -125,6 +128,6 @@ class RealtimeGateway:
         for connection in closing:
             try:
                 self._client().delete_connection(ConnectionId=connection.connection_id)
-            except ClientError:
+            except (ClientError, BotoCoreError):
                 pass  # already gone
             self._directory.remove(connection.connection_id)

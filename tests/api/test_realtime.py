@@ -1,0 +1,220 @@
+"""Realtime over real WebSockets: the local gateway runs in-process, calling the app's own
+websocket handlers, and the app posts events back through the management API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import replace
+from typing import Iterator
+
+import pytest
+from aiohttp import web
+from chalice.test import Client
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from chalicelib.models.connections import ConnectionModel
+from chalicelib.wiring import build_services, use_services
+from local.ws_gateway import create_app
+from tests.api.rooms_support import Room, open_room
+from tests.conftest import FAST_HASHER
+from tests.fakes import RecordingMedia
+from tests.support import Api
+
+
+class GatewayThread:
+    def __init__(self, chalice_app) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.app = create_app(chalice_app)
+        self.runner = web.AppRunner(self.app)
+        self.port = 0
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        ready.wait(10)
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ready.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.fixture
+def gateway(aws) -> Iterator[GatewayThread]:
+    from app import app
+
+    running = GatewayThread(app)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def rt(aws, clock, settings, gateway) -> Iterator[Api]:
+    """The API with the real realtime publisher, pointed at the in-process gateway."""
+    from app import app
+    from tests.conftest import _empty_tables
+
+    live_settings = replace(settings, ws_management_url=f"http://127.0.0.1:{gateway.port}/dev",
+                            realtime_url=f"ws://127.0.0.1:{gateway.port}")
+    built = build_services(live_settings, clock=clock, hasher=FAST_HASHER, media=RecordingMedia())
+    use_services(built)
+    with Client(app) as client:
+        yield Api(client)
+    use_services(None)
+    _empty_tables()
+
+
+def _socket(api: Api, room: Room, person) -> ClientConnection:
+    joined = api.post(f"/v1/spaces/{room.space_id}/join", token=person.token).body
+    return connect(f"{joined['realtime']['url']}/?token={joined['realtime']['token']}", open_timeout=10, legacy=True)
+
+
+def _next(ws: ClientConnection, kind: str, timeout: float = 5.0) -> dict:
+    """The next event of a kind (others are skipped)."""
+    while True:
+        event = json.loads(ws.recv(timeout=timeout))
+        if event["type"] == kind:
+            return event
+
+
+def _nothing_of(ws: ClientConnection, kind: str, wait: float = 0.5) -> bool:
+    try:
+        while True:
+            if json.loads(ws.recv(timeout=wait))["type"] == kind:
+                return False
+    except TimeoutError:
+        return True
+
+
+def test_a_bad_token_is_refused(rt, gateway):
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"ws://127.0.0.1:{gateway.port}/?token=forged", open_timeout=5)
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        connect(f"ws://127.0.0.1:{gateway.port}/", open_timeout=5)
+    assert ConnectionModel.count() == 0
+
+
+def test_room_events_chat_and_direct_messages(rt, clock):
+    room = open_room(rt)
+    host, speaker, listener = _socket(rt, room, room.host), _socket(rt, room, room.speaker), _socket(rt, room, room.listener)
+    assert ConnectionModel.count() == 3
+
+    rt.post(f"/v1/spaces/{room.space_id}/join", token=room.outsider.token)
+    for ws in (host, speaker, listener):
+        assert _next(ws, "participant.joined")["data"]["user_id"] == room.outsider.id
+
+    rt.post(f"/v1/spaces/{room.space_id}/speak-requests", token=room.listener.token)
+    assert _next(host, "speak_request.created")["data"] == {"user_id": room.listener.id}
+    assert _nothing_of(speaker, "speak_request.created") and _nothing_of(listener, "speak_request.created")
+
+    rt.put(f"/v1/spaces/{room.space_id}/participants/{room.listener.id}", {"role": "speaker"}, token=room.host.token)
+    for ws in (host, speaker, listener):
+        assert _next(ws, "participant.role_changed")["data"]["role"] == "speaker"
+
+    speaker.send(json.dumps({"action": "message", "text": "hello room"}))
+    for ws in (host, speaker, listener):
+        assert _next(ws, "message.created")["data"]["text"] == "hello room"
+
+    clock.advance(seconds=1)  # one message per second
+    speaker.send(json.dumps({"action": "message", "text": "psst", "to_user_id": room.listener.id}))
+    assert _next(listener, "message.created")["data"]["to_user_id"] == room.listener.id
+    assert _next(speaker, "message.created")["data"]["text"] == "psst"
+    assert _nothing_of(host, "message.created")
+
+    listener.send(json.dumps({"action": "reaction", "emoji": "🔥"}))
+    assert _next(host, "reaction.created")["data"] == {"user_id": room.listener.id, "emoji": "🔥"}
+
+    host.send(json.dumps({"action": "ping"}))
+    assert _next(host, "pong")
+    host.send("not json")
+    assert _next(host, "error")["data"]["code"] == "bad_frame"
+
+    rt.delete(f"/v1/spaces/{room.space_id}/participants/{room.listener.id}", token=room.host.token)
+    assert _next(host, "participant.removed")["data"]["user_id"] == room.listener.id
+    assert _next(listener, "participant.removed")
+    with pytest.raises(ConnectionClosed):
+        listener.recv(timeout=5)
+
+    rt.post(f"/v1/spaces/{room.space_id}/end", token=room.host.token)
+    for ws in (host, speaker):
+        assert _next(ws, "space.ended")
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert ConnectionModel.count() == 0
+
+
+def test_chat_rules_on_the_socket(rt, clock):
+    room = open_room(rt)
+    speaker = _socket(rt, room, room.speaker)
+    speaker.send(json.dumps({"action": "message", "text": "one"}))
+    assert _next(speaker, "message.created")
+    speaker.send(json.dumps({"action": "message", "text": "two"}))
+    assert _next(speaker, "error")["data"]["code"] == "rate_limited"
+    clock.advance(seconds=1)
+    speaker.send(json.dumps({"action": "message", "text": "x" * 281}))
+    assert _next(speaker, "error")["data"]["code"] == "invalid_text"
+    speaker.send(json.dumps({"action": "reaction", "emoji": "🦄"}))
+    assert _next(speaker, "error")["data"]["code"] == "invalid_reaction"
+    rt.post(f"/v1/spaces/{room.space_id}/participants/{room.speaker.id}/mute", token=room.host.token)
+    speaker.send(json.dumps({"action": "message", "text": "muted now"}))
+    assert _next(speaker, "error")["data"]["code"] == "muted"
+    speaker.close()
+
+
+def test_an_abruptly_closed_client_is_cleaned_up(rt):
+    room = open_room(rt)
+    ws = _socket(rt, room, room.listener)
+    assert ConnectionModel.count() == 1
+    ws.socket.close()  # no close frame: the TCP connection just goes away
+    for _ in range(50):
+        if ConnectionModel.count() == 0:
+            break
+        threading.Event().wait(0.1)
+    assert ConnectionModel.count() == 0
+
+
+def test_gone_connections_are_deleted_not_retried(rt):
+    from chalicelib.wiring import services
+
+    room = open_room(rt)
+    ws = _socket(rt, room, room.host)
+    services().realtime_gateway._directory.add("gone-connection-id", room.space_id, room.listener.id, "listener")
+    rt.post(f"/v1/spaces/{room.space_id}/messages", {"text": "anyone?"}, token=room.host.token)
+    assert _next(ws, "message.created")
+    assert [c.connection_id for c in ConnectionModel.scan()] != ["gone-connection-id"] and ConnectionModel.count() == 1
+    ws.close()
+
+
+def test_big_rooms_fan_out_through_the_queue(rt, aws):
+    import boto3
+
+    from app import app
+    from chalicelib.settings import get_settings
+    from chalicelib.wiring import services
+
+    room = open_room(rt)
+    sockets = [_socket(rt, room, p) for p in (room.host, room.speaker, room.listener)]
+    services().realtime_gateway._inline_limit = 1  # anything above one connection goes through SQS
+    rt.post(f"/v1/spaces/{room.space_id}/messages", {"text": "to everyone"}, token=room.host.token)
+    assert all(_nothing_of(ws, "message.created", wait=0.3) for ws in sockets)  # not posted inline
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=get_settings().queue_name("realtime"))["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1 and len(json.loads(messages[0]["Body"])["connection_ids"]) == 3
+    with Client(app) as client:
+        client.lambda_.invoke("realtime_fanout", client.events.generate_sqs_event(
+            queue_name=get_settings().queue_name("realtime"), message_bodies=[messages[0]["Body"]]))
+    for ws in sockets:
+        assert _next(ws, "message.created")["data"]["text"] == "to everyone"
+        ws.close()
