@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-REQS := requirements.txt requirements-dev.txt
+REQS := requirements.txt requirements-dev.txt media_worker/requirements.txt
 
 .PHONY: install run test lint typecheck unit bench clean
 
@@ -22,7 +22,7 @@ lint: install
 	$(PY) -m ruff check .
 
 typecheck: install
-	$(PY) -m mypy chalicelib local
+	$(PY) -m mypy chalicelib media_worker local
 
 test: install lint typecheck
 	$(PY) -m pytest -q -n 2

@@ -1,0 +1,174 @@
+"""The room: participants, their roles and the 20 ms mixing tick."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import numpy as np
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from media_worker.auth import STAGE_ROLES
+from media_worker.mixer import FRAME_SAMPLES, SILENCE, Broadcast, PacketTrack, level, to_mono
+
+log = logging.getLogger("media_worker.room")
+SPEAKING_LEVEL = 0.02  # RMS above which someone counts as talking
+
+
+@dataclass
+class Participant:
+    user_id: str
+    role: str
+    pc: RTCPeerConnection
+    out: PacketTrack
+    muted: bool = False
+    frames: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=3))
+    reader: asyncio.Task[None] | None = None
+    mix: Broadcast | None = None  # their own mix-minus-self, when on stage
+
+    @property
+    def on_stage(self) -> bool:
+        return self.role in STAGE_ROLES
+
+
+@dataclass
+class Counters:
+    frames_in: int = 0
+    packets_out: int = 0
+    bytes_out: int = 0
+
+
+class Room:
+    def __init__(self, jitter_frames: int = 3,
+                 on_speaking: Callable[[list[tuple[str, float]]], Awaitable[None]] | None = None):
+        self.participants: dict[str, Participant] = {}
+        self.listeners = Broadcast()
+        self.counters = Counters()
+        self._jitter = jitter_frames
+        self._on_speaking = on_speaking
+        self._pts = 0
+        self._speaking: frozenset[str] = frozenset()
+        self.empty_since: float | None = time.monotonic()
+
+    # -- membership -------------------------------------------------------------------
+
+    async def admit(self, user_id: str, role: str, pc: RTCPeerConnection) -> Participant:
+        """A new (or renewed) connection for a user: a re-offer replaces the old one."""
+        await self.remove(user_id)
+        participant = Participant(user_id, role, pc, PacketTrack(), frames=deque(maxlen=self._jitter))
+        self.participants[user_id] = participant
+        self._subscribe(participant)
+        self.empty_since = None
+        return participant
+
+    def attach_inbound(self, participant: Participant, track: MediaStreamTrack) -> None:
+        """Read a speaker's decoded audio; a listener's track is never read (never forwarded)."""
+        if track.kind != "audio" or not participant.on_stage:
+            return
+        participant.reader = asyncio.ensure_future(self._read(participant, track))
+
+    async def _read(self, participant: Participant, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.counters.frames_in += 1
+                if participant.on_stage:
+                    participant.frames.append(to_mono(frame))  # type: ignore[arg-type]
+        except (MediaStreamError, asyncio.CancelledError):
+            return
+
+    def set_role(self, user_id: str, role: str) -> None:
+        participant = self.participants.get(user_id)
+        if participant is None:
+            return
+        participant.role = role
+        if not participant.on_stage:
+            participant.frames.clear()  # a demoted speaker is silent from this tick on
+        self._subscribe(participant)
+
+    def set_muted(self, user_id: str, muted: bool) -> None:
+        participant = self.participants.get(user_id)
+        if participant is not None:
+            participant.muted = muted
+            participant.frames.clear()
+
+    async def remove(self, user_id: str) -> bool:
+        participant = self.participants.pop(user_id, None)
+        if participant is None:
+            return False
+        if participant.reader is not None:
+            participant.reader.cancel()
+        self._unsubscribe(participant)
+        participant.out.stop()
+        await participant.pc.close()
+        if not self.participants:
+            self.empty_since = time.monotonic()
+        return True
+
+    async def close(self) -> None:
+        for user_id in list(self.participants):
+            await self.remove(user_id)
+
+    def _subscribe(self, participant: Participant) -> None:
+        self._unsubscribe(participant)
+        if participant.on_stage:
+            participant.mix = participant.mix or Broadcast()
+            participant.mix.tracks.add(participant.out)
+        else:
+            self.listeners.tracks.add(participant.out)
+
+    def _unsubscribe(self, participant: Participant) -> None:
+        self.listeners.tracks.discard(participant.out)
+        if participant.mix is not None:
+            participant.mix.tracks.discard(participant.out)
+
+    # -- the tick -----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Mix one 20 ms frame: everyone hears every unmuted speaker except themselves."""
+        heard: dict[str, np.ndarray] = {}
+        for participant in self.participants.values():
+            if not participant.on_stage or not participant.frames:
+                continue
+            frame = participant.frames.popleft()
+            if not participant.muted:
+                heard[participant.user_id] = frame
+        total = sum(heard.values(), SILENCE.copy())
+        pts, self._pts = self._pts, self._pts + FRAME_SAMPLES
+        if self.listeners.tracks:
+            self._send(self.listeners, total, pts)
+        for participant in self.participants.values():
+            if participant.on_stage and participant.mix is not None and participant.mix.tracks:
+                own = heard.get(participant.user_id)
+                self._send(participant.mix, total - own if own is not None else total, pts)
+        self._notice_speakers(heard)
+
+    def _send(self, broadcast: Broadcast, samples: np.ndarray, pts: int) -> None:
+        packets = broadcast.encoder.encode(samples, pts)
+        sent = broadcast.publish(packets)
+        self.counters.packets_out += sent
+        self.counters.bytes_out += sum(len(bytes(p)) for p in packets) * len(broadcast.tracks)
+
+    def _notice_speakers(self, heard: dict[str, np.ndarray]) -> None:
+        levels = {uid: level(samples) for uid, samples in heard.items()}
+        speaking = frozenset(uid for uid, lv in levels.items() if lv >= SPEAKING_LEVEL)
+        if speaking != self._speaking and self._on_speaking is not None:
+            self._speaking = speaking
+            asyncio.ensure_future(self._on_speaking(sorted((uid, round(levels[uid], 3)) for uid in speaking)))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick every 20 ms on the loop's clock, catching up if a tick ran late."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not stop.is_set():
+            self.tick()
+            next_at += FRAME_SAMPLES / 48_000
+            delay = next_at - loop.time()
+            if delay < -0.2:  # far behind (e.g. suspended): resynchronize instead of bursting
+                next_at = loop.time()
+            await asyncio.sleep(max(0.0, delay))

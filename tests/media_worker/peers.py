@@ -1,0 +1,112 @@
+"""Real aiortc peers for the worker tests: speakers that send a tone, listeners that record."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+RATE = 48_000
+FRAME = 960
+
+
+class ToneTrack(MediaStreamTrack):
+    """A sine tone, paced in real time like a microphone."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float, amplitude: float = 0.3):
+        super().__init__()
+        self.frequency = frequency
+        self.amplitude = amplitude
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._pts / RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        t = (np.arange(FRAME) + self._pts) / RATE
+        samples = (self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, RATE)
+        self._pts += FRAME
+        return frame
+
+
+@dataclass
+class Peer:
+    pc: RTCPeerConnection
+    frames: list[np.ndarray] = field(default_factory=list)
+    reader: asyncio.Task | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def recent(self, seconds: float) -> np.ndarray:
+        wanted = int(seconds * RATE)
+        audio = np.concatenate(self.frames) if self.frames else np.zeros(0)
+        return audio[-wanted:]
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: float | None = None,
+                sdp_override: str | None = None) -> tuple[int, dict, Peer]:
+    """Offer to the worker: with a tone (a speaker) or receive-only (a listener)."""
+    pc = RTCPeerConnection()
+    peer = Peer(pc)
+    if tone is not None:
+        pc.addTrack(ToneTrack(tone))
+    else:
+        pc.addTransceiver("audio", direction="recvonly")
+
+    @pc.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        async def read() -> None:
+            try:
+                while True:
+                    frame = await track.recv()
+                    samples = frame.to_ndarray().reshape(-1)
+                    channels = len(frame.layout.channels)
+                    peer.frames.append(samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples)
+            except Exception:  # noqa: BLE001 - the track ended
+                peer.ended.set()
+
+        peer.reader = asyncio.ensure_future(read())
+
+    await pc.setLocalDescription(await pc.createOffer())
+    body = {"sdp": sdp_override if sdp_override is not None else pc.localDescription.sdp, "type": "offer"}
+    async with session.post(f"{url}/offer", json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+        answer = await resp.json()
+        if resp.status == 200:
+            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+        return resp.status, answer, peer
+
+
+def tone_strength(audio: np.ndarray, frequency: float) -> float:
+    """The share of the signal's energy within 15 Hz of ``frequency`` (0..1)."""
+    if len(audio) < RATE // 4 or not np.any(audio):
+        return 0.0
+    power = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / RATE)
+    band = (freqs > frequency - 15) & (freqs < frequency + 15)
+    return float(power[band].sum() / power.sum())
+
+
+def hears(audio: np.ndarray, frequency: float) -> bool:
+    return tone_strength(audio, frequency) > 0.1
+
+
+def silent_at(audio: np.ndarray, frequency: float) -> bool:
+    return tone_strength(audio, frequency) < 0.01

@@ -1,0 +1,37 @@
+"""The one place the worker relies on aiortc/aioice internals. If an upgrade moves them,
+these tests fail before a room does."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aioice.ice
+from aiortc import RTCPeerConnection
+
+from media_worker import ice
+
+
+def test_candidates_are_gathered_only_on_the_bind_address():
+    ice.gather_only_on("127.0.0.1")
+
+    async def gather() -> str:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("audio", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+
+    sdp = asyncio.run(gather())
+    hosts = [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:") and " typ host" in line]
+    assert hosts and set(hosts) == {"127.0.0.1"}
+    assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1"]
+
+
+def test_the_answer_announces_the_public_host():
+    sdp = ("v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 40000 typ host\r\n"
+           "a=candidate:2 1 udp 2130706431 172.17.0.2 40001 typ host\r\n")
+    announced = ice.announce(sdp, "10.0.0.5", "203.0.113.7")
+    assert "203.0.113.7 40000 typ host" in announced
+    assert "172.17.0.2 40001 typ host" in announced  # other addresses untouched
+    assert ice.announce(sdp, "10.0.0.5", "10.0.0.5") == sdp

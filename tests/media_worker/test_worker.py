@@ -1,0 +1,208 @@
+"""The media worker with real aiortc peers on loopback exchanging real audio.
+
+Speakers send distinct tones (440 Hz, 660 Hz); an FFT of what each peer receives tells who
+hears whom.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+import jwt
+import pytest
+from aiohttp import web
+
+from chalicelib.services.tokens import generate_media_keypair
+from media_worker import ice
+from media_worker.auth import SIGNATURE_HEADER, sign
+from media_worker.config import WorkerConfig
+from media_worker.server import Worker
+from tests.media_worker.peers import hears, offer, silent_at
+
+PRIVATE_KEY, PUBLIC_KEY = generate_media_keypair()
+SECRET = "worker-test-service-secret-0123456789"
+SPACE = "01SPACEFORMEDIATESTS0000000"
+
+
+def token(user_id: str, role: str, space_id: str = SPACE, ttl: int = 120, key: str = PRIVATE_KEY) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user_id, "space_id": space_id, "role": role, "aud": "parlor-media", "iat": now,
+                       "exp": now + ttl}, key, algorithm="EdDSA")
+
+
+def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awaitable[Any]], **overrides: Any) -> Any:
+    """Start a worker on a free loopback port, run the scenario against it, stop everything."""
+    async def main() -> Any:
+        ice.gather_only_on("127.0.0.1")
+        config = WorkerConfig(space_id=SPACE, token_public_key=PUBLIC_KEY, service_secret=SECRET, port=0, **overrides)
+        worker = Worker(config)
+        runner = web.AppRunner(worker.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            async with aiohttp.ClientSession() as session:
+                return await asyncio.wait_for(scenario(f"http://127.0.0.1:{port}", worker, session), timeout=60)
+        finally:
+            await runner.cleanup()
+
+    return asyncio.run(main())
+
+
+async def control(session: aiohttp.ClientSession, url: str, command: dict, secret: str = SECRET) -> int:
+    body = json.dumps(command).encode()
+    async with session.post(f"{url}/control", data=body, headers={SIGNATURE_HEADER: sign(secret, body)}) as resp:
+        return resp.status
+
+
+def test_everyone_hears_every_speaker_but_themselves_and_listeners_are_never_heard():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, bob = await offer(session, url, token("bob", "speaker"), tone=660)
+        # A listener that tries to send anyway (a tone at 880 Hz) is not forwarded.
+        _, _, cleo = await offer(session, url, token("cleo", "listener"), tone=880)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        await asyncio.sleep(2.5)
+        listener_audio = dan.recent(1.0)
+        assert hears(listener_audio, 440) and hears(listener_audio, 660), "a listener hears both speakers"
+        assert silent_at(listener_audio, 880), "a listener's audio reaches nobody"
+        assert hears(ada.recent(1.0), 660) and silent_at(ada.recent(1.0), 440), "a speaker does not hear itself"
+        assert hears(bob.recent(1.0), 440) and silent_at(bob.recent(1.0), 660)
+        assert silent_at(ada.recent(1.0), 880) and silent_at(bob.recent(1.0), 880)
+        assert hears(cleo.recent(1.0), 440) and silent_at(cleo.recent(1.0), 880)
+        for peer in (ada, bob, cleo, dan):
+            await peer.close()
+
+    run_with_worker(scenario)
+
+
+def test_a_muted_speaker_goes_silent_and_a_demoted_one_too():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, bob = await offer(session, url, token("bob", "speaker"), tone=660)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        await asyncio.sleep(2.0)
+        assert hears(dan.recent(0.8), 660)
+        assert await control(session, url, {"action": "mute", "user_id": "bob"}) == 200
+        await asyncio.sleep(1.0)
+        assert silent_at(dan.recent(0.6), 660) and hears(dan.recent(0.6), 440)
+        assert await control(session, url, {"action": "set_role", "user_id": "ada", "role": "listener"}) == 200
+        await asyncio.sleep(1.0)
+        assert silent_at(dan.recent(0.6), 440)
+        for peer in (ada, bob, dan):
+            await peer.close()
+
+    run_with_worker(scenario)
+
+
+def test_a_promoted_listener_reoffers_with_a_track_and_is_heard():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, dan = await offer(session, url, token("dan", "listener"), tone=660)
+        await asyncio.sleep(1.5)
+        assert silent_at(ada.recent(0.8), 660)
+        assert await control(session, url, {"action": "set_role", "user_id": "dan", "role": "speaker"}) == 200
+        await dan.close()
+        _, _, dan_again = await offer(session, url, token("dan", "speaker"), tone=660)
+        await asyncio.sleep(2.0)
+        assert hears(ada.recent(0.8), 660)
+        assert hears(dan_again.recent(0.8), 440) and silent_at(dan_again.recent(0.8), 660)
+        assert len(worker.room.participants) == 2
+        await ada.close()
+        await dan_again.close()
+
+    run_with_worker(scenario)
+
+
+def test_a_removed_participant_is_disconnected():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        await asyncio.sleep(1.0)
+        assert await control(session, url, {"action": "remove", "user_id": "dan"}) == 200
+        await asyncio.wait_for(dan.ended.wait(), timeout=10)
+        assert "dan" not in worker.room.participants and "ada" in worker.room.participants
+        await ada.close()
+        await dan.close()
+
+    run_with_worker(scenario)
+
+
+@pytest.mark.parametrize("bad", ["forged", "expired", "other_space", "missing"])
+def test_bad_media_tokens_are_refused(bad):
+    forged_key, _ = generate_media_keypair()
+    tokens = {"forged": token("eve", "speaker", key=forged_key), "expired": token("eve", "speaker", ttl=-10),
+              "other_space": token("eve", "speaker", space_id="ANOTHERSPACE"), "missing": ""}
+
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        status, body, peer = await offer(session, url, tokens[bad], tone=440)
+        assert status == 401 and body["error"]["code"] == "invalid_token"
+        assert worker.room.participants == {}
+        await peer.close()
+
+    run_with_worker(scenario)
+
+
+def test_a_malformed_offer_gets_400_and_does_not_disturb_the_room():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        status, body, junk = await offer(session, url, token("eve", "listener"), sdp_override="v=0\r\nthis is not sdp\r\n")
+        assert status == 400 and body["error"]["code"] == "bad_offer"
+        async with session.post(f"{url}/offer", data=b"{not json", headers={"Authorization": f"Bearer {token('eve', 'listener')}"}) as r:
+            assert r.status == 400
+        await asyncio.sleep(1.5)
+        assert hears(dan.recent(0.8), 440) and set(worker.room.participants) == {"ada", "dan"}
+        for peer in (ada, dan, junk):
+            await peer.close()
+
+    run_with_worker(scenario)
+
+
+def test_control_needs_a_valid_signature_and_a_known_action():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        assert await control(session, url, {"action": "close"}, secret="wrong-secret") == 401
+        async with session.post(f"{url}/control", json={"action": "close"}) as resp:
+            assert resp.status == 401
+        assert await control(session, url, {"action": "explode"}) == 400
+        assert await control(session, url, {"action": "mute"}) == 400
+        assert await control(session, url, {"action": "set_role", "user_id": "x", "role": "king"}) == 400
+        assert not worker.stop.is_set()
+        assert await control(session, url, {"action": "close"}) == 200
+        assert worker.stop.is_set()
+
+    run_with_worker(scenario)
+
+
+def test_health_and_metrics():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        await asyncio.sleep(1.0)
+        async with session.get(f"{url}/health") as resp:
+            assert resp.status == 200 and (await resp.json())["space_id"] == SPACE
+        async with session.get(f"{url}/metrics") as resp:
+            metrics = await resp.json()
+        assert metrics["participants"] == {"host": 1, "cohost": 0, "speaker": 0, "listener": 1}
+        assert metrics["frames_in"] > 10 and metrics["packets_out"] > 20 and metrics["cpu_seconds"] > 0
+        await ada.close()
+        await dan.close()
+
+    run_with_worker(scenario)
+
+
+def test_an_empty_room_closes_after_the_grace_period():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        await asyncio.sleep(0.5)
+        assert not worker.stop.is_set()
+        await control(session, url, {"action": "remove", "user_id": "dan"})
+        await asyncio.wait_for(worker.stop.wait(), timeout=5)
+        await dan.close()
+
+    run_with_worker(scenario, empty_grace_seconds=0.5, heartbeat_seconds=0.1)
