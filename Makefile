@@ -20,6 +20,7 @@ run: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/hadolint media_worker/Dockerfile
 
 typecheck: install
 	$(PY) -m mypy chalicelib media_worker local
