@@ -1,0 +1,133 @@
+"""A whole room over the local stack as real processes: REST, three real WebSocket clients,
+the media worker the API launches, and real audio through it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+
+import aiohttp
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from media_worker import ice
+from tests.e2e.http import Http
+from tests.media_worker.peers import hears, offer
+
+
+def _sign_up(http: Http, handle: str) -> dict:
+    status, body = http.call("POST", "/v1/accounts", {"handle": handle, "display_name": handle, "password": "e2e-password-1"})
+    assert status == 201, body
+    return {"id": body["user"]["id"], "token": body["token"]}
+
+
+def _join(http: Http, space_id: str, person: dict, timeout: float = 40.0) -> dict:
+    """Join, retrying while the media worker starts (503 + Retry-After), as a client would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = http.call("POST", f"/v1/spaces/{space_id}/join", token=person["token"])
+        if status == 200:
+            return body
+        assert status == 503 and body["error"]["code"] == "media_starting", body
+        assert time.monotonic() < deadline, "the media worker did not come up"
+        time.sleep(0.5)
+
+
+def _socket(joined: dict) -> ClientConnection:
+    return connect(f"{joined['realtime']['url']}/?token={joined['realtime']['token']}", open_timeout=10, legacy=True)
+
+
+def _next(ws: ClientConnection, kind: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if event["type"] == kind:
+            return event
+
+
+def _none_of(ws: ClientConnection, kind: str, wait: float = 1.0) -> bool:
+    try:
+        while True:
+            if json.loads(ws.recv(timeout=wait))["type"] == kind:
+                return False
+    except TimeoutError:
+        return True
+
+
+async def _listen_while_speaking(media_url: str, speaker_token: str, listener_token: str) -> bool:
+    ice.gather_only_on("127.0.0.1")
+    async with aiohttp.ClientSession() as session:
+        status, body, speaker = await offer(session, media_url, speaker_token, tone=440)
+        assert status == 200, body
+        status, body, listener = await offer(session, media_url, listener_token)
+        assert status == 200, body
+        await asyncio.sleep(3.0)
+        heard = hears(listener.recent(1.0), 440)
+        await speaker.close()
+        await listener.close()
+        return heard
+
+
+def test_a_room_end_to_end(stack):
+    http = Http(f"http://127.0.0.1:{stack.ports.api}")
+    host, speaker, listener = (_sign_up(http, h) for h in ("e2e_host", "e2e_speaker", "e2e_listener"))
+    for fan in (speaker, listener):
+        assert http.call("PUT", f"/v1/me/following/{host['id']}", token=fan["token"])[0] == 200
+    status, space = http.call("POST", "/v1/spaces", {"title": "End to end"}, token=host["token"])
+    assert status == 201, space
+    space_id = space["id"]
+
+    joined = {name: _join(http, space_id, person) for name, person in
+              (("host", host), ("speaker", speaker), ("listener", listener))}
+    with pytest.raises(InvalidStatus):
+        connect(f"{joined['host']['realtime']['url']}/?token=forged", open_timeout=10)
+    sockets = {name: _socket(j) for name, j in joined.items()}
+
+    # The listener is invited on stage: everyone sees it.
+    status, _ = http.call("PUT", f"/v1/spaces/{space_id}/participants/{speaker['id']}", {"role": "speaker"}, token=host["token"])
+    assert status == 200
+    for ws in sockets.values():
+        assert _next(ws, "participant.role_changed")["data"]["user_id"] == speaker["id"]
+
+    # A room message from the host over REST, a direct message from the speaker over the socket.
+    assert http.call("POST", f"/v1/spaces/{space_id}/messages", {"text": "welcome"}, token=host["token"])[0] == 201
+    for ws in sockets.values():
+        assert _next(ws, "message.created")["data"]["text"] == "welcome"
+    sockets["speaker"].send(json.dumps({"action": "message", "text": "just you", "to_user_id": listener["id"]}))
+    assert _next(sockets["listener"], "message.created")["data"]["text"] == "just you"
+    assert _none_of(sockets["host"], "message.created")
+
+    # Real audio: the speaker (re-joined for a speaker's media token) is heard by the listener,
+    # and the worker's speaking indicator reaches the sockets through the API.
+    speaker_media = _join(http, space_id, speaker)
+    assert speaker_media["participant"]["role"] == "speaker"
+    media_url = speaker_media["media"]["url"]
+    assert asyncio.run(_listen_while_speaking(media_url, speaker_media["media"]["token"], joined["listener"]["media"]["token"]))
+    speaking = _next(sockets["host"], "speaking", timeout=10)
+    assert speaker["id"] in [s["user_id"] for s in speaking["data"]["speakers"]]
+
+    # The listener is removed: their socket closes, the others see it.
+    assert http.call("DELETE", f"/v1/spaces/{space_id}/participants/{listener['id']}", token=host["token"])[0] == 200
+    assert _next(sockets["host"], "participant.removed")["data"]["user_id"] == listener["id"]
+    with pytest.raises(ConnectionClosed):
+        while True:
+            sockets["listener"].recv(timeout=10)
+
+    # The host ends the space: everyone is told, sockets close, the worker goes away.
+    assert http.call("POST", f"/v1/spaces/{space_id}/end", token=host["token"])[0] == 200
+    for name in ("host", "speaker"):
+        assert _next(sockets[name], "space.ended")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{media_url}/health", timeout=1)
+        except (urllib.error.URLError, OSError):
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail("the media worker is still up after the space ended")
+    assert stack.failed() == []
