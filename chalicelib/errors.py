@@ -159,3 +159,9 @@ class Muted(Forbidden):
 class NotParticipant(Forbidden):
     code = "not_in_space"
     default_message = "Only people in the space may do that."
+
+
+# Notifications.
+class NotFollowing(Conflict):
+    code = "not_following"
+    default_message = "You do not follow that user."

@@ -51,6 +51,13 @@ class Settings:
     ecs_container: str = "media-worker"
     ecs_subnets: tuple[str, ...] = ()
     ecs_security_groups: tuple[str, ...] = ()
+    reminder_lead_minutes: int = 15
+    host_reminder_minutes: int = 30
+    sns_apns_arn: str = ""
+    sns_fcm_arn: str = ""
+    # Followers read per fan-out page job, and notifications sent per send job.
+    fanout_page_size: int = 500
+    send_batch_size: int = 100
     # How many followees the live feed looks at (people follow at most a few thousand).
     feed_following_limit: int = 5000
 
@@ -84,6 +91,12 @@ class Settings:
             ecs_container=env.get("PARLOR_ECS_CONTAINER", d.ecs_container),
             ecs_subnets=_list(env, "PARLOR_ECS_SUBNETS"),
             ecs_security_groups=_list(env, "PARLOR_ECS_SECURITY_GROUPS"),
+            reminder_lead_minutes=_int(env, "PARLOR_REMINDER_LEAD_MINUTES", d.reminder_lead_minutes),
+            host_reminder_minutes=_int(env, "PARLOR_HOST_REMINDER_MINUTES", d.host_reminder_minutes),
+            sns_apns_arn=env.get("PARLOR_SNS_APNS_ARN", d.sns_apns_arn),
+            sns_fcm_arn=env.get("PARLOR_SNS_FCM_ARN", d.sns_fcm_arn),
+            fanout_page_size=_int(env, "PARLOR_FANOUT_PAGE_SIZE", d.fanout_page_size),
+            send_batch_size=_int(env, "PARLOR_SEND_BATCH_SIZE", d.send_batch_size),
             feed_following_limit=_int(env, "PARLOR_FEED_FOLLOWING_LIMIT", d.feed_following_limit),
         )
 

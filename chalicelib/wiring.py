@@ -15,12 +15,14 @@ from pynamodb.connection import Connection
 
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.gateways.media import MediaGateway
+from chalicelib.gateways.push import PushGateway
 from chalicelib.gateways.queues import QueueSender
 from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
 from chalicelib.services.accounts import AccountService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.events import EventPublisher
 from chalicelib.services.feed import LiveFeed
+from chalicelib.services.notifications import NotificationService
 from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.social import SocialGraph
@@ -45,6 +47,7 @@ class Services:
     realtime_gateway: RealtimeGateway
     realtime: RealtimeService
     chat: ChatService
+    notifications: NotificationService
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -62,7 +65,10 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     events = events or realtime_gateway
     media = media or _default_media(settings, clock)
     chat = ChatService(clock, events)
-    spaces = SpaceService(connection, clock, settings, events, media)
+    notifications = NotificationService(
+        connection, clock, settings, QueueSender(_client("sqs", settings), settings.queue_name("notifications")),
+        PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events)
+    spaces = SpaceService(connection, clock, settings, events, media, observers=[notifications])
     return Services(
         settings=settings,
         clock=clock,
@@ -78,6 +84,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
         chat=chat,
+        notifications=notifications,
     )
 
 

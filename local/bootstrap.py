@@ -34,10 +34,24 @@ def create_queues(names: list[str]) -> None:
         sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "30"})
 
 
+# moto's account id and region make these ARNs fixed; the stack passes them to the API.
+PLATFORM_ARNS = {"apns": "arn:aws:sns:us-east-1:123456789012:app/APNS_SANDBOX/parlor-apns",
+                 "fcm": "arn:aws:sns:us-east-1:123456789012:app/GCM/parlor-fcm"}
+
+
+def create_platform_applications() -> None:
+    """SNS platform applications for push (fake credentials: moto does not call Apple or Google)."""
+    sns = boto3.client("sns")
+    sns.create_platform_application(Name="parlor-apns", Platform="APNS_SANDBOX",
+                                    Attributes={"PlatformCredential": "local", "PlatformPrincipal": "local"})
+    sns.create_platform_application(Name="parlor-fcm", Platform="GCM", Attributes={"PlatformCredential": "local"})
+
+
 def main() -> None:
     created = create_all_tables(wait=True)
     queues = sqs_queue_names()
     create_queues(queues)
+    create_platform_applications()
     log.info("created tables: %s; queues: %s", ", ".join(created) or "none", ", ".join(queues) or "none")
 
 

@@ -71,6 +71,7 @@ def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
     """The environment every component gets: AWS pointed at moto, Parlor settings, and a
     media-token key pair made for this run (the API signs, workers verify)."""
     from chalicelib.services.tokens import generate_media_keypair
+    from local.bootstrap import PLATFORM_ARNS
 
     env = dict(base)
     private_key, public_key = generate_media_keypair()
@@ -90,6 +91,8 @@ def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
             "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
             "PARLOR_REALTIME_URL": f"ws://127.0.0.1:{ports.ws}",
             "PARLOR_WS_MANAGEMENT_URL": f"http://127.0.0.1:{ports.ws}/dev",
+            "PARLOR_SNS_APNS_ARN": PLATFORM_ARNS["apns"],
+            "PARLOR_SNS_FCM_ARN": PLATFORM_ARNS["fcm"],
         }
     )
     env.pop("AWS_SESSION_TOKEN", None)

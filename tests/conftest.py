@@ -37,6 +37,7 @@ from chalicelib.models.tables import create_all_tables  # noqa: E402
 from chalicelib.services.tokens import generate_media_keypair  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.wiring import Services, build_services, use_services  # noqa: E402
+from local.bootstrap import PLATFORM_ARNS, create_platform_applications  # noqa: E402
 from tests.fakes import RecordingMedia, RecordingPublisher  # noqa: E402
 from tests.support import Api  # noqa: E402
 
@@ -51,6 +52,7 @@ def aws() -> Iterator[None]:
     with serialized_requests(), mock_aws():
         create_all_tables(wait=False)
         create_queues(sqs_queue_names())
+        create_platform_applications()
         yield
 
 
@@ -88,7 +90,8 @@ MEDIA_PRIVATE_KEY, MEDIA_PUBLIC_KEY = generate_media_keypair()
 @pytest.fixture
 def settings() -> Settings:
     return replace(Settings.from_env(), media_token_private_key=MEDIA_PRIVATE_KEY,
-                   media_token_public_key=MEDIA_PUBLIC_KEY)
+                   media_token_public_key=MEDIA_PUBLIC_KEY, sns_apns_arn=PLATFORM_ARNS["apns"],
+                   sns_fcm_arn=PLATFORM_ARNS["fcm"])
 
 
 @pytest.fixture

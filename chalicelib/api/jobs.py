@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from chalice import Blueprint, Rate
+from chalice.app import SQSEvent
 
 from chalicelib.logs import logger
+from chalicelib.settings import get_settings
 from chalicelib.wiring import services
 
 jobs = Blueprint(__name__)
@@ -16,3 +20,19 @@ def end_unattended_spaces(event: object) -> None:
     ended = services().spaces.end_unattended()
     if ended:
         logger.info("ended unattended spaces", extra={"space_ids": ended})
+
+
+@jobs.schedule(Rate(1, unit=Rate.MINUTES), name="send_due_reminders")
+def send_due_reminders(event: object) -> None:
+    """Enqueue the reminders that came due since the last tick (fan-out happens in SQS jobs)."""
+    count = services().notifications.enqueue_due()
+    if count:
+        logger.info("reminders due", extra={"count": count})
+
+
+@jobs.on_sqs_message(queue=get_settings().queue_name("notifications"), batch_size=10, name="notification_jobs")
+def notification_jobs(event: SQSEvent) -> None:
+    """Fan-out pages and send batches. A failure raises, so SQS retries and then dead-letters."""
+    notifications = services().notifications
+    for record in event:
+        notifications.handle(json.loads(record.body))

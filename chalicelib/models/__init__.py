@@ -9,6 +9,13 @@ from chalicelib.models.connections import ConnectionModel
 from chalicelib.models.follows import FollowModel
 from chalicelib.models.media_workers import MediaWorkerModel
 from chalicelib.models.messages import ChatThrottleModel, MessageModel
+from chalicelib.models.notifications import (
+    DeviceModel,
+    DueReminderModel,
+    NotificationModel,
+    ReminderModel,
+    SchedulerCursorModel,
+)
 from chalicelib.models.participants import OnStageModel, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.users import HandleModel, UserModel
@@ -25,6 +32,11 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ConnectionModel,
     MessageModel,
     ChatThrottleModel,
+    NotificationModel,
+    DeviceModel,
+    ReminderModel,
+    DueReminderModel,
+    SchedulerCursorModel,
 )
 
 __all__ = ["ALL_MODELS", *(m.__name__ for m in ALL_MODELS)]

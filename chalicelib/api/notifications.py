@@ -1,0 +1,113 @@
+"""Reminders, the inbox, push devices, and muting someone's notifications."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from chalicelib.api.routing import Call, Router
+from chalicelib.api.schemas import PageQuery, Strict
+from chalicelib.errors import ValidationFailed
+from chalicelib.services.notifications import notification_view
+from chalicelib.wiring import services
+
+router = Router(__name__, tag="notifications")
+
+
+class ReminderOut(BaseModel):
+    reminding: bool
+    changed: bool
+    subscriber_count: int
+
+
+class DeviceIn(Strict):
+    platform: Literal["apns", "fcm"]
+    token: str = Field(min_length=8, max_length=4096)
+
+
+class DeviceOut(BaseModel):
+    endpoint_arn: str
+
+
+class NotificationOut(BaseModel):
+    id: str
+    kind: str
+    space_id: str
+    title: str
+    body: str
+    read: bool
+    created_at: str
+    data: dict
+
+
+class InboxOut(BaseModel):
+    notifications: list[NotificationOut]
+    next_cursor: str | None
+    unread_count: int
+
+
+class MarkReadIn(Strict):
+    ids: list[str] | None = Field(default=None, max_length=100)
+    all: bool = False
+
+
+class MarkedOut(BaseModel):
+    marked: int
+
+
+class MuteOut(BaseModel):
+    muted: bool
+
+
+@router.route("PUT", "/v1/spaces/{space_id}/reminder", summary="Remind me when this space starts", response=ReminderOut)
+def remind_me(call: Call) -> ReminderOut:
+    s = services()
+    space = s.spaces.get(call.params["space_id"])
+    changed = s.notifications.remind_me(call.me, space.space_id)
+    space.refresh()
+    return ReminderOut(reminding=True, changed=changed, subscriber_count=int(space.subscriber_count))
+
+
+@router.route("DELETE", "/v1/spaces/{space_id}/reminder", summary="Stop reminding me", response=ReminderOut)
+def stop_reminding(call: Call) -> ReminderOut:
+    s = services()
+    space = s.spaces.get(call.params["space_id"])
+    changed = s.notifications.stop_reminding(call.me, space.space_id)
+    space.refresh()
+    return ReminderOut(reminding=False, changed=changed, subscriber_count=int(space.subscriber_count))
+
+
+@router.route("POST", "/v1/me/devices", summary="Register a device for push (APNs or FCM token)", body=DeviceIn,
+              response=DeviceOut, status=201)
+def register_device(call: Call) -> DeviceOut:
+    return DeviceOut(endpoint_arn=services().notifications.register_device(call.me, call.body.platform, call.body.token))
+
+
+@router.route("GET", "/v1/me/notifications", summary="My inbox, newest first", query=PageQuery, response=InboxOut)
+def inbox(call: Call) -> InboxOut:
+    page = services().notifications.inbox(call.me, call.query.cursor, call.query.limit)
+    return InboxOut(notifications=[NotificationOut(**notification_view(n)) for n in page.notifications],
+                    next_cursor=page.next_cursor, unread_count=page.unread)
+
+
+@router.route("POST", "/v1/me/notifications/read", summary="Mark notifications read ({ids} or {all: true})",
+              body=MarkReadIn, response=MarkedOut)
+def mark_read(call: Call) -> MarkedOut:
+    body: MarkReadIn = call.body
+    if body.all == (body.ids is not None):
+        raise ValidationFailed("Give either ids or all: true.")
+    return MarkedOut(marked=services().notifications.mark_read(call.me, None if body.all else body.ids))
+
+
+@router.route("PUT", "/v1/me/following/{user_id}/mute", summary="Mute notifications from someone you follow",
+              response=MuteOut)
+def mute(call: Call) -> MuteOut:
+    services().notifications.mute(call.me, call.params["user_id"], True)
+    return MuteOut(muted=True)
+
+
+@router.route("DELETE", "/v1/me/following/{user_id}/mute", summary="Unmute notifications from someone", response=MuteOut)
+def unmute(call: Call) -> MuteOut:
+    services().notifications.mute(call.me, call.params["user_id"], False)
+    return MuteOut(muted=False)
