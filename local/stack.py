@@ -118,6 +118,7 @@ def components(ports: Ports) -> list[Component]:
             ready_url=f"http://127.0.0.1:{ports.api}/openapi.json",
             url=f"http://127.0.0.1:{ports.api}",
         ),
+        Component("clock", [py, "-m", "local.clock"]),
         Component(
             "ws",
             [py, "-m", "local.ws_gateway", "--port", str(ports.ws)],
