@@ -1,0 +1,143 @@
+"""``python -m bench.media``: what one core carries.
+
+One server process pinned to core 0: Parlor's worker (each mix encoded once, the same
+packets handed to every listener's sender) or, as the baseline measured in the same run,
+aiortc's stock MediaRelay (one encode per listener). One speaker sending a tone and N
+listeners, all real aiortc peers in this process (pinned to core 1). Per N it prints the
+server's CPU µs per forwarded packet, the listeners per core that implies, loss, and
+memory per listener, then the ratio of the two servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import aiohttp
+import jwt
+
+from chalicelib.services.tokens import generate_media_keypair
+from local.stack import free_port
+from media_worker import ice
+from tests.media_worker.peers import offer
+
+TICKS_PER_SECOND = 50
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    server: str
+    listeners: int
+    cpu_us_per_packet: float
+    loss: float
+    rss_mb: float
+
+    @property
+    def per_core(self) -> float:
+        return 1e6 / (self.cpu_us_per_packet * TICKS_PER_SECOND) if self.cpu_us_per_packet else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[bytes]:
+    if kind == "parlor":
+        argv = [sys.executable, "-m", "media_worker"]
+    else:
+        argv = [sys.executable, "-m", "bench.media.relay_server", "--port", str(port)]
+    env = {**os.environ, "PARLOR_SPACE_ID": "BENCH", "PARLOR_MEDIA_PORT": str(port), "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
+           "PARLOR_SERVICE_SECRET": "bench", "PARLOR_EMPTY_GRACE_SECONDS": "600", "PARLOR_WORKERS_TABLE": ""}
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    deadline = time.monotonic() + 20
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/offer", timeout=1)
+        except Exception as exc:  # noqa: BLE001
+            if "405" in str(exc) or "Method Not Allowed" in str(exc):
+                return proc
+        time.sleep(0.2)
+    return proc
+
+
+async def measure(kind: str, listeners: int, seconds: float, private_key: str, public_key: str) -> Result:
+    port = free_port()
+    proc = start_server(kind, port, public_key)
+    url = f"http://127.0.0.1:{port}"
+
+    def token(user: str, role: str) -> str:
+        now = int(time.time())
+        return jwt.encode({"sub": user, "space_id": "BENCH", "role": role, "aud": "parlor-media", "iat": now,
+                           "exp": now + 600}, private_key, algorithm="EdDSA")
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            _, _, speaker = await offer(session, url, token("speaker", "host"), tone=440)
+            peers = []
+            for i in range(listeners):
+                status, body, peer = await offer(session, url, token(f"l{i}", "listener"))
+                assert status == 200, body
+                peers.append(peer)
+            await asyncio.sleep(3.0)  # warm up: ICE, DTLS, first packets
+            frames0 = sum(len(p.frames) for p in peers)
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            await asyncio.sleep(seconds)
+            cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            received = sum(len(p.frames) for p in peers) - frames0
+            memory = rss_mb(proc.pid)
+            expected = listeners * TICKS_PER_SECOND * (t1 - t0)
+            for peer in [speaker, *peers]:
+                await peer.close()
+        per_packet = (cpu1 - cpu0) * 1e6 / max(received, 1)
+        return Result(kind, listeners, per_packet, max(0.0, 1 - received / expected), memory)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {1})
+    ice.gather_only_on("127.0.0.1")
+    private_key, public_key = generate_media_keypair()
+    sizes = [5, 15] if args.quick else [10, 25, 50]
+    seconds = 3.0 if args.quick else 6.0
+    print(f"{'server':<8} {'N':>4} {'µs/packet':>10} {'listeners/core':>15} {'loss':>7} {'RSS MB':>7}")
+    results: dict[tuple[str, int], Result] = {}
+    for n in sizes:
+        for kind in ("parlor", "relay"):
+            r = asyncio.run(measure(kind, n, seconds, private_key, public_key))
+            results[(kind, n)] = r
+            print(f"{r.server:<8} {r.listeners:>4} {r.cpu_us_per_packet:>10.0f} {r.per_core:>15.0f} {r.loss:>7.1%} {r.rss_mb:>7.1f}",
+                  flush=True)
+    print()
+    for kind in ("parlor", "relay"):
+        small, large = results[(kind, sizes[0])], results[(kind, sizes[-1])]
+        per_listener = (large.rss_mb - small.rss_mb) / (sizes[-1] - sizes[0])
+        print(f"{kind}: memory per listener ≈ {per_listener:.2f} MB (RSS growth from N={sizes[0]} to N={sizes[-1]})")
+    for n in sizes:
+        ours, base = results[("parlor", n)], results[("relay", n)]
+        print(f"N={n}: MediaRelay spends {base.cpu_us_per_packet / max(ours.cpu_us_per_packet, 1e-9):.1f}x the CPU per packet "
+              f"of Parlor's encode-once worker")
+
+
+if __name__ == "__main__":
+    main()
