@@ -5,7 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 REQS := requirements.txt requirements-dev.txt media_worker/requirements.txt
 
-.PHONY: install run test lint typecheck unit bench clean
+INFRA_VENV := infra/.venv
+INFRA_PY := $(INFRA_VENV)/bin/python
+INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
+
+.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,5 +35,23 @@ test: install lint typecheck
 bench: install
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
+# The CDK (~430 MB) lives in its own venv, installed only for synth and the infra test.
+$(INFRA_STAMP): infra/requirements.txt requirements.txt
+	test -x $(INFRA_PY) || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_PY) -m pip install --quiet --upgrade pip
+	$(INFRA_PY) -m pip install --quiet -r infra/requirements.txt
+	touch $(INFRA_STAMP)
+
+infra-install: $(INFRA_STAMP)
+
+synth: infra-install
+	cd infra && CDK_OUTDIR=cdk.out ../$(INFRA_PY) app.py
+
+lint-infra: synth
+	$(INFRA_VENV)/bin/cfn-lint infra/cdk.out/*.template.json
+
+test-infra: infra-install
+	$(INFRA_PY) -m pytest -q --noconftest tests/infra
+
 clean:
-	rm -rf $(VENV) .local-run .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) .local-run .mypy_cache .ruff_cache infra/cdk.out chalice.out infra/chalice.out

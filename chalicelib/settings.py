@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -108,6 +109,33 @@ class Settings:
         return f"{self.table_prefix}-{short_name}"
 
 
+def remote_values(env: Mapping[str, str]) -> dict[str, str]:
+    """On AWS, values that are not plain environment: the secrets (one Secrets Manager JSON
+    whose keys are named like the variables) and the WebSocket management URL (an SSM
+    parameter, since the Lambdas cannot reference their own WebSocket API). Read once."""
+    values: dict[str, str] = {}
+    if env.get("PARLOR_SECRETS_ARN"):
+        import boto3
+
+        secret = boto3.client("secretsmanager").get_secret_value(SecretId=env["PARLOR_SECRETS_ARN"])["SecretString"]
+        values.update({k: str(v) for k, v in json.loads(secret).items() if k.startswith("PARLOR_")})
+    if env.get("PARLOR_WS_MANAGEMENT_URL_PARAM") and not env.get("PARLOR_WS_MANAGEMENT_URL"):
+        values["PARLOR_WS_MANAGEMENT_URL"] = _parameter(env["PARLOR_WS_MANAGEMENT_URL_PARAM"])
+        # Clients connect to the same WebSocket stage the management API posts to.
+        values.setdefault("PARLOR_REALTIME_URL", values["PARLOR_WS_MANAGEMENT_URL"].replace("https://", "wss://", 1))
+    if env.get("PARLOR_API_URL_PARAM") and not env.get("PARLOR_API_URL"):
+        values["PARLOR_API_URL"] = _parameter(env["PARLOR_API_URL_PARAM"])
+    return values
+
+
+def _parameter(name: str) -> str:
+    import boto3
+
+    return str(boto3.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.from_env()
+    env = dict(os.environ)
+    env.update(remote_values(env))
+    return Settings.from_env(env)

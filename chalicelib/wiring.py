@@ -110,7 +110,7 @@ def _default_media(settings: Settings, clock: Clock) -> MediaGateway:
 
         launcher = media.EcsLauncher(boto3.client("ecs", region_name=settings.region), settings.ecs_cluster,
                                      settings.ecs_task_definition, settings.ecs_container, list(settings.ecs_subnets),
-                                     list(settings.ecs_security_groups))
+                                     list(settings.ecs_security_groups), settings.api_url)
     else:
         return media.UnavailableMedia()
     return media.WorkerMediaGateway(launcher, clock, settings.service_secret)

@@ -17,7 +17,8 @@ from media_worker.server import Worker
 async def serve(config: WorkerConfig) -> None:
     import boto3
 
-    ice.gather_only_on(config.bind_host)
+    if config.bind_host != ice.ANY_ADDRESS:
+        ice.gather_only_on(config.bind_host)
     dynamodb = boto3.client("dynamodb") if config.workers_table else None
     worker = Worker(config, dynamodb)
     runner = web.AppRunner(worker.app(), access_log=None)

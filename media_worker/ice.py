@@ -25,8 +25,17 @@ def gather_only_on(address: str) -> None:
 _CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$", re.MULTILINE)
 
 
+ANY_ADDRESS = "0.0.0.0"
+
+
 def announce(sdp: str, bind_address: str, public_host: str) -> str:
-    """Rewrite host candidates on the bind address to the public host."""
-    if public_host == bind_address:
+    """Rewrite host candidates on the bind address (every one, when bound to all addresses)
+    to the public host."""
+    if public_host == bind_address or (bind_address == ANY_ADDRESS and public_host in ("", "127.0.0.1")):
         return sdp
-    return _CANDIDATE.sub(lambda m: m.group(1) + (public_host if m.group(2) == bind_address else m.group(2)) + m.group(3), sdp)
+
+    def rewrite(m: re.Match[str]) -> str:
+        ours = m.group(2) == bind_address or (bind_address == ANY_ADDRESS and ":" not in m.group(2))
+        return m.group(1) + (public_host if ours else m.group(2)) + m.group(3)
+
+    return _CANDIDATE.sub(rewrite, sdp)

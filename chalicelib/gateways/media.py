@@ -171,8 +171,9 @@ class EcsLauncher:
     """Runs one Fargate task per live space (``PARLOR_SPACE_ID`` as a container override)."""
 
     def __init__(self, ecs: Any, cluster: str, task_definition: str, container: str, subnets: list[str],
-                 security_groups: list[str]):
+                 security_groups: list[str], api_url: str = ""):
         self._ecs = ecs
+        self._api_url = api_url
         self._cluster = cluster
         self._task_definition = task_definition
         self._container = container
@@ -188,8 +189,8 @@ class EcsLauncher:
             startedBy=f"space-{space_id}"[:36],
             networkConfiguration={"awsvpcConfiguration": {"subnets": self._subnets, "securityGroups": self._security_groups,
                                                           "assignPublicIp": "ENABLED"}},
-            overrides={"containerOverrides": [{"name": self._container,
-                                               "environment": [{"name": "PARLOR_SPACE_ID", "value": space_id}]}]},
+            overrides={"containerOverrides": [{"name": self._container, "environment": [
+                {"name": "PARLOR_SPACE_ID", "value": space_id}, {"name": "PARLOR_API_URL", "value": self._api_url}]}]},
         )
         if not response.get("tasks"):
             raise Unavailable("Could not start a media worker.", code="media_unavailable", retry_after=5)

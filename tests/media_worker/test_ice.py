@@ -35,3 +35,5 @@ def test_the_answer_announces_the_public_host():
     assert "203.0.113.7 40000 typ host" in announced
     assert "172.17.0.2 40001 typ host" in announced  # other addresses untouched
     assert ice.announce(sdp, "10.0.0.5", "10.0.0.5") == sdp
+    everywhere = ice.announce(sdp, "0.0.0.0", "203.0.113.7")  # bound to all addresses (a container)
+    assert "10.0.0.5" not in everywhere and "172.17.0.2" not in everywhere and everywhere.count("203.0.113.7") == 2

@@ -1,0 +1,62 @@
+"""What the stack derives from the application itself, so nothing is copied by hand:
+DynamoDB tables from the PynamoDB models, SQS queues from the app's queue handlers,
+and the media worker's command and port from its own defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pynamodb.attributes import TTLAttribute
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    hash_key: tuple[str, str]
+    range_key: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    hash_key: tuple[str, str]  # (attribute, type S/N/B)
+    range_key: tuple[str, str] | None
+    ttl_attribute: str | None
+    global_indexes: list[IndexSpec] = field(default_factory=list)
+    local_indexes: list[IndexSpec] = field(default_factory=list)
+
+
+def _keys(key_schema: list[dict], types: dict[str, str]) -> tuple[tuple[str, str], tuple[str, str] | None]:
+    hash_name = next(k["AttributeName"] for k in key_schema if k["KeyType"] == "HASH")
+    range_name = next((k["AttributeName"] for k in key_schema if k["KeyType"] == "RANGE"), None)
+    return (hash_name, types[hash_name]), ((range_name, types[range_name]) if range_name else None)
+
+
+def table_specs() -> list[TableSpec]:
+    from chalicelib.models import ALL_MODELS
+
+    specs = []
+    for model in ALL_MODELS:
+        schema = model._get_schema()  # PynamoDB's own description of the table (as create_table sends it)
+        types = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
+        hash_key, range_key = _keys(schema["key_schema"], types)
+        indexes = {}
+        for kind in ("global_secondary_indexes", "local_secondary_indexes"):
+            indexes[kind] = [IndexSpec(i["index_name"], *_keys(i["key_schema"], types)) for i in schema.get(kind, [])]
+        ttl = next((name for name, attr in model.get_attributes().items() if isinstance(attr, TTLAttribute)), None)
+        specs.append(TableSpec(model.Meta.table_name, hash_key, range_key, ttl,
+                               indexes["global_secondary_indexes"], indexes["local_secondary_indexes"]))
+    return specs
+
+
+def queue_names() -> list[str]:
+    from local.bootstrap import sqs_queue_names
+
+    return sqs_queue_names()
+
+
+WORKER_COMMAND = ["python", "-m", "media_worker"]
+WORKER_PORT = 9000
+# aioice binds each peer connection to an ephemeral UDP port (it has no port-range option):
+# the Linux default range, which the security group opens.
+WORKER_UDP_PORTS = (32768, 60999)

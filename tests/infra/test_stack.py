@@ -1,0 +1,136 @@
+"""The CDK app synthesizes offline, and what it declares matches the code it deploys.
+
+Runs in the infra virtualenv (``make test-infra``); skipped where aws_cdk is not installed
+(the main test venv stays small).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+cdk = pytest.importorskip("aws_cdk")
+from aws_cdk.assertions import Match, Template  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    from infra.app import build
+
+    app = build(outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    stack = app.node.find_child("Parlor-prod")
+    return Template.from_stack(stack)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def resources(template: Template) -> dict:
+    return template.to_json()["Resources"]
+
+
+def test_a_table_per_model_with_its_keys_indexes_ttl_and_pitr(template: Template):
+    from infra.derive import table_specs
+
+    specs = table_specs()
+    template.resource_count_is("AWS::DynamoDB::Table", len(specs))
+    for spec in specs:
+        keys = [{"AttributeName": spec.hash_key[0], "KeyType": "HASH"}]
+        if spec.range_key:
+            keys.append({"AttributeName": spec.range_key[0], "KeyType": "RANGE"})
+        props: dict = {"TableName": spec.name, "KeySchema": keys, "BillingMode": "PAY_PER_REQUEST",
+                       "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}
+        if spec.ttl_attribute:
+            props["TimeToLiveSpecification"] = {"AttributeName": spec.ttl_attribute, "Enabled": True}
+        if spec.global_indexes:
+            props["GlobalSecondaryIndexes"] = [Match.object_like({"IndexName": i.name}) for i in spec.global_indexes]
+        if spec.local_indexes:
+            props["LocalSecondaryIndexes"] = [Match.object_like({"IndexName": i.name}) for i in spec.local_indexes]
+        template.has_resource_properties("AWS::DynamoDB::Table", props)
+
+
+def test_the_followers_index_is_there(template: Template):
+    template.has_resource_properties("AWS::DynamoDB::Table", {
+        "TableName": "parlor-prod-follows",
+        "GlobalSecondaryIndexes": [{"IndexName": "followers", "KeySchema": [
+            {"AttributeName": "followee_id", "KeyType": "HASH"}, {"AttributeName": "follower_id", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}]})
+
+
+def test_every_queue_has_a_dead_letter_queue_and_alarms(template: Template, resources: dict):
+    from infra.derive import queue_names
+
+    names = queue_names()
+    assert {"parlor-prod-notifications", "parlor-prod-realtime"} <= set(names)
+    for name in names:
+        template.has_resource_properties("AWS::SQS::Queue", {
+            "QueueName": name, "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": 3}})
+        template.has_resource_properties("AWS::SQS::Queue", {"QueueName": f"{name}-dlq"})
+    alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert len(alarms) == 2 * len(names)
+
+
+def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Template, resources: dict):
+    from infra.derive import WORKER_COMMAND, WORKER_PORT
+
+    task = next(r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition")
+    container = task["Properties"]["ContainerDefinitions"][0]
+    assert container["Command"] == WORKER_COMMAND == ["python", "-m", "media_worker"]
+    assert container["PortMappings"] == [{"ContainerPort": WORKER_PORT, "Protocol": "tcp"}]
+    assert task["Properties"]["RequiresCompatibilities"] == ["FARGATE"]
+    configured = {e["Name"] for e in container["Environment"]} | {s["Name"] for s in container["Secrets"]}
+    read_by_worker = set(re.findall(r'"(PARLOR_[A-Z_]+)"', (ROOT / "media_worker" / "config.py").read_text()))
+    # Everything the stack sets is read by the worker; what it leaves out is the per-task
+    # override (space, API URL) or has a default.
+    assert configured <= read_by_worker
+    assert read_by_worker - configured <= {"PARLOR_SPACE_ID", "PARLOR_API_URL", "PARLOR_MEDIA_PUBLIC_HOST",
+                                           "PARLOR_MEDIA_PUBLIC_URL"}
+    dockerfile = (ROOT / "media_worker" / "Dockerfile").read_text()
+    assert f'CMD {json.dumps(WORKER_COMMAND)}' in dockerfile and f"EXPOSE {WORKER_PORT}/tcp" in dockerfile
+
+
+def test_the_worker_security_group_opens_only_http_and_webrtc(template: Template):
+    template.has_resource_properties("AWS::EC2::SecurityGroup", {"SecurityGroupIngress": [
+        Match.object_like({"IpProtocol": "tcp", "FromPort": 9000, "ToPort": 9000}),
+        Match.object_like({"IpProtocol": "udp", "FromPort": 32768, "ToPort": 60999})]})
+
+
+def test_the_lambdas_get_their_settings_from_the_stack(resources: dict):
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions
+    for function in functions:
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["PARLOR_TABLE_PREFIX"] == "parlor-prod" and env["PARLOR_MEDIA_LAUNCHER"] == "ecs"
+        assert {"PARLOR_SECRETS_ARN", "PARLOR_WS_MANAGEMENT_URL_PARAM", "PARLOR_API_URL_PARAM", "PARLOR_ECS_CLUSTER",
+                "PARLOR_ECS_TASK_DEFINITION", "PARLOR_ECS_SUBNETS", "PARLOR_ECS_SECURITY_GROUPS"} <= set(env)
+    handlers = {f["Properties"]["Handler"] for f in functions}
+    assert "app.app" in handlers and "app.websocket_connect" in handlers
+
+
+# Actions AWS only grants on "*" (no resource-level permissions).
+_STAR_ONLY = {"ecr:GetAuthorizationToken", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_no_policy_grants_star_where_a_resource_is_known(resources: dict):
+    offenders = []
+    for name, resource in resources.items():
+        if resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "*" in targets and not set(actions) <= _STAR_ONLY:
+                offenders.append((name, actions))
+    assert not offenders
+
+
+def test_the_api_may_run_only_the_media_task(resources: dict):
+    policy = next(r for n, r in resources.items() if n.startswith("ApiRuntimePolicy"))
+    statements = {s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]): s
+                  for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    run = statements["ecs:RunTask"]
+    assert run["Resource"] == {"Ref": next(n for n, r in resources.items() if r["Type"] == "AWS::ECS::TaskDefinition")}
+    assert "ecs:cluster" in run["Condition"]["ArnEquals"]
