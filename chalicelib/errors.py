@@ -165,3 +165,19 @@ class NotParticipant(Forbidden):
 class NotFollowing(Conflict):
     code = "not_following"
     default_message = "You do not follow that user."
+
+
+# Ticketing.
+class PayoutsNotEnabled(RuleViolated):
+    code = "payouts_not_enabled"
+    default_message = "Finish payout onboarding before selling tickets."
+
+
+class SoldOut(Conflict):
+    code = "sold_out"
+    default_message = "No tickets left."
+
+
+class InvalidSignature(ValidationFailed):
+    code = "invalid_signature"
+    default_message = "The Stripe signature is missing or wrong."

@@ -59,6 +59,13 @@ class Settings:
     # Followers read per fan-out page job, and notifications sent per send job.
     fanout_page_size: int = 500
     send_batch_size: int = 100
+    # Stripe: real Stripe unless an API base is given (the local stand-in).
+    stripe_api_key: str = "sk_test_local"
+    stripe_webhook_secret: str = "whsec_local"
+    stripe_api_base: str = ""
+    platform_fee_bps: int = 300
+    # Where Stripe sends buyers and hosts back (the app's deep links).
+    app_return_url: str = "parlor://payments"
     # How many followees the live feed looks at (people follow at most a few thousand).
     feed_following_limit: int = 5000
 
@@ -98,6 +105,11 @@ class Settings:
             sns_fcm_arn=env.get("PARLOR_SNS_FCM_ARN", d.sns_fcm_arn),
             fanout_page_size=_int(env, "PARLOR_FANOUT_PAGE_SIZE", d.fanout_page_size),
             send_batch_size=_int(env, "PARLOR_SEND_BATCH_SIZE", d.send_batch_size),
+            stripe_api_key=env.get("PARLOR_STRIPE_API_KEY", d.stripe_api_key),
+            stripe_webhook_secret=env.get("PARLOR_STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
+            stripe_api_base=env.get("PARLOR_STRIPE_API_BASE", d.stripe_api_base),
+            platform_fee_bps=_int(env, "PARLOR_PLATFORM_FEE_BPS", d.platform_fee_bps),
+            app_return_url=env.get("PARLOR_APP_RETURN_URL", d.app_return_url),
             feed_following_limit=_int(env, "PARLOR_FEED_FOLLOWING_LIMIT", d.feed_following_limit),
         )
 

@@ -15,6 +15,7 @@ from pynamodb.connection import Connection
 
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.gateways.media import MediaGateway
+from chalicelib.gateways.payments import Payments
 from chalicelib.gateways.push import PushGateway
 from chalicelib.gateways.queues import QueueSender
 from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
@@ -27,6 +28,7 @@ from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
+from chalicelib.services.ticketing import TicketingService
 from chalicelib.services.tokens import RoomTokens, SessionTokens, generate_media_keypair
 from chalicelib.settings import Settings, get_settings
 
@@ -48,10 +50,12 @@ class Services:
     realtime: RealtimeService
     chat: ChatService
     notifications: NotificationService
+    ticketing: TicketingService
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
-                   events: EventPublisher | None = None, media: MediaGateway | None = None) -> Services:
+                   events: EventPublisher | None = None, media: MediaGateway | None = None,
+                   payments: Payments | None = None) -> Services:
     clock = clock or SystemClock()
     connection = Connection(region=settings.region)
     tokens = SessionTokens(settings.jwt_secret, settings.token_ttl_seconds, clock)
@@ -68,7 +72,12 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     notifications = NotificationService(
         connection, clock, settings, QueueSender(_client("sqs", settings), settings.queue_name("notifications")),
         PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events)
-    spaces = SpaceService(connection, clock, settings, events, media, observers=[notifications])
+    ticketing = TicketingService(
+        connection, clock, settings,
+        payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base),
+        QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
+    spaces = SpaceService(connection, clock, settings, events, media, observers=[notifications, ticketing],
+                          ticket_rules=ticketing)
     return Services(
         settings=settings,
         clock=clock,
@@ -79,12 +88,13 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         accounts=AccountService(connection, clock, tokens, hasher or PasswordHasher()),
         social=SocialGraph(connection, clock),
         spaces=spaces,
-        rooms=RoomService(connection, clock, spaces, events, media, room_tokens),
+        rooms=RoomService(connection, clock, spaces, events, media, room_tokens, admission=ticketing),
         feed=LiveFeed(settings.feed_following_limit),
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
         chat=chat,
         notifications=notifications,
+        ticketing=ticketing,
     )
 
 

@@ -36,3 +36,12 @@ def notification_jobs(event: SQSEvent) -> None:
     notifications = services().notifications
     for record in event:
         notifications.handle(json.loads(record.body))
+
+
+@jobs.on_sqs_message(queue=get_settings().queue_name("refunds"), batch_size=10, name="refund_jobs")
+def refund_jobs(event: SQSEvent) -> None:
+    """One refund per message; safe to redeliver (Stripe idempotency key per ticket)."""
+    ticketing = services().ticketing
+    for record in event:
+        job = json.loads(record.body)
+        ticketing.refund(job["space_id"], job["buyer_id"])

@@ -18,6 +18,7 @@ from chalicelib.models.notifications import (
 )
 from chalicelib.models.participants import OnStageModel, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
+from chalicelib.models.tickets import PayoutAccountModel, ProcessedEventModel, TicketModel
 from chalicelib.models.users import HandleModel, UserModel
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -37,6 +38,9 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ReminderModel,
     DueReminderModel,
     SchedulerCursorModel,
+    PayoutAccountModel,
+    TicketModel,
+    ProcessedEventModel,
 )
 
 __all__ = ["ALL_MODELS", *(m.__name__ for m in ALL_MODELS)]

@@ -74,6 +74,8 @@ class SpaceModel(Model):
     max_tickets = NumberAttribute(null=True)
     tickets_sold = NumberAttribute(default=0)
     tickets_held = NumberAttribute(default=0)
+    # sold + held, in one attribute, so "never oversold" is a single condition.
+    seats_taken = NumberAttribute(default=0)
 
     by_state = SpacesByState()
     by_creator = SpacesByCreator()

@@ -11,7 +11,9 @@ from chalicelib.api import ROUTERS
 
 PUBLIC_ROUTES = {("POST", "/v1/accounts"), ("POST", "/v1/sessions"), ("GET", "/openapi.json"),
                  # verified by the service signature instead of a user token:
-                 ("POST", "/v1/internal/spaces/{space_id}/speaking")}
+                 ("POST", "/v1/internal/spaces/{space_id}/speaking"),
+                 # verified by Stripe's signature:
+                 ("POST", "/v1/stripe/webhook")}
 ALL_SPECS = [spec for router in ROUTERS for spec in router.specs]
 
 

@@ -1,0 +1,86 @@
+"""Ticketed spaces: payout onboarding, checkout, the Stripe webhook, tickets and buyers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.api.routing import Call, Router
+from chalicelib.api.schemas import PageQuery
+from chalicelib.clock import iso
+from chalicelib.models.tickets import TicketModel
+from chalicelib.wiring import services
+
+router = Router(__name__, tag="ticketing")
+
+
+class OnboardingOut(BaseModel):
+    url: str
+    account_id: str
+
+
+class CheckoutOut(BaseModel):
+    checkout_url: str
+    session_id: str
+
+
+class TicketOut(BaseModel):
+    space_id: str
+    buyer_id: str
+    status: str
+    amount_cents: int
+    fee_cents: int
+    currency: str
+    created_at: str | None
+
+
+class TicketsOut(BaseModel):
+    tickets: list[TicketOut]
+
+
+class BuyersOut(BaseModel):
+    buyers: list[TicketOut]
+    next_cursor: str | None
+    sold: int
+    gross_cents: int
+    platform_fee_cents: int
+    creator_net_cents: int
+
+
+def ticket_out(t: TicketModel) -> TicketOut:
+    return TicketOut(space_id=t.space_id, buyer_id=t.buyer_id, status=t.status, amount_cents=int(t.amount_cents),
+                     fee_cents=int(t.fee_cents), currency=t.currency, created_at=iso(t.created_at))
+
+
+@router.route("POST", "/v1/me/payouts/onboarding", summary="Stripe Connect onboarding link for hosts",
+              response=OnboardingOut)
+def onboarding(call: Call) -> OnboardingOut:
+    url, account_id = services().ticketing.onboard(call.me)
+    return OnboardingOut(url=url, account_id=account_id)
+
+
+@router.route("POST", "/v1/spaces/{space_id}/tickets/checkout", summary="Buy a ticket: a Stripe Checkout page",
+              response=CheckoutOut, status=201)
+def checkout(call: Call) -> CheckoutOut:
+    session_id, url = services().ticketing.checkout(call.me, call.params["space_id"])
+    return CheckoutOut(checkout_url=url, session_id=session_id)
+
+
+@router.route("POST", "/v1/stripe/webhook", summary="Stripe events (signature verified)", auth=False)
+def stripe_webhook(call: Call) -> dict[str, Any]:
+    outcome = services().ticketing.handle_webhook(call.raw_body, call.headers.get("stripe-signature"))
+    return {"received": True, "outcome": outcome}
+
+
+@router.route("GET", "/v1/me/tickets", summary="My tickets", response=TicketsOut)
+def my_tickets(call: Call) -> TicketsOut:
+    return TicketsOut(tickets=[ticket_out(t) for t in services().ticketing.my_tickets(call.me)])
+
+
+@router.route("GET", "/v1/spaces/{space_id}/buyers", summary="Who bought tickets, with totals (host)", query=PageQuery,
+              response=BuyersOut)
+def buyers(call: Call) -> BuyersOut:
+    page = services().ticketing.buyers(call.me, call.params["space_id"], call.query.cursor, call.query.limit)
+    return BuyersOut(buyers=[ticket_out(t) for t in page.tickets], next_cursor=page.next_cursor, sold=page.sold,
+                     gross_cents=page.gross_cents, platform_fee_cents=page.fee_cents, creator_net_cents=page.net_cents)

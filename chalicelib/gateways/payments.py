@@ -1,0 +1,91 @@
+"""Stripe, through the official SDK: Connect onboarding, Checkout, refunds, webhook checks.
+
+Pointed at real Stripe (test or live keys) or, offline, at the local stand-in by
+``PARLOR_STRIPE_API_BASE``. Every create carries an idempotency key, so a retried request
+never charges, refunds or creates twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import stripe
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    space_id: str
+    buyer_id: str
+    title: str
+    price_cents: int
+    currency: str
+    fee_cents: int
+    destination: str
+    expires_at: datetime
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+
+
+class Payments:
+    def __init__(self, api_key: str, webhook_secret: str, api_base: str = ""):
+        addresses: Any = {"api": api_base} if api_base else {}
+        self._client = stripe.StripeClient(api_key, base_addresses=addresses)
+        self._webhook_secret = webhook_secret
+
+    def create_account(self, user_id: str, idempotency_key: str) -> str:
+        account = self._client.v1.accounts.create(
+            params={"type": "express", "metadata": {"parlor_user_id": user_id},
+                    "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}}},
+            options={"idempotency_key": idempotency_key})
+        return str(account.id)
+
+    def onboarding_link(self, account_id: str, return_url: str) -> str:
+        link = self._client.v1.account_links.create(params={
+            "account": account_id, "refresh_url": return_url, "return_url": return_url, "type": "account_onboarding"})
+        return str(link.url)
+
+    def account_enabled(self, account_id: str) -> tuple[bool, bool]:
+        account = self._client.v1.accounts.retrieve(account_id)
+        return bool(account.charges_enabled), bool(account.payouts_enabled)
+
+    def create_checkout(self, request: CheckoutRequest) -> tuple[str, str]:
+        """A Checkout Session for one ticket, paid to the host with the platform's fee kept."""
+        metadata = {"space_id": request.space_id, "buyer_id": request.buyer_id}
+        session = self._client.v1.checkout.sessions.create(params={
+            "mode": "payment",
+            "line_items": [{"quantity": 1, "price_data": {
+                "currency": request.currency, "unit_amount": request.price_cents,
+                "product_data": {"name": f"Ticket: {request.title}"}}}],
+            "payment_intent_data": {"application_fee_amount": request.fee_cents,
+                                    "transfer_data": {"destination": request.destination}, "metadata": metadata},
+            "metadata": metadata,
+            "client_reference_id": f"{request.space_id}:{request.buyer_id}",
+            "expires_at": int(request.expires_at.timestamp()),
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+        }, options={"idempotency_key": request.idempotency_key})
+        return str(session.id), str(session.url)
+
+    def expire_checkout(self, session_id: str) -> None:
+        try:
+            self._client.v1.checkout.sessions.expire(session_id)
+        except stripe.InvalidRequestError:
+            pass  # already complete or expired
+
+    def refund(self, payment_intent_id: str, idempotency_key: str, metadata: dict[str, str]) -> str:
+        """Refund the whole payment, taking the fee back and reversing the transfer to the host."""
+        refund = self._client.v1.refunds.create(params={
+            "payment_intent": payment_intent_id, "refund_application_fee": True, "reverse_transfer": True,
+            "metadata": metadata}, options={"idempotency_key": idempotency_key})
+        return str(refund.id)
+
+    def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """The event, if Stripe's signature over this exact payload is valid (else ValueError)."""
+        try:
+            event = stripe.Webhook.construct_event(payload, signature or "", self._webhook_secret)
+        except stripe.SignatureVerificationError as exc:
+            raise ValueError(str(exc)) from exc
+        return event.to_dict()

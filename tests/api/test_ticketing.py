@@ -1,0 +1,229 @@
+"""Ticketed spaces end to end through the real Stripe SDK against the local stand-in:
+onboarding, checkout holds under a race, signed webhooks, access, refunds on cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+from typing import Iterator
+
+import pytest
+import requests
+from aiohttp import web
+from chalice.test import Client
+
+from chalicelib.errors import DomainError
+from chalicelib.models.spaces import SpaceModel
+from chalicelib.models.tickets import TicketModel
+from chalicelib.services.ticketing import platform_fee
+from chalicelib.settings import get_settings
+from chalicelib.wiring import build_services, use_services
+from local.stripe_standin import Config, create_app, sign
+from tests.api.rooms_support import make_host, make_person
+from tests.conftest import FAST_HASHER
+from tests.fakes import RecordingMedia, RecordingPublisher
+from tests.support import Api
+
+SECRET = "whsec_test_secret"
+
+
+class StandIn:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.port = 0
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        ready.wait(10)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.runner = web.AppRunner(create_app(Config(webhook_secret=SECRET)))
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ready.set()
+        self.loop.run_forever()
+
+    def test_route(self, path: str) -> dict:
+        reply = requests.post(self.base + path, timeout=10)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def events(self, kind: str) -> list[dict]:
+        return [e for e in requests.get(self.base + "/_test/events", timeout=10).json()["data"] if e["type"] == kind]
+
+
+@pytest.fixture(scope="module")
+def stripe_standin() -> StandIn:
+    return StandIn()
+
+
+@pytest.fixture
+def shop(aws, clock, settings, stripe_standin) -> Iterator[Api]:
+    from app import app
+    from tests.conftest import _empty_tables
+
+    local = replace(settings, stripe_api_base=stripe_standin.base, stripe_webhook_secret=SECRET,
+                    stripe_api_key="sk_test_parlor")
+    use_services(build_services(local, clock=clock, hasher=FAST_HASHER, events=RecordingPublisher(), media=RecordingMedia()))
+    with Client(app) as client:
+        yield Api(client)
+    use_services(None)
+    _empty_tables()
+
+
+def deliver(api: Api, standin: StandIn, event: dict) -> object:
+    """Post a stand-in event to the webhook exactly as Stripe would (its own signature)."""
+    signed = standin.test_route(f"/_test/events/{event['id']}/signed")
+    return api.post("/v1/stripe/webhook", raw=signed["payload"], headers={"Stripe-Signature": signed["signature"]})
+
+
+def onboarded_host(api: Api, standin: StandIn):
+    host = make_host(api, "host")
+    reply = api.post("/v1/me/payouts/onboarding", token=host.token)
+    assert reply.status == 200 and reply.body["account_id"].startswith("acct_") and "/onboarding/" in reply.body["url"]
+    again = api.post("/v1/me/payouts/onboarding", token=host.token)
+    assert again.body["account_id"] == reply.body["account_id"]  # created once
+    standin.test_route(f"/_test/accounts/{reply.body['account_id']}/enable")
+    updated = [e for e in standin.events("account.updated") if e["data"]["object"]["id"] == reply.body["account_id"]]
+    assert deliver(api, standin, updated[-1]).status == 200
+    return host
+
+
+def ticketed_space(api: Api, host, clock, max_tickets: int = 2, price: int = 499) -> str:
+    start = (clock.now() + timedelta(days=1)).isoformat()
+    reply = api.post("/v1/spaces", {"title": "Paid talk", "scheduled_start": start,
+                                    "ticket": {"price_cents": price, "currency": "usd", "max_tickets": max_tickets}},
+                     token=host.token)
+    assert reply.status == 201, reply.body
+    return reply.body["id"]
+
+
+def test_platform_fee_rounds_half_up():
+    assert platform_fee(100, 300) == 3
+    assert platform_fee(499, 300) == 15  # 14.97 → 15
+    assert platform_fee(150, 300) == 5  # 4.5 → 5 (half up)
+    assert platform_fee(99_900, 300) == 2_997
+    assert platform_fee(1_000, 0) == 0
+
+
+def test_a_host_without_enabled_payouts_cannot_sell(shop, clock):
+    host = make_host(shop, "host")
+    start = (clock.now() + timedelta(days=1)).isoformat()
+    reply = shop.post("/v1/spaces", {"title": "Paid", "scheduled_start": start,
+                                     "ticket": {"price_cents": 500, "currency": "usd", "max_tickets": 5}}, token=host.token)
+    assert reply.status == 422 and reply.error_code == "payouts_not_enabled"
+    assert SpaceModel.count() == 0
+
+
+def test_the_whole_ticket_flow(shop, stripe_standin, clock):
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=2)
+    first, ana, ben = make_person(api, "first"), make_person(api, "ana"), make_person(api, "ben")
+
+    assert api.post(f"/v1/spaces/{space_id}/tickets/checkout", token=host.token).error_code == "host_cannot_buy"
+    opened = api.post(f"/v1/spaces/{space_id}/tickets/checkout", token=first.token)
+    assert opened.status == 201 and opened.body["session_id"].startswith("cs_test_")
+    # Two buyers race for the last seat: exactly one gets a checkout.
+    from chalicelib.wiring import services
+
+    container = services()
+
+    def buy(person):
+        try:
+            return container.ticketing.checkout(person.id, space_id)[0]
+        except DomainError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(buy, [ana, ben]))
+    assert sorted(o if o == "sold_out" else "session" for o in outcomes) == ["session", "sold_out"]
+    assert SpaceModel.get(space_id).seats_taken == 2
+    winner = ana if outcomes[0] != "sold_out" else ben
+
+    # Stripe Checkout: the session carries the fee, the destination, the metadata.
+    session = requests.get(f"{standin.base}/v1/checkout/sessions/{opened.body['session_id']}",
+                           headers={"Authorization": "Bearer sk_test_parlor"}, timeout=10).json()
+    assert session["amount_total"] == 499 and session["metadata"] == {"space_id": space_id, "buyer_id": first.id}
+
+    # Nobody gets in before paying.
+    api.post(f"/v1/spaces/{space_id}/start", token=host.token)
+    assert api.post(f"/v1/spaces/{space_id}/join", token=first.token).error_code == "ticket_required"
+
+    # Pay; the signed webhook grants the ticket, once, even when Stripe sends it again.
+    standin.test_route(f"/_test/checkout/sessions/{opened.body['session_id']}/pay")
+    completed = [e for e in standin.events("checkout.session.completed")
+                 if e["data"]["object"]["id"] == opened.body["session_id"]][0]
+    assert deliver(api, standin, completed).body["outcome"] == "granted"
+    assert deliver(api, standin, completed).body["outcome"] == "duplicate"
+    assert api.post(f"/v1/spaces/{space_id}/join", token=first.token).status == 200
+    assert api.post(f"/v1/spaces/{space_id}/tickets/checkout", token=first.token).error_code == "already_has_ticket"
+    mine = api.get("/v1/me/tickets", token=first.token).body["tickets"]
+    assert [(t["space_id"], t["status"], t["fee_cents"]) for t in mine] == [(space_id, "paid", 15)]
+
+    # A forged or unsigned webhook changes nothing.
+    forged = json.dumps({**completed, "id": "evt_forged"})
+    assert api.post("/v1/stripe/webhook", raw=forged, headers={"Stripe-Signature": sign("whsec_wrong", forged)}).status == 400
+    assert api.post("/v1/stripe/webhook", raw=forged).status == 400
+
+    # The racer's session expires at Stripe: the seat comes back.
+    racer = TicketModel.get(space_id, winner.id)
+    standin.test_route(f"/_test/checkout/sessions/{racer.session_id}/expire_now")
+    expired = [e for e in standin.events("checkout.session.expired") if e["data"]["object"]["id"] == racer.session_id][0]
+    assert deliver(api, standin, expired).body["outcome"] == "released"
+    assert SpaceModel.get(space_id).seats_taken == 1
+
+    buyers = api.get(f"/v1/spaces/{space_id}/buyers", token=host.token).body
+    assert (buyers["sold"], buyers["gross_cents"], buyers["platform_fee_cents"], buyers["creator_net_cents"]) == (1, 499, 15, 484)
+    assert api.get(f"/v1/spaces/{space_id}/buyers", token=first.token).status == 403
+
+
+def test_cancelling_refunds_every_buyer_exactly_once(shop, stripe_standin, clock):
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=5, price=1_000)
+    buyers = [make_person(api, f"buyer{i}") for i in range(2)]
+    for buyer in buyers:
+        session_id = api.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token).body["session_id"]
+        standin.test_route(f"/_test/checkout/sessions/{session_id}/pay")
+        event = [e for e in standin.events("checkout.session.completed") if e["data"]["object"]["id"] == session_id][0]
+        assert deliver(api, standin, event).status == 200
+
+    assert api.post(f"/v1/spaces/{space_id}/cancel", token=host.token).status == 200
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = get_settings().queue_name("refunds")
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert len(bodies) == 2
+    from app import app
+
+    with Client(app) as client:  # the refund jobs run, then SQS delivers them all again
+        for _ in range(2):
+            client.lambda_.invoke("refund_jobs", client.events.generate_sqs_event(queue_name=queue, message_bodies=bodies))
+    refunds = standin.events("charge.refunded")
+    mine = [e for e in refunds if e["data"]["object"]["metadata"].get("space_id") == space_id]
+    assert len(mine) == 2 and all(e["data"]["object"]["refunded"] for e in mine)
+    for event in mine:
+        deliver(api, standin, event)
+    for buyer in buyers:
+        assert [t["status"] for t in api.get("/v1/me/tickets", token=buyer.token).body["tickets"]] == ["refunded"]
+
+
+def test_an_ended_or_cancelled_space_sells_nothing(shop, stripe_standin, clock):
+    host = onboarded_host(shop, stripe_standin)
+    space_id = ticketed_space(shop, host, clock)
+    shop.post(f"/v1/spaces/{space_id}/cancel", token=host.token)
+    buyer = make_person(shop, "late")
+    reply = shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token)
+    assert reply.status == 409 and reply.error_code == "invalid_state"
+    free = shop.post("/v1/spaces", {"title": "Free"}, token=host.token).body["id"]
+    assert shop.post(f"/v1/spaces/{free}/tickets/checkout", token=buyer.token).error_code == "not_ticketed"
