@@ -93,6 +93,12 @@ def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
             "PARLOR_WS_MANAGEMENT_URL": f"http://127.0.0.1:{ports.ws}/dev",
             "PARLOR_SNS_APNS_ARN": PLATFORM_ARNS["apns"],
             "PARLOR_SNS_FCM_ARN": PLATFORM_ARNS["fcm"],
+            # The Stripe stand-in, unless real Stripe test keys are given (README: "Payouts").
+            "PARLOR_STRIPE_API_BASE": env.get("PARLOR_STRIPE_API_BASE", f"http://127.0.0.1:{ports.stripe}"),
+            "PARLOR_STRIPE_API_KEY": env.get("PARLOR_STRIPE_API_KEY", "sk_test_local"),
+            "PARLOR_STRIPE_WEBHOOK_SECRET": env.get("PARLOR_STRIPE_WEBHOOK_SECRET", "whsec_local"),
+            "STRIPE_WEBHOOK_URL": f"http://127.0.0.1:{ports.api}/v1/stripe/webhook",
+            "STRIPE_WEBHOOK_SECRET": env.get("PARLOR_STRIPE_WEBHOOK_SECRET", "whsec_local"),
         }
     )
     env.pop("AWS_SESSION_TOKEN", None)
@@ -119,6 +125,12 @@ def components(ports: Ports) -> list[Component]:
             url=f"http://127.0.0.1:{ports.api}",
         ),
         Component("clock", [py, "-m", "local.clock"]),
+        Component(
+            "stripe",
+            [py, "-m", "local.stripe_standin", "--port", str(ports.stripe)],
+            ready_url=f"http://127.0.0.1:{ports.stripe}/v1/accounts/ready-check",
+            url=f"http://127.0.0.1:{ports.stripe}",
+        ),
         Component(
             "ws",
             [py, "-m", "local.ws_gateway", "--port", str(ports.ws)],

@@ -37,10 +37,6 @@ class Config:
     webhook_secret: str = "whsec_local"
     public_url: str = ""
 
-    @property
-    def base(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
-
 
 class StripeError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None,
@@ -180,7 +176,7 @@ class StripeStandIn:
         account["_return_url"] = params["return_url"]
         now = int(time.time())
         return {"object": "account_link", "created": now, "expires_at": now + 300,
-                "url": f"{self.config.base}/onboarding/{account['id']}"}
+                "url": f"{_origin(self.config, request)}/onboarding/{account['id']}"}
 
     def enable(self, account_id: str) -> dict[str, Any]:
         account = self.store.get(account_id, "account")
@@ -229,7 +225,7 @@ class StripeStandIn:
                    "_item_name": price.get("product_data", {}).get("name", "Ticket"),
                    "_fee": int(intent_data.get("application_fee_amount", 0) or 0), "_destination": destination,
                    "_intent_metadata": intent_data.get("metadata", {})}
-        session["url"] = f"{self.config.base}/pay/{session['id']}"
+        session["url"] = f"{_origin(self.config, request)}/pay/{session['id']}"
         self.store.objects[session["id"]] = session
         return _public(session)
 
@@ -340,6 +336,11 @@ class StripeStandIn:
     async def _close(self, app: web.Application) -> None:
         if self._http is not None:
             await self._http.close()
+
+
+def _origin(config: Config, request: web.Request) -> str:
+    """Where people reach the hosted pages: the configured public URL, else the address asked."""
+    return config.public_url or f"{request.scheme}://{request.host}"
 
 
 def _public(obj: dict[str, Any]) -> dict[str, Any]:

@@ -89,18 +89,28 @@ class RoomService:
         current = self._participant(space_id, user_id)
         if current is not None and current.status == BANNED:
             raise Banned()
-        endpoint = self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
-        if current is None or not current.present:
-            current = self._enter(space, user_id)
-        return Joined(current, space, endpoint, self._tokens.media(space_id, user_id, current.role),
-                      self._tokens.realtime(space_id, user_id, current.role))
+        if current is not None and current.present:
+            participant = current
+            endpoint = self._media.endpoint(space_id)
+        else:
+            role = self._entry_role(space, user_id)
+            endpoint = self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
+            participant = self._enter(space, user_id, role)
+        return Joined(participant, space, endpoint, self._tokens.media(space_id, user_id, participant.role),
+                      self._tokens.realtime(space_id, user_id, participant.role))
 
-    def _enter(self, space: SpaceModel, user_id: str) -> ParticipantModel:
+    def _entry_role(self, space: SpaceModel, user_id: str) -> str:
+        """The role someone enters with; a ticketed space admits only ticket holders and guests."""
         is_creator = user_id == space.creator_id
         invited = user_id in (space.invited_user_ids or [])
         if not (is_creator or invited or self.admission.admits(space, user_id)):
             raise TicketRequired()
-        role = HOST if is_creator else (SPEAKER if invited and len(space.speaker_ids or ()) < MAX_SPEAKERS else LISTENER)
+        if is_creator:
+            return HOST
+        return SPEAKER if invited and len(space.speaker_ids or ()) < MAX_SPEAKERS else LISTENER
+
+    def _enter(self, space: SpaceModel, user_id: str, role: str) -> ParticipantModel:
+        is_creator = role == HOST
         failed = self._write_entry(space, user_id, role)
         if failed and role == SPEAKER and failed == {"space"}:
             role = LISTENER  # the stage filled up meanwhile (or the space ended): try as a listener
