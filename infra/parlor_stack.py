@@ -40,7 +40,8 @@ class ParlorStack(cdk.Stack):
                                          "PARLOR_MEDIA_TOKEN_PRIVATE_KEY, PARLOR_MEDIA_TOKEN_PUBLIC_KEY, Stripe keys",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template='{"PARLOR_SERVICE_SECRET": "set-me", "PARLOR_MEDIA_TOKEN_PRIVATE_KEY": "set-me", '
-                                       '"PARLOR_MEDIA_TOKEN_PUBLIC_KEY": "set-me"}',
+                                       '"PARLOR_MEDIA_TOKEN_PUBLIC_KEY": "set-me", "PARLOR_STRIPE_API_KEY": "set-me", '
+                                       '"PARLOR_STRIPE_WEBHOOK_SECRET": "set-me"}',
                 generate_string_key="PARLOR_JWT_SECRET", exclude_punctuation=True, password_length=48))
         cluster, task, subnets, group = self._media_workers(stage)
         prefix = f"/parlor/{stage}"
