@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import time
+from datetime import UTC
 
 for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
     del os.environ[_name]
@@ -26,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     followers = 1_000 if args.quick else 5_000
 
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import boto3
     from moto import mock_aws
@@ -44,7 +45,7 @@ def main() -> None:
         create_all_tables(wait=False)
         create_queues(sqs_queue_names())
         services = build_services(get_settings())
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with UserModel.batch_write() as users, FollowModel.batch_write() as follows:
             users.save(UserModel(user_id="HOST", handle="host", display_name="Host", password_hash="x", created_at=now))
             for i in range(followers):
