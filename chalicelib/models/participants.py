@@ -31,6 +31,14 @@ class ParticipantModel(Model):
     def present(self) -> bool:
         return self.status == PRESENT
 
+    @classmethod
+    def find(cls, space_id: str, user_id: str) -> ParticipantModel | None:
+        """The participant record (strongly consistent: roles change under people's feet), or None."""
+        try:
+            return cls.get(space_id, user_id, consistent_read=True)
+        except cls.DoesNotExist:
+            return None
+
 
 class OnStageModel(Model):
     """The live spaces in which a user is host, co-host or speaker.

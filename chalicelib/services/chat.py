@@ -46,7 +46,7 @@ class ChatService:
         if sender.muted:
             raise Muted("Muted speakers cannot post.")
         if to_user_id is not None:
-            recipient = self._participant(space_id, to_user_id)
+            recipient = ParticipantModel.find(space_id, to_user_id)
             if recipient is None or not recipient.present or to_user_id == sender_id:
                 raise NotFound("That person is not in the space.", code="recipient_not_in_space")
         self._throttle(space_id, sender_id, "message")
@@ -72,7 +72,7 @@ class ChatService:
 
     def history(self, user_id: str, space_id: str, cursor: str | None, limit: int) -> HistoryPage:
         """Recent room messages, newest first, with the direct messages the caller is party to."""
-        participant = self._participant(space_id, user_id)
+        participant = ParticipantModel.find(space_id, user_id)
         if participant is None:
             raise NotParticipant("Join the space to read its chat.")
         if participant.status == BANNED:
@@ -91,18 +91,12 @@ class ChatService:
             raise NotFound("No such space.", code="space_not_found") from exc
         if space.state != LIVE:
             raise InvalidState("The space is not live.")
-        participant = self._participant(space_id, user_id)
+        participant = ParticipantModel.find(space_id, user_id)
         if participant is not None and participant.status == BANNED:
             raise Banned()
         if participant is None or not participant.present:
             raise NotParticipant("Join the space to chat in it.")
         return participant
-
-    def _participant(self, space_id: str, user_id: str) -> ParticipantModel | None:
-        try:
-            return ParticipantModel.get(space_id, user_id, consistent_read=True)
-        except DoesNotExist:
-            return None
 
     def _throttle(self, space_id: str, user_id: str, kind: str) -> None:
         now = self._clock.now()

@@ -26,11 +26,8 @@ class RealtimeService:
             raise Unauthorized("A realtime token is required.", code="missing_token")
         claims = self._tokens.verify_realtime(token)
         space_id, user_id = str(claims["space_id"]), str(claims["sub"])
-        try:
-            participant = ParticipantModel.get(space_id, user_id, consistent_read=True)
-        except ParticipantModel.DoesNotExist as exc:
-            raise Forbidden("Join the space first.", code="not_in_space") from exc
-        if participant.status != PRESENT:
+        participant = ParticipantModel.find(space_id, user_id)
+        if participant is None or participant.status != PRESENT:
             raise Forbidden("You are not in this space.", code="not_in_space")
         self._directory.add(connection_id, space_id, user_id, participant.role)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import size
 
 from chalicelib.clock import Clock
@@ -86,7 +86,7 @@ class RoomService:
         space = self._spaces.get(space_id)
         if space.state != LIVE:
             raise InvalidState(f"The space is {space.state}; only a live space can be joined.")
-        current = self._participant(space_id, user_id)
+        current = ParticipantModel.find(space_id, user_id)
         if current is not None and current.status == BANNED:
             raise Banned()
         if current is not None and current.present:
@@ -116,13 +116,13 @@ class RoomService:
             role = LISTENER  # the stage filled up meanwhile (or the space ended): try as a listener
             failed = self._write_entry(space, user_id, role)
         if "participant" in failed:
-            existing = self._participant(space.space_id, user_id)
+            existing = ParticipantModel.find(space.space_id, user_id)
             if existing is not None and existing.present:
                 return existing  # a concurrent join of the same user won
             raise Conflict("Could not join; try again.", code="join_conflict")
         if failed:
             raise InvalidState("The space is no longer live.")
-        participant = self._participant(space.space_id, user_id)
+        participant = ParticipantModel.find(space.space_id, user_id)
         assert participant is not None
         if is_creator:
             self._host_returned(space)
@@ -159,7 +159,7 @@ class RoomService:
     def leave(self, user_id: str, space_id: str) -> bool:
         """Leave; a no-op if not in the room. Stage roles other than host are given up."""
         space = self._spaces.get(space_id)
-        participant = self._participant(space_id, user_id)
+        participant = ParticipantModel.find(space_id, user_id)
         if participant is None or not participant.present:
             return False
         self._exit(space, participant, LEFT)
@@ -294,7 +294,7 @@ class RoomService:
         the host may exclude (ban) people in advance."""
         space = self._spaces.get(space_id)
         actor = self._actor(space, actor_id)
-        target = self._participant(space_id, target_id)
+        target = ParticipantModel.find(space_id, target_id)
         if target is None or not target.present:
             if not ban:
                 raise NotInSpace()
@@ -329,7 +329,7 @@ class RoomService:
         return list(ParticipantModel.query(space_id, filter_condition=ParticipantModel.status == PRESENT))
 
     def participant(self, space_id: str, user_id: str) -> ParticipantModel | None:
-        return self._participant(space_id, user_id)
+        return ParticipantModel.find(space_id, user_id)
 
     def audit_log(self, actor_id: str, space_id: str, cursor: str | None, limit: int) -> tuple[list[AuditEntryModel], str | None]:
         space = self._spaces.get(space_id)
@@ -347,7 +347,7 @@ class RoomService:
         if space.state != LIVE:
             raise InvalidState("The space is not live.")
         actor = self._actor(space, actor_id)
-        target = self._participant(space_id, target_id)
+        target = ParticipantModel.find(space_id, target_id)
         if target is None or not target.present:
             if not actor.moderates and actor_id != target_id:
                 permissions.require_moderator(actor)
@@ -355,7 +355,7 @@ class RoomService:
         return space, actor, target
 
     def _actor(self, space: SpaceModel, user_id: str) -> permissions.Actor:
-        participant = self._participant(space.space_id, user_id)
+        participant = ParticipantModel.find(space.space_id, user_id)
         role = participant.role if participant is not None and participant.present else None
         if participant is not None and participant.status == BANNED:
             raise Banned()
@@ -366,18 +366,12 @@ class RoomService:
         space = self._spaces.get(space_id)
         if space.state != LIVE:
             raise InvalidState("The space is not live.")
-        participant = self._participant(space_id, user_id)
+        participant = ParticipantModel.find(space_id, user_id)
         if participant is not None and participant.status == BANNED:
             raise Banned()
         if participant is None or not participant.present:
             raise NotInSpace("You are not in this space.")
         return participant
-
-    def _participant(self, space_id: str, user_id: str) -> ParticipantModel | None:
-        try:
-            return ParticipantModel.get(space_id, user_id, consistent_read=True)
-        except DoesNotExist:
-            return None
 
     def _host_returned(self, space: SpaceModel) -> None:
         SpaceModel(space_id=space.space_id).update(actions=[SpaceModel.acting_host_id.set(space.creator_id),
@@ -387,7 +381,7 @@ class RoomService:
         """Keep the acting host true: the creator if present, else the first co-host, else
         nobody, and then the space is unattended (it ends by itself after a while)."""
         space = SpaceModel.get(space_id, consistent_read=True)
-        creator = self._participant(space_id, space.creator_id)
+        creator = ParticipantModel.find(space_id, space.creator_id)
         cohosts = sorted(space.cohost_ids or ())
         acting: str | None
         if creator is not None and creator.present:

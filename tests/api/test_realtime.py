@@ -21,6 +21,7 @@ from local.ws_gateway import create_app
 from tests.api.rooms_support import Room, open_room
 from tests.conftest import FAST_HASHER
 from tests.fakes import RecordingMedia
+from tests.sockets import next_event, none_of
 from tests.support import Api
 
 
@@ -78,21 +79,8 @@ def _socket(api: Api, room: Room, person) -> ClientConnection:
     return connect(f"{joined['realtime']['url']}/?token={joined['realtime']['token']}", open_timeout=10, legacy=True)
 
 
-def _next(ws: ClientConnection, kind: str, timeout: float = 5.0) -> dict:
-    """The next event of a kind (others are skipped)."""
-    while True:
-        event = json.loads(ws.recv(timeout=timeout))
-        if event["type"] == kind:
-            return event
 
 
-def _nothing_of(ws: ClientConnection, kind: str, wait: float = 0.5) -> bool:
-    try:
-        while True:
-            if json.loads(ws.recv(timeout=wait))["type"] == kind:
-                return False
-    except TimeoutError:
-        return True
 
 
 def test_a_bad_token_is_refused(rt, gateway):
@@ -111,43 +99,43 @@ def test_room_events_chat_and_direct_messages(rt, clock):
 
     rt.post(f"/v1/spaces/{room.space_id}/join", token=room.outsider.token)
     for ws in (host, speaker, listener):
-        assert _next(ws, "participant.joined")["data"]["user_id"] == room.outsider.id
+        assert next_event(ws, "participant.joined")["data"]["user_id"] == room.outsider.id
 
     rt.post(f"/v1/spaces/{room.space_id}/speak-requests", token=room.listener.token)
-    assert _next(host, "speak_request.created")["data"] == {"user_id": room.listener.id}
-    assert _nothing_of(speaker, "speak_request.created") and _nothing_of(listener, "speak_request.created")
+    assert next_event(host, "speak_request.created")["data"] == {"user_id": room.listener.id}
+    assert none_of(speaker, "speak_request.created") and none_of(listener, "speak_request.created")
 
     rt.put(f"/v1/spaces/{room.space_id}/participants/{room.listener.id}", {"role": "speaker"}, token=room.host.token)
     for ws in (host, speaker, listener):
-        assert _next(ws, "participant.role_changed")["data"]["role"] == "speaker"
+        assert next_event(ws, "participant.role_changed")["data"]["role"] == "speaker"
 
     speaker.send(json.dumps({"action": "message", "text": "hello room"}))
     for ws in (host, speaker, listener):
-        assert _next(ws, "message.created")["data"]["text"] == "hello room"
+        assert next_event(ws, "message.created")["data"]["text"] == "hello room"
 
     clock.advance(seconds=1)  # one message per second
     speaker.send(json.dumps({"action": "message", "text": "psst", "to_user_id": room.listener.id}))
-    assert _next(listener, "message.created")["data"]["to_user_id"] == room.listener.id
-    assert _next(speaker, "message.created")["data"]["text"] == "psst"
-    assert _nothing_of(host, "message.created")
+    assert next_event(listener, "message.created")["data"]["to_user_id"] == room.listener.id
+    assert next_event(speaker, "message.created")["data"]["text"] == "psst"
+    assert none_of(host, "message.created")
 
     listener.send(json.dumps({"action": "reaction", "emoji": "🔥"}))
-    assert _next(host, "reaction.created")["data"] == {"user_id": room.listener.id, "emoji": "🔥"}
+    assert next_event(host, "reaction.created")["data"] == {"user_id": room.listener.id, "emoji": "🔥"}
 
     host.send(json.dumps({"action": "ping"}))
-    assert _next(host, "pong")
+    assert next_event(host, "pong")
     host.send("not json")
-    assert _next(host, "error")["data"]["code"] == "bad_frame"
+    assert next_event(host, "error")["data"]["code"] == "bad_frame"
 
     rt.delete(f"/v1/spaces/{room.space_id}/participants/{room.listener.id}", token=room.host.token)
-    assert _next(host, "participant.removed")["data"]["user_id"] == room.listener.id
-    assert _next(listener, "participant.removed")
+    assert next_event(host, "participant.removed")["data"]["user_id"] == room.listener.id
+    assert next_event(listener, "participant.removed")
     with pytest.raises(ConnectionClosed):
         listener.recv(timeout=5)
 
     rt.post(f"/v1/spaces/{room.space_id}/end", token=room.host.token)
     for ws in (host, speaker):
-        assert _next(ws, "space.ended")
+        assert next_event(ws, "space.ended")
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
     assert ConnectionModel.count() == 0
@@ -157,17 +145,17 @@ def test_chat_rules_on_the_socket(rt, clock):
     room = open_room(rt)
     speaker = _socket(rt, room, room.speaker)
     speaker.send(json.dumps({"action": "message", "text": "one"}))
-    assert _next(speaker, "message.created")
+    assert next_event(speaker, "message.created")
     speaker.send(json.dumps({"action": "message", "text": "two"}))
-    assert _next(speaker, "error")["data"]["code"] == "rate_limited"
+    assert next_event(speaker, "error")["data"]["code"] == "rate_limited"
     clock.advance(seconds=1)
     speaker.send(json.dumps({"action": "message", "text": "x" * 281}))
-    assert _next(speaker, "error")["data"]["code"] == "invalid_text"
+    assert next_event(speaker, "error")["data"]["code"] == "invalid_text"
     speaker.send(json.dumps({"action": "reaction", "emoji": "🦄"}))
-    assert _next(speaker, "error")["data"]["code"] == "invalid_reaction"
+    assert next_event(speaker, "error")["data"]["code"] == "invalid_reaction"
     rt.post(f"/v1/spaces/{room.space_id}/participants/{room.speaker.id}/mute", token=room.host.token)
     speaker.send(json.dumps({"action": "message", "text": "muted now"}))
-    assert _next(speaker, "error")["data"]["code"] == "muted"
+    assert next_event(speaker, "error")["data"]["code"] == "muted"
     speaker.close()
 
 
@@ -190,7 +178,7 @@ def test_gone_connections_are_deleted_not_retried(rt):
     ws = _socket(rt, room, room.host)
     services().realtime_gateway._directory.add("gone-connection-id", room.space_id, room.listener.id, "listener")
     rt.post(f"/v1/spaces/{room.space_id}/messages", {"text": "anyone?"}, token=room.host.token)
-    assert _next(ws, "message.created")
+    assert next_event(ws, "message.created")
     assert [c.connection_id for c in ConnectionModel.scan()] != ["gone-connection-id"] and ConnectionModel.count() == 1
     ws.close()
 
@@ -206,7 +194,7 @@ def test_big_rooms_fan_out_through_the_queue(rt, aws):
     sockets = [_socket(rt, room, p) for p in (room.host, room.speaker, room.listener)]
     services().realtime_gateway._inline_limit = 1  # anything above one connection goes through SQS
     rt.post(f"/v1/spaces/{room.space_id}/messages", {"text": "to everyone"}, token=room.host.token)
-    assert all(_nothing_of(ws, "message.created", wait=0.3) for ws in sockets)  # not posted inline
+    assert all(none_of(ws, "message.created", wait=0.3) for ws in sockets)  # not posted inline
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.get_queue_url(QueueName=get_settings().queue_name("realtime"))["QueueUrl"]
@@ -216,5 +204,5 @@ def test_big_rooms_fan_out_through_the_queue(rt, aws):
         client.lambda_.invoke("realtime_fanout", client.events.generate_sqs_event(
             queue_name=get_settings().queue_name("realtime"), message_bodies=[messages[0]["Body"]]))
     for ws in sockets:
-        assert _next(ws, "message.created")["data"]["text"] == "to everyone"
+        assert next_event(ws, "message.created")["data"]["text"] == "to everyone"
         ws.close()

@@ -17,6 +17,7 @@ from websockets.sync.client import ClientConnection, connect
 from media_worker import ice
 from tests.e2e.http import Http
 from tests.media_worker.peers import hears, offer
+from tests.sockets import next_event, none_of
 
 
 def _sign_up(http: Http, handle: str) -> dict:
@@ -41,21 +42,8 @@ def _socket(joined: dict) -> ClientConnection:
     return connect(f"{joined['realtime']['url']}/?token={joined['realtime']['token']}", open_timeout=10, legacy=True)
 
 
-def _next(ws: ClientConnection, kind: str, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-        if event["type"] == kind:
-            return event
 
 
-def _none_of(ws: ClientConnection, kind: str, wait: float = 1.0) -> bool:
-    try:
-        while True:
-            if json.loads(ws.recv(timeout=wait))["type"] == kind:
-                return False
-    except TimeoutError:
-        return True
 
 
 async def _listen_while_speaking(media_url: str, speaker_token: str, listener_token: str) -> bool:
@@ -91,15 +79,15 @@ def test_a_room_end_to_end(stack):
     status, _ = http.call("PUT", f"/v1/spaces/{space_id}/participants/{speaker['id']}", {"role": "speaker"}, token=host["token"])
     assert status == 200
     for ws in sockets.values():
-        assert _next(ws, "participant.role_changed")["data"]["user_id"] == speaker["id"]
+        assert next_event(ws, "participant.role_changed")["data"]["user_id"] == speaker["id"]
 
     # A room message from the host over REST, a direct message from the speaker over the socket.
     assert http.call("POST", f"/v1/spaces/{space_id}/messages", {"text": "welcome"}, token=host["token"])[0] == 201
     for ws in sockets.values():
-        assert _next(ws, "message.created")["data"]["text"] == "welcome"
+        assert next_event(ws, "message.created")["data"]["text"] == "welcome"
     sockets["speaker"].send(json.dumps({"action": "message", "text": "just you", "to_user_id": listener["id"]}))
-    assert _next(sockets["listener"], "message.created")["data"]["text"] == "just you"
-    assert _none_of(sockets["host"], "message.created")
+    assert next_event(sockets["listener"], "message.created")["data"]["text"] == "just you"
+    assert none_of(sockets["host"], "message.created")
 
     # Real audio: the speaker (re-joined for a speaker's media token) is heard by the listener,
     # and the worker's speaking indicator reaches the sockets through the API.
@@ -107,12 +95,12 @@ def test_a_room_end_to_end(stack):
     assert speaker_media["participant"]["role"] == "speaker"
     media_url = speaker_media["media"]["url"]
     assert asyncio.run(_listen_while_speaking(media_url, speaker_media["media"]["token"], joined["listener"]["media"]["token"]))
-    speaking = _next(sockets["host"], "speaking", timeout=10)
+    speaking = next_event(sockets["host"], "speaking", timeout=10)
     assert speaker["id"] in [s["user_id"] for s in speaking["data"]["speakers"]]
 
     # The listener is removed: their socket closes, the others see it.
     assert http.call("DELETE", f"/v1/spaces/{space_id}/participants/{listener['id']}", token=host["token"])[0] == 200
-    assert _next(sockets["host"], "participant.removed")["data"]["user_id"] == listener["id"]
+    assert next_event(sockets["host"], "participant.removed")["data"]["user_id"] == listener["id"]
     with pytest.raises(ConnectionClosed):
         while True:
             sockets["listener"].recv(timeout=10)
@@ -120,7 +108,7 @@ def test_a_room_end_to_end(stack):
     # The host ends the space: everyone is told, sockets close, the worker goes away.
     assert http.call("POST", f"/v1/spaces/{space_id}/end", token=host["token"])[0] == 200
     for name in ("host", "speaker"):
-        assert _next(sockets[name], "space.ended")
+        assert next_event(sockets[name], "space.ended")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
