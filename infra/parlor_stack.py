@@ -141,6 +141,8 @@ class ParlorStack(cdk.Stack):
             command=derive.WORKER_COMMAND,
             port_mappings=[ecs.PortMapping(container_port=derive.WORKER_PORT, protocol=ecs.Protocol.TCP)],
             environment={"PARLOR_MEDIA_PORT": str(derive.WORKER_PORT), "PARLOR_MEDIA_BIND_HOST": "0.0.0.0",
+                         # The task's public IP reaches clients through STUN (a 1:1 NAT); set from context.
+                         "PARLOR_MEDIA_STUN_URL": self.node.try_get_context("media_stun_url") or "",
                          "PARLOR_WORKERS_TABLE": workers_table.table_name, "PARLOR_HEARTBEAT_SECONDS": "5",
                          "PARLOR_EMPTY_GRACE_SECONDS": "120"},
             secrets={"PARLOR_MEDIA_TOKEN_PUBLIC_KEY": ecs.Secret.from_secrets_manager(self.secret, "PARLOR_MEDIA_TOKEN_PUBLIC_KEY"),

@@ -23,6 +23,9 @@ class WorkerConfig:
     empty_grace_seconds: float = 120.0
     # How many 20 ms frames a speaker may queue before old ones are dropped (latency bound).
     jitter_frames: int = 3
+    # Optional STUN server (e.g. "stun:stun.l.google.com:19302"): behind a 1:1 NAT such as a
+    # Fargate task's public IP, it lets the answer carry the public address. None by default.
+    stun_url: str = ""
 
     @property
     def url(self) -> str:
@@ -51,4 +54,5 @@ class WorkerConfig:
             workers_table=env.get("PARLOR_WORKERS_TABLE", ""),
             heartbeat_seconds=float(env.get("PARLOR_HEARTBEAT_SECONDS", "5")),
             empty_grace_seconds=float(env.get("PARLOR_EMPTY_GRACE_SECONDS", "120")),
+            stun_url=env.get("PARLOR_MEDIA_STUN_URL", ""),
         )

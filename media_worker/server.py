@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from media_worker import ice
@@ -61,7 +61,8 @@ class Worker:
                 raise ValueError("an offer with one audio section is expected")
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, "bad_offer", f"The offer is not valid: {exc}")
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        ice_servers = [RTCIceServer(urls=[self.config.stun_url])] if self.config.stun_url else []
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         # aiortc announces the offer's tracks during setRemoteDescription, before the
         # participant exists: hold them until it does.
         inbound: list[MediaStreamTrack] = []

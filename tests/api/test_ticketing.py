@@ -225,5 +225,9 @@ def test_an_ended_or_cancelled_space_sells_nothing(shop, stripe_standin, clock):
     buyer = make_person(shop, "late")
     reply = shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token)
     assert reply.status == 409 and reply.error_code == "invalid_state"
+    ended = ticketed_space(shop, host, clock)
+    shop.post(f"/v1/spaces/{ended}/start", token=host.token)
+    shop.post(f"/v1/spaces/{ended}/end", token=host.token)
+    assert shop.post(f"/v1/spaces/{ended}/tickets/checkout", token=buyer.token).error_code == "invalid_state"
     free = shop.post("/v1/spaces", {"title": "Free"}, token=host.token).body["id"]
     assert shop.post(f"/v1/spaces/{free}/tickets/checkout", token=buyer.token).error_code == "not_ticketed"
