@@ -26,6 +26,9 @@ class WorkerConfig:
     # Optional STUN server (e.g. "stun:stun.l.google.com:19302"): behind a 1:1 NAT such as a
     # Fargate task's public IP, it lets the answer carry the public address. None by default.
     stun_url: str = ""
+    # Send listeners' packets through media_worker.fastpath (RTP + SRTP + sendto) instead of
+    # aiortc's RTCRtpSender. On by default; PARLOR_MEDIA_FAST_PATH=0 is the plain aiortc path.
+    fast_path: bool = True
 
     @property
     def url(self) -> str:
@@ -55,4 +58,5 @@ class WorkerConfig:
             heartbeat_seconds=float(env.get("PARLOR_HEARTBEAT_SECONDS", "5")),
             empty_grace_seconds=float(env.get("PARLOR_EMPTY_GRACE_SECONDS", "120")),
             stun_url=env.get("PARLOR_MEDIA_STUN_URL", ""),
+            fast_path=env.get("PARLOR_MEDIA_FAST_PATH", "1") not in ("0", "false", "no"),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from fractions import Fraction
+from typing import Protocol
 
 import av
 import numpy as np
@@ -72,10 +73,11 @@ class PacketTrack(MediaStreamTrack):
         super().__init__()
         self._queue: asyncio.Queue[av.Packet] = asyncio.Queue(maxsize=backlog)
 
-    def push(self, packet: av.Packet) -> None:
+    def deliver(self, packet: av.Packet, data: bytes) -> bool:
         if self._queue.full():  # a slow peer drops old audio instead of adding delay
             self._queue.get_nowait()
         self._queue.put_nowait(packet)
+        return True
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
         if self.readyState != "live":
@@ -83,17 +85,23 @@ class PacketTrack(MediaStreamTrack):
         return await self._queue.get()
 
 
+class Sink(Protocol):
+    """Where one participant's mix goes: an aiortc track (the sender packetizes) or the fast path."""
+
+    def deliver(self, packet: av.Packet, data: bytes) -> bool: ...
+
+
 class Broadcast:
     """The subscribers of one mix; the same packet goes to each."""
 
     def __init__(self) -> None:
         self.encoder = MixEncoder()
-        self.tracks: set[PacketTrack] = set()
+        self.tracks: set[Sink] = set()
 
     def publish(self, packets: list[av.Packet]) -> int:
         sent = 0
         for packet in packets:
+            data = bytes(packet)  # once per packet, not per listener
             for track in self.tracks:
-                track.push(packet)
-                sent += 1
+                sent += track.deliver(packet, data)
         return sent

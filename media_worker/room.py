@@ -14,7 +14,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from media_worker.auth import STAGE_ROLES
-from media_worker.mixer import FRAME_SAMPLES, SILENCE, Broadcast, PacketTrack, level, to_mono
+from media_worker.mixer import FRAME_SAMPLES, SILENCE, Broadcast, PacketTrack, Sink, level, to_mono
 
 log = logging.getLogger("media_worker.room")
 SPEAKING_LEVEL = 0.02  # RMS above which someone counts as talking
@@ -25,7 +25,8 @@ class Participant:
     user_id: str
     role: str
     pc: RTCPeerConnection
-    out: PacketTrack
+    out: MediaStreamTrack  # the track negotiated for what they hear
+    sink: Sink  # where their mix is delivered (that track, or the fast path)
     muted: bool = False
     frames: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=3))
     reader: asyncio.Task[None] | None = None
@@ -57,10 +58,12 @@ class Room:
 
     # -- membership -------------------------------------------------------------------
 
-    async def admit(self, user_id: str, role: str, pc: RTCPeerConnection) -> Participant:
+    async def admit(self, user_id: str, role: str, pc: RTCPeerConnection, out: MediaStreamTrack | None = None,
+                    sink: Sink | None = None) -> Participant:
         """A new (or renewed) connection for a user: a re-offer replaces the old one."""
         await self.remove(user_id)
-        participant = Participant(user_id, role, pc, PacketTrack(), frames=deque(maxlen=self._jitter))
+        track = PacketTrack()
+        participant = Participant(user_id, role, pc, out or track, sink or track, frames=deque(maxlen=self._jitter))
         self.participants[user_id] = participant
         self._subscribe(participant)
         self.empty_since = None
@@ -118,14 +121,14 @@ class Room:
         self._unsubscribe(participant)
         if participant.on_stage:
             participant.mix = participant.mix or Broadcast()
-            participant.mix.tracks.add(participant.out)
+            participant.mix.tracks.add(participant.sink)
         else:
-            self.listeners.tracks.add(participant.out)
+            self.listeners.tracks.add(participant.sink)
 
     def _unsubscribe(self, participant: Participant) -> None:
-        self.listeners.tracks.discard(participant.out)
+        self.listeners.tracks.discard(participant.sink)
         if participant.mix is not None:
-            participant.mix.tracks.discard(participant.out)
+            participant.mix.tracks.discard(participant.sink)
 
     # -- the tick -----------------------------------------------------------------------
 

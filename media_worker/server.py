@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from media_worker import ice
 from media_worker.auth import SIGNATURE_HEADER, InvalidToken, sign, verify_media_token, verify_signature
 from media_worker.config import WorkerConfig
+from media_worker.fastpath import FastSender, IdleTrack
 from media_worker.room import Room
 
 log = logging.getLogger("media_worker")
@@ -72,7 +73,12 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds on bad SDP
             await pc.close()
             return _error(400, "bad_offer", f"The offer could not be used: {exc}")
-        participant = await self.room.admit(claims.user_id, claims.role, pc)
+        if self.config.fast_path:
+            out: MediaStreamTrack = IdleTrack()
+            participant = await self.room.admit(claims.user_id, claims.role, pc, out, FastSender(pc, pc.addTrack(out)))
+        else:
+            participant = await self.room.admit(claims.user_id, claims.role, pc)
+            pc.addTrack(participant.out)
         for track in inbound:
             self.room.attach_inbound(participant, track)
 
@@ -81,7 +87,6 @@ class Worker:
             if pc.connectionState in ("failed", "closed") and self.room.participants.get(claims.user_id) is participant:
                 await self.room.remove(claims.user_id)
 
-        pc.addTrack(participant.out)
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
         sdp = ice.announce(pc.localDescription.sdp, self.config.bind_host, self.config.public_host)

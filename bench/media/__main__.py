@@ -1,8 +1,9 @@
 """``python -m bench.media``: what one core carries.
 
-One server process pinned to core 0: Parlor's worker (each mix encoded once, the same
-packets handed to every listener's sender) or, as the baseline measured in the same run,
-aiortc's stock MediaRelay (one encode per listener). One speaker sending a tone and N
+One server process pinned to core 0: Parlor's worker with its fast fan-out path (each mix
+encoded once; per listener only an RTP header, SRTP and sendto), the same worker with the
+fast path off (the naive encode-once path: the shared packets go through each listener's
+RTCRtpSender), and aiortc's stock MediaRelay (one encode per listener) — all in one run. One speaker sending a tone and N
 listeners, all real aiortc peers in this process (pinned to core 1). Per N it prints the
 server's CPU µs per forwarded packet, the listeners per core that implies, loss, and
 memory per listener, then the ratio of the two servers.
@@ -33,6 +34,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 @dataclass
 class Result:
     server: str
+    speakers: int
     listeners: int
     cpu_us_per_packet: float
     loss: float
@@ -56,12 +58,13 @@ def rss_mb(pid: int) -> float:
 
 
 def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[bytes]:
-    if kind == "parlor":
+    if kind in ("parlor", "naive"):
         argv = [sys.executable, "-m", "media_worker"]
     else:
         argv = [sys.executable, "-m", "bench.media.relay_server", "--port", str(port)]
     env = {**os.environ, "PARLOR_SPACE_ID": "BENCH", "PARLOR_MEDIA_PORT": str(port), "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
-           "PARLOR_SERVICE_SECRET": "bench", "PARLOR_EMPTY_GRACE_SECONDS": "600", "PARLOR_WORKERS_TABLE": ""}
+           "PARLOR_SERVICE_SECRET": "bench", "PARLOR_EMPTY_GRACE_SECONDS": "600", "PARLOR_WORKERS_TABLE": "",
+           "PARLOR_MEDIA_FAST_PATH": "0" if kind == "naive" else "1"}
     proc = subprocess.Popen(argv, env=env, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     deadline = time.monotonic() + 20
     import urllib.request
@@ -76,7 +79,7 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
     return proc
 
 
-async def measure(kind: str, listeners: int, seconds: float, private_key: str, public_key: str) -> Result:
+async def measure(kind: str, listeners: int, seconds: float, private_key: str, public_key: str, speakers: int = 1) -> Result:
     port = free_port()
     proc = start_server(kind, port, public_key)
     url = f"http://127.0.0.1:{port}"
@@ -88,7 +91,8 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
 
     try:
         async with aiohttp.ClientSession() as session:
-            _, _, speaker = await offer(session, url, token("speaker", "host"), tone=440)
+            talkers = [(await offer(session, url, token(f"speaker{s}", "host" if s == 0 else "speaker"),
+                                    tone=440 + 220 * s))[2] for s in range(speakers)]
             peers = []
             for i in range(listeners):
                 status, body, peer = await offer(session, url, token(f"l{i}", "listener"))
@@ -102,10 +106,10 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
             received = sum(len(p.frames) for p in peers) - frames0
             memory = rss_mb(proc.pid)
             expected = listeners * TICKS_PER_SECOND * (t1 - t0)
-            for peer in [speaker, *peers]:
+            for peer in [*talkers, *peers]:
                 await peer.close()
         per_packet = (cpu1 - cpu0) * 1e6 / max(received, 1)
-        return Result(kind, listeners, per_packet, max(0.0, 1 - received / expected), memory)
+        return Result(kind, speakers, listeners, per_packet, max(0.0, 1 - received / expected), memory)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -118,25 +122,37 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
     ice.gather_only_on("127.0.0.1")
     private_key, public_key = generate_media_keypair()
-    sizes = [5, 15] if args.quick else [10, 25, 50]
+    sizes = [5, 15] if args.quick else [10, 25, 50, 100]
     seconds = 3.0 if args.quick else 6.0
-    print(f"{'server':<8} {'N':>4} {'µs/packet':>10} {'listeners/core':>15} {'loss':>7} {'RSS MB':>7}")
+    servers = ("parlor", "naive", "relay")
+    print(f"{'server':<8} {'spk':>3} {'N':>4} {'µs/packet':>10} {'listeners/core':>15} {'loss':>7} {'RSS MB':>7}")
     results: dict[tuple[str, int], Result] = {}
+
+    def show(r: Result) -> None:
+        print(f"{r.server:<8} {r.speakers:>3} {r.listeners:>4} {r.cpu_us_per_packet:>10.0f} {r.per_core:>15.0f} "
+              f"{r.loss:>7.1%} {r.rss_mb:>7.1f}", flush=True)
+
     for n in sizes:
-        for kind in ("parlor", "relay"):
-            r = asyncio.run(measure(kind, n, seconds, private_key, public_key))
-            results[(kind, n)] = r
-            print(f"{r.server:<8} {r.listeners:>4} {r.cpu_us_per_packet:>10.0f} {r.per_core:>15.0f} {r.loss:>7.1%} {r.rss_mb:>7.1f}",
-                  flush=True)
+        for kind in servers:
+            if kind == "relay" and n > 50:
+                continue  # MediaRelay is long saturated by then
+            results[(kind, n)] = asyncio.run(measure(kind, n, seconds, private_key, public_key))
+            show(results[(kind, n)])
+    for kind in ("parlor", "naive"):  # three people talking at once
+        show(asyncio.run(measure(kind, sizes[1], seconds, private_key, public_key, speakers=3)))
     print()
-    for kind in ("parlor", "relay"):
-        small, large = results[(kind, sizes[0])], results[(kind, sizes[-1])]
-        per_listener = (large.rss_mb - small.rss_mb) / (sizes[-1] - sizes[0])
-        print(f"{kind}: memory per listener ≈ {per_listener:.2f} MB (RSS growth from N={sizes[0]} to N={sizes[-1]})")
+    for kind in servers:
+        measured = [n for n in sizes if (kind, n) in results]
+        small, large = results[(kind, measured[0])], results[(kind, measured[-1])]
+        per_listener = (large.rss_mb - small.rss_mb) / (measured[-1] - measured[0])
+        print(f"{kind}: memory per listener ≈ {per_listener:.2f} MB (RSS growth from N={measured[0]} to N={measured[-1]})")
     for n in sizes:
-        ours, base = results[("parlor", n)], results[("relay", n)]
-        print(f"N={n}: MediaRelay spends {base.cpu_us_per_packet / max(ours.cpu_us_per_packet, 1e-9):.1f}x the CPU per packet "
-              f"of Parlor's encode-once worker")
+        ours = results[("parlor", n)]
+        for kind in ("naive", "relay"):
+            if (kind, n) in results:
+                base = results[(kind, n)]
+                print(f"N={n}: {kind} spends {base.cpu_us_per_packet / max(ours.cpu_us_per_packet, 1e-9):.1f}x the CPU per "
+                      f"packet of the fast path")
 
 
 if __name__ == "__main__":
