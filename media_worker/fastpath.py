@@ -21,6 +21,15 @@ _HEADER = struct.Struct("!BBHII")
 _PAYLOAD_TYPE = re.compile(r"^m=audio \d+ \S+ (\d+)", re.MULTILINE)
 
 
+def tune_jitter_buffers(pc: RTCPeerConnection, prefetch: int) -> None:
+    """Hold ``prefetch`` packets (20 ms each) before decoding a speaker, instead of aiortc's 4
+    (80 ms): the worker is one hop of several, and every hop's buffer adds up in the ear."""
+    for transceiver in pc.getTransceivers():
+        buffer = getattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer", None)
+        if buffer is not None and not buffer._is_video:
+            buffer._prefetch = prefetch
+
+
 class IdleTrack(MediaStreamTrack):
     """Negotiates the send direction and an SSRC, then never yields: the fast path sends."""
 

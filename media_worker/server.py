@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from media_worker import ice
 from media_worker.auth import SIGNATURE_HEADER, InvalidToken, sign, verify_media_token, verify_signature
 from media_worker.config import WorkerConfig
-from media_worker.fastpath import FastSender, IdleTrack
+from media_worker.fastpath import FastSender, IdleTrack, tune_jitter_buffers
 from media_worker.room import Room
 
 log = logging.getLogger("media_worker")
@@ -73,6 +73,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds on bad SDP
             await pc.close()
             return _error(400, "bad_offer", f"The offer could not be used: {exc}")
+        tune_jitter_buffers(pc, self.config.jitter_prefetch)
         if self.config.fast_path:
             out: MediaStreamTrack = IdleTrack()
             participant = await self.room.admit(claims.user_id, claims.role, pc, out, FastSender(pc, pc.addTrack(out)))

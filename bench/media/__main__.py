@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import aiohttp
 import jwt
+import numpy as np
 
 from chalicelib.services.tokens import generate_media_keypair
 from local.stack import free_port
 from media_worker import ice
-from tests.media_worker.peers import offer
+from tests.media_worker.peers import ToneTrack, offer
 
 TICKS_PER_SECOND = 50
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -39,6 +40,8 @@ class Result:
     cpu_us_per_packet: float
     loss: float
     rss_mb: float
+    latency_p50_ms: float
+    latency_p95_ms: float
 
     @property
     def per_core(self) -> float:
@@ -79,6 +82,18 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
     return proc
 
 
+def burst_delays(peer, burst_starts: list[float], start: float, end: float) -> list[float]:
+    """Milliseconds from each tone burst leaving the speaker to its first loud frame at a listener
+    (mouth to ear through the whole path: encode, worker, network, jitter buffer, decode)."""
+    delays = []
+    loud = [(t, float(np.sqrt(np.mean(np.square(f, dtype=np.float64))))) for t, f in zip(peer.arrivals, peer.frames, strict=False)]
+    for burst in (b for b in burst_starts if start <= b <= end - 1):
+        arrival = next((t for t, rms in loud if t >= burst and rms > 1000), None)
+        if arrival is not None and arrival - burst < 1.0:
+            delays.append((arrival - burst) * 1000)
+    return delays
+
+
 async def measure(kind: str, listeners: int, seconds: float, private_key: str, public_key: str, speakers: int = 1) -> Result:
     port = free_port()
     proc = start_server(kind, port, public_key)
@@ -91,8 +106,9 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
 
     try:
         async with aiohttp.ClientSession() as session:
+            pulse = ToneTrack(440, pulse=0.2)  # bursts, so arrival times show the delay
             talkers = [(await offer(session, url, token(f"speaker{s}", "host" if s == 0 else "speaker"),
-                                    tone=440 + 220 * s))[2] for s in range(speakers)]
+                                    tone=440 + 220 * s, track=pulse if s == 0 else None))[2] for s in range(speakers)]
             peers = []
             for i in range(listeners):
                 status, body, peer = await offer(session, url, token(f"l{i}", "listener"))
@@ -105,14 +121,54 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
             received = sum(len(p.frames) for p in peers) - frames0
             memory = rss_mb(proc.pid)
+            # With other speakers talking all the time, loudness cannot mark the bursts' arrival.
+            delays = [d for peer in peers[:5] for d in burst_delays(peer, pulse.burst_starts, t0, t1)] if speakers == 1 else []
             expected = listeners * TICKS_PER_SECOND * (t1 - t0)
             for peer in [*talkers, *peers]:
                 await peer.close()
         per_packet = (cpu1 - cpu0) * 1e6 / max(received, 1)
-        return Result(kind, speakers, listeners, per_packet, max(0.0, 1 - received / expected), memory)
+        p50, p95 = (float(np.percentile(delays, 50)), float(np.percentile(delays, 95))) if delays else (float("nan"),) * 2
+        return Result(kind, speakers, listeners, per_packet, max(0.0, 1 - received / expected), memory, p50, p95)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def direct_delays(seconds: float) -> tuple[float, float]:
+    """The same burst delay with no server at all: one aiortc peer straight to another on
+    loopback. What a server adds is measured against this."""
+    from aiortc import RTCPeerConnection
+
+    from tests.media_worker.peers import Peer
+
+    speaker_pc, listener_pc = RTCPeerConnection(), RTCPeerConnection()
+    pulse = ToneTrack(440, pulse=0.2)
+    speaker_pc.addTrack(pulse)
+    listener = Peer(listener_pc)
+
+    @listener_pc.on("track")
+    def on_track(track) -> None:  # type: ignore[no-untyped-def]
+        async def read() -> None:
+            while True:
+                frame = await track.recv()
+                samples = frame.to_ndarray().reshape(-1)
+                channels = len(frame.layout.channels)
+                listener.frames.append(samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples)
+                listener.arrivals.append(time.monotonic())
+
+        listener.reader = asyncio.ensure_future(read())
+
+    await speaker_pc.setLocalDescription(await speaker_pc.createOffer())
+    await listener_pc.setRemoteDescription(speaker_pc.localDescription)
+    await listener_pc.setLocalDescription(await listener_pc.createAnswer())
+    await speaker_pc.setRemoteDescription(listener_pc.localDescription)
+    await asyncio.sleep(3.0)
+    t0 = time.monotonic()
+    await asyncio.sleep(seconds)
+    delays = burst_delays(listener, pulse.burst_starts, t0, time.monotonic())
+    await speaker_pc.close()
+    await listener_pc.close()
+    return float(np.percentile(delays, 50)), float(np.percentile(delays, 95))
 
 
 def main() -> None:
@@ -125,12 +181,13 @@ def main() -> None:
     sizes = [5, 15] if args.quick else [10, 25, 50, 100]
     seconds = 3.0 if args.quick else 6.0
     servers = ("parlor", "naive", "relay")
-    print(f"{'server':<8} {'spk':>3} {'N':>4} {'µs/packet':>10} {'listeners/core':>15} {'loss':>7} {'RSS MB':>7}")
+    print(f"{'server':<8} {'spk':>3} {'N':>4} {'µs/packet':>10} {'listeners/core':>15} {'loss':>7} {'RSS MB':>7} "
+          f"{'p50 ms':>7} {'p95 ms':>7}")
     results: dict[tuple[str, int], Result] = {}
 
     def show(r: Result) -> None:
         print(f"{r.server:<8} {r.speakers:>3} {r.listeners:>4} {r.cpu_us_per_packet:>10.0f} {r.per_core:>15.0f} "
-              f"{r.loss:>7.1%} {r.rss_mb:>7.1f}", flush=True)
+              f"{r.loss:>7.1%} {r.rss_mb:>7.1f} {r.latency_p50_ms:>7.0f} {r.latency_p95_ms:>7.0f}", flush=True)
 
     for n in sizes:
         for kind in servers:
@@ -140,6 +197,12 @@ def main() -> None:
             show(results[(kind, n)])
     for kind in ("parlor", "naive"):  # three people talking at once
         show(asyncio.run(measure(kind, sizes[1], seconds, private_key, public_key, speakers=3)))
+    p50, p95 = asyncio.run(direct_delays(seconds))
+    print(f"{'direct':<8} {1:>3} {1:>4} {'-':>10} {'-':>15} {'-':>7} {'-':>7} {p50:>7.0f} {p95:>7.0f}"
+          "   (no server: one peer straight to another)")
+    for n in sizes:
+        r = results[("parlor", n)]
+        print(f"N={n}: the worker adds {r.latency_p50_ms - p50:.0f} ms at p50, {r.latency_p95_ms - p95:.0f} ms at p95")
     print()
     for kind in servers:
         measured = [n for n in sizes if (kind, n) in results]

@@ -18,14 +18,18 @@ FRAME = 960
 
 
 class ToneTrack(MediaStreamTrack):
-    """A sine tone, paced in real time like a microphone."""
+    """A sine tone, paced in real time like a microphone. With ``pulse`` it sounds only for
+    the first ``pulse`` seconds of every second, and records when each burst began (for
+    latency measurements)."""
 
     kind = "audio"
 
-    def __init__(self, frequency: float, amplitude: float = 0.3):
+    def __init__(self, frequency: float, amplitude: float = 0.3, pulse: float | None = None):
         super().__init__()
         self.frequency = frequency
         self.amplitude = amplitude
+        self.pulse = pulse
+        self.burst_starts: list[float] = []
         self._pts = 0
         self._start: float | None = None
 
@@ -37,6 +41,12 @@ class ToneTrack(MediaStreamTrack):
             await asyncio.sleep(wait)
         t = (np.arange(FRAME) + self._pts) / RATE
         samples = (self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
+        if self.pulse is not None:
+            phase = (self._pts / RATE) % 1.0
+            if phase >= self.pulse:
+                samples[:] = 0
+            elif phase < FRAME / RATE:
+                self.burst_starts.append(time.monotonic())
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
         frame.pts = self._pts
@@ -49,6 +59,7 @@ class ToneTrack(MediaStreamTrack):
 class Peer:
     pc: RTCPeerConnection
     frames: list[np.ndarray] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # monotonic time each frame came out of the decoder
     reader: asyncio.Task | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -62,11 +73,13 @@ class Peer:
 
 
 async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: float | None = None,
-                sdp_override: str | None = None) -> tuple[int, dict, Peer]:
+                sdp_override: str | None = None, track: MediaStreamTrack | None = None) -> tuple[int, dict, Peer]:
     """Offer to the worker: with a tone (a speaker) or receive-only (a listener)."""
     pc = RTCPeerConnection()
     peer = Peer(pc)
-    if tone is not None:
+    if track is not None:
+        pc.addTrack(track)
+    elif tone is not None:
         pc.addTrack(ToneTrack(tone))
     else:
         pc.addTransceiver("audio", direction="recvonly")
@@ -80,6 +93,7 @@ async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: floa
                     samples = frame.to_ndarray().reshape(-1)
                     channels = len(frame.layout.channels)
                     peer.frames.append(samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples)
+                    peer.arrivals.append(time.monotonic())
             except Exception:  # noqa: BLE001 - the track ended
                 peer.ended.set()
 

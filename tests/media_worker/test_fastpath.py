@@ -11,7 +11,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-from media_worker.fastpath import FastSender
+from media_worker.fastpath import FastSender, tune_jitter_buffers
 from tests.media_worker.peers import hears, offer, silent_at
 from tests.media_worker.test_worker import run_with_worker, token
 
@@ -25,6 +25,10 @@ def test_the_internals_the_fast_path_uses_are_there():
         assert hasattr(sender.transport, "_tx_srtp")
         assert hasattr(sender.transport.transport, "_connection")
         assert isinstance(sender.transport.transport._connection._nominated, dict)
+        receiver = pc.getTransceivers()[0].receiver
+        assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == 4  # aiortc's default, which we tune
+        tune_jitter_buffers(pc, 1)
+        assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == 1
         await pc.close()
 
     asyncio.run(probe())
