@@ -149,8 +149,11 @@ async def direct_delays(seconds: float) -> tuple[float, float]:
     @listener_pc.on("track")
     def on_track(track) -> None:  # type: ignore[no-untyped-def]
         async def read() -> None:
-            while True:
-                frame = await track.recv()
+            while listener_pc.connectionState != "closed":
+                try:
+                    frame = await track.recv()
+                except Exception:  # noqa: BLE001 - the track ended with the connection
+                    return
                 samples = frame.to_ndarray().reshape(-1)
                 channels = len(frame.layout.channels)
                 listener.frames.append(samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples)
