@@ -13,13 +13,14 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.clock import Clock
-from chalicelib.errors import Banned, InvalidState, Muted, NotFound, NotParticipant, RateLimited, ValidationFailed
+from chalicelib.errors import Banned, Muted, NotFound, NotParticipant, RateLimited, ValidationFailed
 from chalicelib.ids import new_id
 from chalicelib.models.messages import ChatThrottleModel, MessageModel
 from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import BANNED, ParticipantModel
-from chalicelib.models.spaces import LIVE, SpaceModel
+from chalicelib.models.spaces import SpaceModel
 from chalicelib.services.events import EVERYONE, USERS, EventPublisher, RoomEvent
+from chalicelib.services.rooms import require_present
 
 MAX_TEXT = 280
 REACTIONS = ("👏", "❤️", "😂", "🔥", "💯", "🙌", "👋", "😮")
@@ -89,14 +90,7 @@ class ChatService:
             space = SpaceModel.get(space_id)
         except DoesNotExist as exc:
             raise NotFound("No such space.", code="space_not_found") from exc
-        if space.state != LIVE:
-            raise InvalidState("The space is not live.")
-        participant = ParticipantModel.find(space_id, user_id)
-        if participant is not None and participant.status == BANNED:
-            raise Banned()
-        if participant is None or not participant.present:
-            raise NotParticipant("Join the space to chat in it.")
-        return participant
+        return require_present(space, user_id, NotParticipant("Join the space to chat in it."))
 
     def _throttle(self, space_id: str, user_id: str, kind: str) -> None:
         now = self._clock.now()

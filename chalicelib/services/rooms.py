@@ -15,7 +15,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import size
 
 from chalicelib.clock import Clock
-from chalicelib.errors import Banned, Conflict, Forbidden, InvalidState, NotInSpace, RoleLimitReached, TicketRequired
+from chalicelib.errors import Banned, Conflict, DomainError, Forbidden, InvalidState, NotInSpace, RoleLimitReached, TicketRequired
 from chalicelib.gateways.media import MediaEndpoint, MediaGateway
 from chalicelib.ids import new_id
 from chalicelib.models.audit import AuditEntryModel
@@ -363,15 +363,7 @@ class RoomService:
         return permissions.Actor(user_id, role, host_powers)
 
     def _present(self, space_id: str, user_id: str) -> ParticipantModel:
-        space = self._spaces.get(space_id)
-        if space.state != LIVE:
-            raise InvalidState("The space is not live.")
-        participant = ParticipantModel.find(space_id, user_id)
-        if participant is not None and participant.status == BANNED:
-            raise Banned()
-        if participant is None or not participant.present:
-            raise NotInSpace("You are not in this space.")
-        return participant
+        return require_present(self._spaces.get(space_id), user_id, NotInSpace("You are not in this space."))
 
     def _host_returned(self, space: SpaceModel) -> None:
         SpaceModel(space_id=space.space_id).update(actions=[SpaceModel.acting_host_id.set(space.creator_id),
@@ -411,3 +403,14 @@ def _room_for(role: str) -> Any:
     roles = _ROLE_SET[role]
     return roles.does_not_exist() | (size(roles) < _ROLE_LIMIT[role])
 
+
+def require_present(space: SpaceModel, user_id: str, absent: DomainError) -> ParticipantModel:
+    """Someone's record in a live space: banned people get 403, people not in the room ``absent``."""
+    if space.state != LIVE:
+        raise InvalidState("The space is not live.")
+    participant = ParticipantModel.find(space.space_id, user_id)
+    if participant is not None and participant.status == BANNED:
+        raise Banned()
+    if participant is None or not participant.present:
+        raise absent
+    return participant
