@@ -23,6 +23,7 @@ import aiohttp
 import jwt
 import numpy as np
 
+from bench.media.raw_listener import raw_listener
 from chalicelib.services.tokens import generate_media_keypair
 from local.stack import free_port
 from media_worker import ice
@@ -82,18 +83,6 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
     return proc
 
 
-def burst_delays(peer, burst_starts: list[float], start: float, end: float) -> list[float]:
-    """Milliseconds from each tone burst leaving the speaker to its first loud frame at a listener
-    (mouth to ear through the whole path: encode, worker, network, jitter buffer, decode)."""
-    delays = []
-    loud = [(t, float(np.sqrt(np.mean(np.square(f, dtype=np.float64))))) for t, f in zip(peer.arrivals, peer.frames, strict=False)]
-    for burst in (b for b in burst_starts if start <= b <= end - 1):
-        arrival = next((t for t, rms in loud if t >= burst and rms > 1000), None)
-        if arrival is not None and arrival - burst < 1.0:
-            delays.append((arrival - burst) * 1000)
-    return delays
-
-
 async def measure(kind: str, listeners: int, seconds: float, private_key: str, public_key: str, speakers: int = 1) -> Result:
     port = free_port()
     proc = start_server(kind, port, public_key)
@@ -109,20 +98,17 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
             pulse = ToneTrack(440, pulse=0.2)  # bursts, so arrival times show the delay
             talkers = [(await offer(session, url, token(f"speaker{s}", "host" if s == 0 else "speaker"),
                                     tone=440 + 220 * s, track=pulse if s == 0 else None))[2] for s in range(speakers)]
-            peers = []
-            for i in range(listeners):
-                status, body, peer = await offer(session, url, token(f"l{i}", "listener"))
-                assert status == 200, body
-                peers.append(peer)
+            peers = [await raw_listener(session, url, token(f"l{i}", "listener")) for i in range(listeners)]
             await asyncio.sleep(3.0)  # warm up: ICE, DTLS, first packets
-            frames0 = sum(len(p.frames) for p in peers)
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             await asyncio.sleep(seconds)
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
-            received = sum(len(p.frames) for p in peers) - frames0
+            received = sum(p.received_between(t0, t1) for p in peers)
             memory = rss_mb(proc.pid)
-            # With other speakers talking all the time, loudness cannot mark the bursts' arrival.
-            delays = [d for peer in peers[:5] for d in burst_delays(peer, pulse.burst_starts, t0, t1)] if speakers == 1 else []
+            # With other speakers talking all the time, payload size cannot mark the bursts' arrival.
+            delays = [(arrival - burst) * 1000 for peer in peers[:5] for burst in pulse.burst_starts
+                      if t0 <= burst <= t1 - 1 and (arrival := peer.loud_after(burst)) is not None
+                      and arrival - burst < 1.0] if speakers == 1 else []
             expected = listeners * TICKS_PER_SECOND * (t1 - t0)
             for peer in [*talkers, *peers]:
                 await peer.close()
@@ -136,39 +122,31 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
 
 async def direct_delays(seconds: float) -> tuple[float, float]:
     """The same burst delay with no server at all: one aiortc peer straight to another on
-    loopback. What a server adds is measured against this."""
+    loopback, recorded at RTP arrival like the raw listeners. What a server adds is the
+    difference."""
     from aiortc import RTCPeerConnection
 
-    from tests.media_worker.peers import Peer
+    from bench.media.raw_listener import RawListener
 
     speaker_pc, listener_pc = RTCPeerConnection(), RTCPeerConnection()
     pulse = ToneTrack(440, pulse=0.2)
     speaker_pc.addTrack(pulse)
-    listener = Peer(listener_pc)
+    listener = RawListener(listener_pc)
 
-    @listener_pc.on("track")
-    def on_track(track) -> None:  # type: ignore[no-untyped-def]
-        async def read() -> None:
-            while listener_pc.connectionState != "closed":
-                try:
-                    frame = await track.recv()
-                except Exception:  # noqa: BLE001 - the track ended with the connection
-                    return
-                samples = frame.to_ndarray().reshape(-1)
-                channels = len(frame.layout.channels)
-                listener.frames.append(samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples)
-                listener.arrivals.append(time.monotonic())
-
-        listener.reader = asyncio.ensure_future(read())
+    async def record(packet, arrival_time_ms: int) -> None:  # type: ignore[no-untyped-def]
+        listener.packets.append((time.monotonic(), len(packet.payload)))
 
     await speaker_pc.setLocalDescription(await speaker_pc.createOffer())
     await listener_pc.setRemoteDescription(speaker_pc.localDescription)
+    listener_pc.getTransceivers()[0].receiver._handle_rtp_packet = record  # type: ignore[method-assign]
     await listener_pc.setLocalDescription(await listener_pc.createAnswer())
     await speaker_pc.setRemoteDescription(listener_pc.localDescription)
     await asyncio.sleep(3.0)
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
-    delays = burst_delays(listener, pulse.burst_starts, t0, time.monotonic())
+    t1 = time.monotonic()
+    delays = [(arrival - burst) * 1000 for burst in pulse.burst_starts
+              if t0 <= burst <= t1 - 1 and (arrival := listener.loud_after(burst)) is not None]
     await speaker_pc.close()
     await listener_pc.close()
     return float(np.percentile(delays, 50)), float(np.percentile(delays, 95))
@@ -181,7 +159,7 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
     ice.gather_only_on("127.0.0.1")
     private_key, public_key = generate_media_keypair()
-    sizes = [5, 15] if args.quick else [10, 25, 50, 100]
+    sizes = [5, 15] if args.quick else [10, 50, 100, 200, 300]
     seconds = 3.0 if args.quick else 6.0
     servers = ("parlor", "naive", "relay")
     print(f"{'server':<8} {'spk':>3} {'N':>4} {'µs/packet':>10} {'listeners/core':>15} {'loss':>7} {'RSS MB':>7} "
