@@ -145,7 +145,7 @@ class ParlorStack(cdk.Stack):
                          "PARLOR_MEDIA_STUN_URL": self.node.try_get_context("media_stun_url") or "",
                          "PARLOR_WORKERS_TABLE": workers_table.table_name, "PARLOR_HEARTBEAT_SECONDS": "5",
                          "PARLOR_EMPTY_GRACE_SECONDS": "120", "PARLOR_MEDIA_FAST_PATH": "1",
-                         "PARLOR_MEDIA_JITTER_PREFETCH": "1"},
+                         "PARLOR_MEDIA_JITTER_PREFETCH": "0"},
             secrets={"PARLOR_MEDIA_TOKEN_PUBLIC_KEY": ecs.Secret.from_secrets_manager(self.secret, "PARLOR_MEDIA_TOKEN_PUBLIC_KEY"),
                      "PARLOR_SERVICE_SECRET": ecs.Secret.from_secrets_manager(self.secret, "PARLOR_SERVICE_SECRET")},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="media-worker", log_retention=logs.RetentionDays.ONE_MONTH),

@@ -29,8 +29,10 @@ class WorkerConfig:
     # Send listeners' packets through media_worker.fastpath (RTP + SRTP + sendto) instead of
     # aiortc's RTCRtpSender. On by default; PARLOR_MEDIA_FAST_PATH=0 is the plain aiortc path.
     fast_path: bool = True
-    # Packets buffered before decoding a speaker (aiortc's default is 4 = 80 ms).
-    jitter_prefetch: int = 1
+    # Packets a speaker's audio waits before decoding: 0 = none (each Opus packet is a whole
+    # frame; media_worker.fastpath.ImmediateAudioBuffer), n = aiortc's buffer (its default 4 = 80 ms).
+    # The room's playout buffer (media_worker.playout) absorbs the network's jitter.
+    jitter_prefetch: int = 0
 
     @property
     def url(self) -> str:
@@ -61,5 +63,5 @@ class WorkerConfig:
             empty_grace_seconds=float(env.get("PARLOR_EMPTY_GRACE_SECONDS", "120")),
             stun_url=env.get("PARLOR_MEDIA_STUN_URL", ""),
             fast_path=env.get("PARLOR_MEDIA_FAST_PATH", "1") not in ("0", "false", "no"),
-            jitter_prefetch=int(env.get("PARLOR_MEDIA_JITTER_PREFETCH", "1")),
+            jitter_prefetch=int(env.get("PARLOR_MEDIA_JITTER_PREFETCH", "0")),
         )

@@ -3,7 +3,8 @@ RTP header, one SRTP protect and one ``sendto`` per packet, skipping ``RTCRtpSen
 per-packet machinery (its queue, its task switch, its stats).
 
 This leans on aiortc/aioice internals — the sender's SSRC, the DTLS transport's SRTP
-session, the ICE connection's nominated pair — all reached from here only.
+session, the ICE connection's nominated pair, the receiver's jitter buffer — all reached
+from here only.
 ``tests/media_worker/test_fastpath.py`` fails if an upgrade moves them.
 """
 
@@ -12,21 +13,49 @@ from __future__ import annotations
 import random
 import re
 import struct
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_add
 
 _HEADER = struct.Struct("!BBHII")
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _PAYLOAD_TYPE = re.compile(r"^m=audio \d+ \S+ (\d+)", re.MULTILINE)
 
 
+class ImmediateAudioBuffer(JitterBuffer):
+    """Hands each audio packet to the decoder as it arrives. An Opus packet is a whole
+    frame, but aiortc's buffer (built for video frames split over packets) only knows a
+    frame is complete when the next packet arrives: 20 ms more, whatever its prefetch.
+    Packets older than the last one handed on are dropped (too late to be heard); the
+    room's playout buffer absorbs the jitter instead (``media_worker/playout.py``)."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=16)
+        self._last: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        if self._last is not None and not 0 < uint16_add(packet.sequence_number, -self._last) < 0x8000:
+            return False, None  # a duplicate, or older than what was already decoded
+        self._last = packet.sequence_number
+        return False, JitterFrame(data=packet._data, timestamp=packet.timestamp)  # type: ignore[attr-defined]
+
+
 def tune_jitter_buffers(pc: RTCPeerConnection, prefetch: int) -> None:
-    """Hold ``prefetch`` packets (20 ms each) before decoding a speaker, instead of aiortc's 4
-    (80 ms): the worker is one hop of several, and every hop's buffer adds up in the ear."""
+    """How long a speaker's packets wait before decoding. 0: not at all
+    (``ImmediateAudioBuffer``); n: aiortc's buffer holding n packets (its default is 4,
+    80 ms). The worker is one hop of several, and every hop's buffer adds up in the ear."""
     for transceiver in pc.getTransceivers():
-        buffer = getattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer", None)
-        if buffer is not None and not buffer._is_video:
+        buffer = getattr(transceiver.receiver, _JITTER_BUFFER, None)
+        if buffer is None or buffer._is_video:
+            continue
+        if prefetch == 0:
+            setattr(transceiver.receiver, _JITTER_BUFFER, ImmediateAudioBuffer())
+        else:
             buffer._prefetch = prefetch
 
 
@@ -41,11 +70,24 @@ class IdleTrack(MediaStreamTrack):
         await asyncio.Event().wait()
 
 
+@dataclass(frozen=True)
+class _Route:
+    """What sending to one listener needs, looked up once the connection is up."""
+
+    header: Callable[[int, int], bytes]  # (sequence number, RTP timestamp) -> RTP header
+    protect: Callable[[bytes], bytes]  # the DTLS-keyed SRTP session
+    sendto: Callable[[bytes, Any], Any]  # the nominated pair's datagram transport
+    address: Any
+
+
 class FastSender:
+    RECHECK_EVERY = 50  # packets (one second) between looking the route up again
+
     def __init__(self, pc: RTCPeerConnection, sender: RTCRtpSender):
         self._pc = pc
         self._sender = sender
-        self._payload_type: int | None = None
+        self._route: _Route | None = None
+        self._until_recheck = 0
         self._seq = random.randrange(1 << 16)
         self._ts_offset = random.randrange(1 << 32)
         self.sent = 0
@@ -54,20 +96,33 @@ class FastSender:
         return self.push(data, int(packet.pts))
 
     def push(self, payload: bytes, pts: int) -> bool:
-        """Send one encoded packet now; False while the connection is not up yet."""
-        dtls = self._sender.transport
-        if dtls is None or dtls.state != "connected" or dtls._tx_srtp is None:
-            return False
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None:
-            return False
-        if self._payload_type is None:
-            match = _PAYLOAD_TYPE.search(self._pc.localDescription.sdp) if self._pc.localDescription else None
-            if match is None:
+        """Send one encoded packet now; False while the connection is not up yet. The route is
+        looked up again every second, so a closed connection stops being sent to."""
+        route = self._route
+        if route is None or self._until_recheck <= 0:
+            route = self._route = self._lookup()
+            self._until_recheck = self.RECHECK_EVERY
+            if route is None:
                 return False
-            self._payload_type = int(match.group(1))
+        self._until_recheck -= 1
         self._seq = (self._seq + 1) & 0xFFFF
-        header = _HEADER.pack(0x80, self._payload_type, self._seq, (self._ts_offset + pts) & 0xFFFFFFFF, self._sender._ssrc)
-        pair.protocol.transport.sendto(dtls._tx_srtp.protect(header + payload), pair.remote_addr)
+        header = route.header(self._seq, (self._ts_offset + pts) & 0xFFFFFFFF)
+        route.sendto(route.protect(header + payload), route.address)
         self.sent += 1
         return True
+
+    def _lookup(self) -> _Route | None:
+        dtls = self._sender.transport
+        if dtls is None or dtls.state != "connected" or dtls._tx_srtp is None:
+            return None
+        pair = dtls.transport._connection._nominated.get(1)
+        description = self._pc.localDescription
+        match = _PAYLOAD_TYPE.search(description.sdp) if description else None
+        if pair is None or match is None or pair.protocol.transport is None:
+            return None
+        payload_type, ssrc = int(match.group(1)), self._sender._ssrc
+
+        def header(seq: int, timestamp: int) -> bytes:
+            return _HEADER.pack(0x80, payload_type, seq, timestamp, ssrc)
+
+        return _Route(header, dtls._tx_srtp.protect, pair.protocol.transport.sendto, pair.remote_addr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -15,6 +14,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from media_worker.auth import STAGE_ROLES
 from media_worker.mixer import FRAME_SAMPLES, SILENCE, Broadcast, PacketTrack, Sink, level, to_mono
+from media_worker.playout import PlayoutBuffer
 
 log = logging.getLogger("media_worker.room")
 SPEAKING_LEVEL = 0.02  # RMS above which someone counts as talking
@@ -28,7 +28,7 @@ class Participant:
     out: MediaStreamTrack  # the track negotiated for what they hear
     sink: Sink  # where their mix is delivered (that track, or the fast path)
     muted: bool = False
-    frames: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=3))
+    frames: PlayoutBuffer = field(default_factory=PlayoutBuffer)
     reader: asyncio.Task[None] | None = None
     mix: Broadcast | None = None  # their own mix-minus-self, when on stage
 
@@ -63,7 +63,7 @@ class Room:
         """A new (or renewed) connection for a user: a re-offer replaces the old one."""
         await self.remove(user_id)
         track = PacketTrack()
-        participant = Participant(user_id, role, pc, out or track, sink or track, frames=deque(maxlen=self._jitter))
+        participant = Participant(user_id, role, pc, out or track, sink or track, frames=PlayoutBuffer(self._jitter))
         self.participants[user_id] = participant
         self._subscribe(participant)
         self.empty_since = None
@@ -81,7 +81,7 @@ class Room:
                 frame = await track.recv()
                 self.counters.frames_in += 1
                 if participant.on_stage:
-                    participant.frames.append(to_mono(frame))  # type: ignore[arg-type]
+                    participant.frames.push(to_mono(frame))  # type: ignore[arg-type]
         except (MediaStreamError, asyncio.CancelledError):
             return
 
@@ -136,10 +136,10 @@ class Room:
         """Mix one 20 ms frame: everyone hears every unmuted speaker except themselves."""
         heard: dict[str, np.ndarray] = {}
         for participant in self.participants.values():
-            if not participant.on_stage or not participant.frames:
+            if not participant.on_stage:
                 continue
-            frame = participant.frames.popleft()
-            if not participant.muted:
+            frame = participant.frames.pop()
+            if frame is not None and not participant.muted:
                 heard[participant.user_id] = frame
         total = sum(heard.values(), SILENCE.copy())
         pts, self._pts = self._pts, self._pts + FRAME_SAMPLES

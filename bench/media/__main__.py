@@ -1,12 +1,15 @@
 """``python -m bench.media``: what one core carries.
 
-One server process pinned to core 0: Parlor's worker with its fast fan-out path (each mix
-encoded once; per listener only an RTP header, SRTP and sendto), the same worker with the
-fast path off (the naive encode-once path: the shared packets go through each listener's
-RTCRtpSender), and aiortc's stock MediaRelay (one encode per listener) — all in one run. One speaker sending a tone and N
-listeners, all real aiortc peers in this process (pinned to core 1). Per N it prints the
-server's CPU µs per forwarded packet, the listeners per core that implies, loss, and
-memory per listener, then the ratio of the two servers.
+One server process pinned to core 0; one speaker sending 200 ms tone bursts each second
+(three speakers in the last rows) and N listeners, all real aiortc peers in this process,
+pinned to core 1. Servers, all in the same run: Parlor's worker with its fast fan-out path
+(each mix encoded once; per listener only an RTP header, SRTP and sendto), the same worker
+with the fast path off (the naive encode-once path: the shared packets go through each
+listener's RTCRtpSender), and aiortc's stock MediaRelay (one encode per listener). For N
+rising until the listeners lose more than 1%, it prints the server's CPU µs per
+forwarded packet, the listeners per core that implies, the share of packets the worker
+says it sent and the listeners' loss, memory, and the delay the worker adds (kernel
+timestamps on loopback, ``wiretap.py``); then ratios, and a py-spy profile of the worker.
 """
 
 from __future__ import annotations
@@ -23,13 +26,21 @@ import aiohttp
 import jwt
 import numpy as np
 
-from bench.media.raw_listener import raw_listener
+from bench.media import profile as profiling
+from bench.media.profile import Profile
+from bench.media.raw_listener import LOUD_PAYLOAD_BYTES, raw_listener
+from bench.media.wiretap import WireTap
 from chalicelib.services.tokens import generate_media_keypair
 from local.stack import free_port
 from media_worker import ice
 from tests.media_worker.peers import ToneTrack, offer
 
 TICKS_PER_SECOND = 50
+SERVERS = ("parlor", "naive", "relay")
+SIZES = [10, 50, 100, 200, 300, 500, 800, 1000, 1200, 1500]
+QUICK_SIZES = [5, 15]
+MAX_LOSS = 0.01  # the sweep stops once listeners lose more than this
+PROFILE_LISTENERS = 500
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -41,12 +52,26 @@ class Result:
     cpu_us_per_packet: float
     loss: float
     rss_mb: float
-    latency_p50_ms: float
-    latency_p95_ms: float
+    delay_p50_ms: float  # on the wire: the speaker's packet in, each listener's packet out
+    delay_p95_ms: float
+    sent: float | None = None  # the worker's own count of packets sent, over what N listeners should get
+    profile: Profile | None = None
 
     @property
     def per_core(self) -> float:
         return 1e6 / (self.cpu_us_per_packet * TICKS_PER_SECOND) if self.cpu_us_per_packet else 0.0
+
+
+async def packets_sent(session: aiohttp.ClientSession, url: str) -> int | None:
+    """The worker's packets_out counter (None for the MediaRelay server, which has none)."""
+    async with session.get(f"{url}/metrics") as resp:
+        return int((await resp.json())["packets_out"]) if resp.status == 200 else None
+
+
+def percentiles(delays: list[float]) -> tuple[float, float]:
+    if not delays:
+        return float("nan"), float("nan")
+    return float(np.percentile(delays, 50)), float(np.percentile(delays, 95))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -83,7 +108,8 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
     return proc
 
 
-async def measure(kind: str, listeners: int, seconds: float, private_key: str, public_key: str, speakers: int = 1) -> Result:
+async def measure(kind: str, listeners: int, seconds: float, private_key: str, public_key: str, speakers: int = 1,
+                  profile: bool = False) -> Result:
     port = free_port()
     proc = start_server(kind, port, public_key)
     url = f"http://127.0.0.1:{port}"
@@ -95,108 +121,113 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
 
     try:
         async with aiohttp.ClientSession() as session:
-            pulse = ToneTrack(440, pulse=0.2)  # bursts, so arrival times show the delay
+            pulse = ToneTrack(440, pulse=0.2)  # bursts: their onsets on the wire time the delay
             talkers = [(await offer(session, url, token(f"speaker{s}", "host" if s == 0 else "speaker"),
                                     tone=440 + 220 * s, track=pulse if s == 0 else None))[2] for s in range(speakers)]
             peers = [await raw_listener(session, url, token(f"l{i}", "listener")) for i in range(listeners)]
             await asyncio.sleep(3.0)  # warm up: ICE, DTLS, first packets
-            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
-            await asyncio.sleep(seconds)
-            cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            spy = profiling.start(proc.pid, seconds) if profile else None
+            sent0 = await packets_sent(session, url)
+            with WireTap() as tap:
+                cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+                await asyncio.sleep(seconds)
+                cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            sent1 = await packets_sent(session, url)
+            samples = profiling.finish(*spy) if spy else None
             received = sum(p.received_between(t0, t1) for p in peers)
             memory = rss_mb(proc.pid)
-            # With other speakers talking all the time, payload size cannot mark the bursts' arrival.
-            delays = [(arrival - burst) * 1000 for peer in peers[:5] for burst in pulse.burst_starts
-                      if t0 <= burst <= t1 - 1 and (arrival := peer.loud_after(burst)) is not None
-                      and arrival - burst < 1.0] if speakers == 1 else []
+            # With other speakers talking all the time, payload size cannot mark the bursts.
+            delays = tap.delays(talkers[0].pc.getSenders()[0]._ssrc, {p.ssrc for p in peers if p.ssrc is not None},
+                              LOUD_PAYLOAD_BYTES) if speakers == 1 else []
             expected = listeners * TICKS_PER_SECOND * (t1 - t0)
-            for peer in [*talkers, *peers]:
+            for talker in talkers:
+                await talker.close()
+            for peer in peers:
                 await peer.close()
         per_packet = (cpu1 - cpu0) * 1e6 / max(received, 1)
-        p50, p95 = (float(np.percentile(delays, 50)), float(np.percentile(delays, 95))) if delays else (float("nan"),) * 2
-        return Result(kind, speakers, listeners, per_packet, max(0.0, 1 - received / expected), memory, p50, p95)
+        sent = (sent1 - sent0) / expected if sent0 is not None and sent1 is not None else None
+        return Result(kind, speakers, listeners, per_packet, max(0.0, 1 - received / expected), memory,
+                      *percentiles(delays), sent, samples)
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-async def direct_delays(seconds: float) -> tuple[float, float]:
-    """The same burst delay with no server at all: one aiortc peer straight to another on
-    loopback, recorded at RTP arrival like the raw listeners. What a server adds is the
-    difference."""
-    from aiortc import RTCPeerConnection
+def show_header() -> None:
+    print(f"{'server':<8} {'spk':>3} {'N':>5} {'µs/packet':>10} {'listeners/core':>15} {'sent':>7} {'loss':>7} "
+          f"{'RSS MB':>7} {'p50 ms':>7} {'p95 ms':>7}")
 
-    from bench.media.raw_listener import RawListener
 
-    speaker_pc, listener_pc = RTCPeerConnection(), RTCPeerConnection()
-    pulse = ToneTrack(440, pulse=0.2)
-    speaker_pc.addTrack(pulse)
-    listener = RawListener(listener_pc)
+def show(r: Result) -> None:
+    sent = f"{r.sent:.1%}" if r.sent is not None else "-"
+    print(f"{r.server:<8} {r.speakers:>3} {r.listeners:>5} {r.cpu_us_per_packet:>10.1f} {r.per_core:>15.0f} {sent:>7} "
+          f"{r.loss:>7.2%} {r.rss_mb:>7.1f} {r.delay_p50_ms:>7.1f} {r.delay_p95_ms:>7.1f}", flush=True)
 
-    async def record(packet, arrival_time_ms: int) -> None:  # type: ignore[no-untyped-def]
-        listener.packets.append((time.monotonic(), len(packet.payload)))
 
-    await speaker_pc.setLocalDescription(await speaker_pc.createOffer())
-    await listener_pc.setRemoteDescription(speaker_pc.localDescription)
-    listener_pc.getTransceivers()[0].receiver._handle_rtp_packet = record  # type: ignore[method-assign]
-    await listener_pc.setLocalDescription(await listener_pc.createAnswer())
-    await speaker_pc.setRemoteDescription(listener_pc.localDescription)
-    await asyncio.sleep(3.0)
-    t0 = time.monotonic()
-    await asyncio.sleep(seconds)
-    t1 = time.monotonic()
-    delays = [(arrival - burst) * 1000 for burst in pulse.burst_starts
-              if t0 <= burst <= t1 - 1 and (arrival := listener.loud_after(burst)) is not None]
-    await speaker_pc.close()
-    await listener_pc.close()
-    return float(np.percentile(delays, 50)), float(np.percentile(delays, 95))
+def show_profile(r: Result) -> None:
+    assert r.profile is not None
+    print(f"\nWhere the time goes: {r.server}, 1 speaker, {r.listeners} listeners "
+          f"({r.profile.samples} samples of the worker's busy time by py-spy)")
+    print("  innermost Python line (C calls count against the line that made them):")
+    for name, share in r.profile.top(r.profile.by_line, 15):
+        print(f"  {share:6.1%}  {name}")
+    print("  functions on the stack (inclusive):")
+    for name, share in r.profile.top(r.profile.by_function, 15):
+        print(f"  {share:6.1%}  {name}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="two small sizes, short windows")
+    parser.add_argument("--sizes", help="listener counts, comma-separated (default: rising until loss > 1%%)")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="which servers, comma-separated")
+    parser.add_argument("--profile-listeners", type=int, help="profile the worker at this many listeners")
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})
     ice.gather_only_on("127.0.0.1")
     private_key, public_key = generate_media_keypair()
-    sizes = [5, 15] if args.quick else [10, 50, 100, 200, 300]
+    sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else QUICK_SIZES if args.quick else SIZES
     seconds = 3.0 if args.quick else 6.0
-    servers = ("parlor", "naive", "relay")
-    print(f"{'server':<8} {'spk':>3} {'N':>4} {'µs/packet':>10} {'listeners/core':>15} {'loss':>7} {'RSS MB':>7} "
-          f"{'p50 ms':>7} {'p95 ms':>7}")
+    servers = [s for s in args.servers.split(",") if s]
+    profile_at = args.profile_listeners or (sizes[-1] if args.quick else PROFILE_LISTENERS)
+
+    def run(kind: str, n: int, speakers: int = 1, profile: bool = False) -> Result:
+        return asyncio.run(measure(kind, n, seconds, private_key, public_key, speakers, profile))
+
+    show_header()
     results: dict[tuple[str, int], Result] = {}
+    for kind in servers:
+        for n in sizes:  # rising until the listeners lose more than 1%
+            results[(kind, n)] = result = run(kind, n)
+            show(result)
+            if result.loss > MAX_LOSS:
+                break
+    for kind in [k for k in servers if k != "relay"]:  # three people talking at once
+        show(run(kind, sizes[1] if len(sizes) > 1 else sizes[0], speakers=3))
+    if "parlor" in servers:
+        show_profile(run("parlor", profile_at, profile=True))
+    summarize(results, servers, sizes)
 
-    def show(r: Result) -> None:
-        print(f"{r.server:<8} {r.speakers:>3} {r.listeners:>4} {r.cpu_us_per_packet:>10.0f} {r.per_core:>15.0f} "
-              f"{r.loss:>7.1%} {r.rss_mb:>7.1f} {r.latency_p50_ms:>7.0f} {r.latency_p95_ms:>7.0f}", flush=True)
 
-    for n in sizes:
-        for kind in servers:
-            if kind == "relay" and n > 50:
-                continue  # MediaRelay is long saturated by then
-            results[(kind, n)] = asyncio.run(measure(kind, n, seconds, private_key, public_key))
-            show(results[(kind, n)])
-    for kind in ("parlor", "naive"):  # three people talking at once
-        show(asyncio.run(measure(kind, sizes[1], seconds, private_key, public_key, speakers=3)))
-    p50, p95 = asyncio.run(direct_delays(seconds))
-    print(f"{'direct':<8} {1:>3} {1:>4} {'-':>10} {'-':>15} {'-':>7} {'-':>7} {p50:>7.0f} {p95:>7.0f}"
-          "   (no server: one peer straight to another)")
-    for n in sizes:
-        r = results[("parlor", n)]
-        print(f"N={n}: the worker adds {r.latency_p50_ms - p50:.0f} ms at p50, {r.latency_p95_ms - p95:.0f} ms at p95")
+def summarize(results: dict[tuple[str, int], Result], servers: list[str], sizes: list[int]) -> None:
     print()
     for kind in servers:
-        measured = [n for n in sizes if (kind, n) in results]
-        small, large = results[(kind, measured[0])], results[(kind, measured[-1])]
-        per_listener = (large.rss_mb - small.rss_mb) / (measured[-1] - measured[0])
-        print(f"{kind}: memory per listener ≈ {per_listener:.2f} MB (RSS growth from N={measured[0]} to N={measured[-1]})")
+        clean = [n for n in sizes if (kind, n) in results and results[(kind, n)].loss <= MAX_LOSS]
+        if len(clean) >= 2:
+            small, large = results[(kind, clean[0])], results[(kind, clean[-1])]
+            per_listener = (large.rss_mb - small.rss_mb) / (clean[-1] - clean[0])
+            print(f"{kind}: memory per listener ≈ {per_listener:.2f} MB (RSS growth from N={clean[0]} to N={clean[-1]})")
+        if clean:
+            top = results[(kind, clean[-1])]
+            print(f"{kind}: most listeners at loss ≤ 1%: {top.listeners} ({top.cpu_us_per_packet:.1f} µs/packet, "
+                  f"delay p95 {top.delay_p95_ms:.1f} ms)")
     for n in sizes:
-        ours = results[("parlor", n)]
+        ours = results.get(("parlor", n))
         for kind in ("naive", "relay"):
-            if (kind, n) in results:
+            if ours is not None and (kind, n) in results:
                 base = results[(kind, n)]
-                print(f"N={n}: {kind} spends {base.cpu_us_per_packet / max(ours.cpu_us_per_packet, 1e-9):.1f}x the CPU per "
-                      f"packet of the fast path")
+                print(f"N={n}: {kind} spends {base.cpu_us_per_packet / max(ours.cpu_us_per_packet, 1e-9):.1f}x the CPU "
+                      f"per packet of the fast path")
 
 
 if __name__ == "__main__":

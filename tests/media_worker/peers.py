@@ -19,8 +19,7 @@ FRAME = 960
 
 class ToneTrack(MediaStreamTrack):
     """A sine tone, paced in real time like a microphone. With ``pulse`` it sounds only for
-    the first ``pulse`` seconds of every second, and records when each burst began (for
-    latency measurements)."""
+    the first ``pulse`` seconds of every second (bursts whose onsets time the delay)."""
 
     kind = "audio"
 
@@ -29,7 +28,6 @@ class ToneTrack(MediaStreamTrack):
         self.frequency = frequency
         self.amplitude = amplitude
         self.pulse = pulse
-        self.burst_starts: list[float] = []
         self._pts = 0
         self._start: float | None = None
 
@@ -41,12 +39,8 @@ class ToneTrack(MediaStreamTrack):
             await asyncio.sleep(wait)
         t = (np.arange(FRAME) + self._pts) / RATE
         samples = (self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
-        if self.pulse is not None:
-            phase = (self._pts / RATE) % 1.0
-            if phase >= self.pulse:
-                samples[:] = 0
-            elif phase < FRAME / RATE:
-                self.burst_starts.append(time.monotonic())
+        if self.pulse is not None and self._pts % RATE >= self.pulse * RATE:  # in samples: no float drift
+            samples[:] = 0
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
         frame.pts = self._pts

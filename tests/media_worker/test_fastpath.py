@@ -8,10 +8,11 @@ import inspect
 
 import aioice.ice
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtp import RtpPacket
 
-from media_worker.fastpath import FastSender, tune_jitter_buffers
+from media_worker.fastpath import FastSender, ImmediateAudioBuffer, tune_jitter_buffers
 from tests.media_worker.peers import hears, offer, silent_at
 from tests.media_worker.test_worker import run_with_worker, token
 
@@ -29,9 +30,14 @@ def test_the_internals_the_fast_path_uses_are_there():
         assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == 4  # aiortc's default, which we tune
         tune_jitter_buffers(pc, 1)
         assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == 1
+        tune_jitter_buffers(pc, 0)
+        assert isinstance(receiver._RTCRtpReceiver__jitter_buffer, ImmediateAudioBuffer)
         await pc.close()
 
     asyncio.run(probe())
+    handle_rtp = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "packet._data = depayload(codec, packet.payload)" in handle_rtp
+    assert "self.__jitter_buffer.add(packet)" in handle_rtp
     assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in inspect.getsource(aioice.ice.Connection.sendto)
     assert "self._tx_srtp.protect(data)" in inspect.getsource(RTCDtlsTransport._send_rtp)
     assert RTCRtpSender.__init__ is not None
@@ -52,3 +58,25 @@ def test_both_delivery_paths_carry_the_mix(fast_path):
         await dan.close()
 
     run_with_worker(scenario, fast_path=fast_path)
+
+
+def opus_packet(seq: int) -> RtpPacket:
+    packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960)
+    packet._data = bytes([seq & 0xFF]) * 3  # type: ignore[attr-defined]
+    return packet
+
+
+def test_the_immediate_buffer_hands_each_packet_on_as_it_arrives():
+    buffer = ImmediateAudioBuffer()
+    for seq in (65534, 65535, 0, 1):  # across the sequence number's wrap
+        _, frame = buffer.add(opus_packet(seq))
+        assert frame is not None and frame.timestamp == seq * 960 and frame.data == bytes([seq & 0xFF]) * 3
+
+
+def test_the_immediate_buffer_drops_duplicates_and_late_packets_but_not_after_a_gap():
+    buffer = ImmediateAudioBuffer()
+    assert buffer.add(opus_packet(100))[1] is not None
+    assert buffer.add(opus_packet(100))[1] is None  # a duplicate
+    assert buffer.add(opus_packet(99))[1] is None  # older than what was decoded
+    assert buffer.add(opus_packet(105))[1] is not None  # 101-104 lost: carry on
+    assert buffer.add(opus_packet(103))[1] is None  # one of them, too late
