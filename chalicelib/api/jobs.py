@@ -30,6 +30,14 @@ def send_due_reminders(event: object) -> None:
         logger.info("reminders due", extra={"count": count})
 
 
+@jobs.schedule(Rate(10, unit=Rate.MINUTES), name="sweep_refunds")
+def sweep_refunds(event: object) -> None:
+    """Queue again any refund still owed (a crash between owing it and queueing it)."""
+    queued = services().ticketing.sweep_refunds()
+    if queued:
+        logger.warning("refunds queued again by the sweep", extra={"count": queued})
+
+
 @jobs.on_sqs_message(queue=get_settings().queue_name("notifications"), batch_size=10, name="notification_jobs")
 def notification_jobs(event: SQSEvent) -> None:
     """Fan-out pages and send batches. A failure raises, so SQS retries and then dead-letters."""
@@ -40,7 +48,7 @@ def notification_jobs(event: SQSEvent) -> None:
 
 @jobs.on_sqs_message(queue=get_settings().queue_name("refunds"), batch_size=10, name="refund_jobs")
 def refund_jobs(event: SQSEvent) -> None:
-    """One refund per message; safe to redeliver (Stripe idempotency key per ticket)."""
+    """One refund per message; safe to redeliver (Stripe idempotency key per payment)."""
     ticketing = services().ticketing
     for record in event:
         job = json.loads(record.body)

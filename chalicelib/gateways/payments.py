@@ -33,7 +33,9 @@ class Payments:
     def __init__(self, api_key: str, webhook_secret: str, api_base: str = ""):
         addresses: Any = {"api": api_base} if api_base else {}
         self._client = stripe.StripeClient(api_key, base_addresses=addresses)
-        self._webhook_secret = webhook_secret
+        # The platform's endpoint and its Connect endpoint (hosts' account.updated) each have
+        # their own signing secret: PARLOR_STRIPE_WEBHOOK_SECRET lists them, comma-separated.
+        self._webhook_secrets = [secret.strip() for secret in webhook_secret.split(",") if secret.strip()]
 
     def create_account(self, user_id: str, idempotency_key: str) -> str:
         account = self._client.v1.accounts.create(
@@ -83,9 +85,12 @@ class Payments:
         return str(refund.id)
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
-        """The event, if Stripe's signature over this exact payload is valid (else ValueError)."""
-        try:
-            event = stripe.Webhook.construct_event(payload, signature or "", self._webhook_secret)
-        except stripe.SignatureVerificationError as exc:
-            raise ValueError(str(exc)) from exc
-        return event.to_dict()
+        """The event, if Stripe's signature over this exact payload is valid for one of the
+        endpoints' secrets (else ValueError)."""
+        problem = "no webhook secret is configured"
+        for secret in self._webhook_secrets:
+            try:
+                return stripe.Webhook.construct_event(payload, signature or "", secret).to_dict()
+            except stripe.SignatureVerificationError as exc:
+                problem = str(exc)
+        raise ValueError(problem)

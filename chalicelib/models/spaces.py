@@ -22,6 +22,7 @@ from chalicelib.models.base import table_meta
 
 SCHEDULED, LIVE, ENDED, CANCELED = "scheduled", "live", "ended", "canceled"
 STATES = (SCHEDULED, LIVE, ENDED, CANCELED)
+REFUNDS_DUE = "due"
 
 
 class SpacesByState(GlobalSecondaryIndex["SpaceModel"]):
@@ -41,6 +42,17 @@ class SpacesByCreator(GlobalSecondaryIndex["SpaceModel"]):
         projection = AllProjection()
 
     creator_id = UnicodeAttribute(hash_key=True)
+    space_id = UnicodeAttribute(range_key=True)
+
+
+class SpacesWithRefundsDue(GlobalSecondaryIndex["SpaceModel"]):
+    """Sparse: only a space that owes refunds carries ``refund_sweep``, so the sweep reads just those."""
+
+    class Meta:
+        index_name = "refunds_due"
+        projection = AllProjection()
+
+    refund_sweep = UnicodeAttribute(hash_key=True)
     space_id = UnicodeAttribute(range_key=True)
 
 
@@ -76,9 +88,14 @@ class SpaceModel(Model):
     tickets_held = NumberAttribute(default=0)
     # sold + held, in one attribute, so "never oversold" is a single condition.
     seats_taken = NumberAttribute(default=0)
+    # REFUNDS_DUE while refunds are owed (set in the same write that makes them owed); the
+    # time lets the sweep unmark the space only if nothing new was owed since it looked.
+    refund_sweep = UnicodeAttribute(null=True)
+    refunds_marked_at = UTCDateTimeAttribute(null=True)
 
     by_state = SpacesByState()
     by_creator = SpacesByCreator()
+    refunds_due = SpacesWithRefundsDue()
 
     @property
     def host_ids(self) -> list[str]:

@@ -20,7 +20,7 @@ from chalicelib.errors import Conflict, Forbidden, InvalidSignature, InvalidStat
 from chalicelib.gateways.payments import CheckoutRequest, Payments
 from chalicelib.logs import logger
 from chalicelib.models.pagination import decode_cursor, encode_cursor
-from chalicelib.models.spaces import LIVE, SCHEDULED, SpaceModel
+from chalicelib.models.spaces import CANCELED, LIVE, REFUNDS_DUE, SCHEDULED, SpaceModel
 from chalicelib.models.tickets import (
     EXPIRED,
     HELD,
@@ -213,7 +213,7 @@ class TicketingService:
     def _act(self, kind: str, obj: dict[str, Any]) -> str:
         if kind == "checkout.session.completed":
             meta = obj.get("metadata") or {}
-            return "granted" if self._grant(meta["space_id"], meta["buyer_id"], obj.get("payment_intent")) else "already"
+            return self._grant(meta["space_id"], meta["buyer_id"], obj.get("payment_intent") or "")
         if kind == "checkout.session.expired":
             meta = obj.get("metadata") or {}
             return "released" if self._release(meta["space_id"], meta["buyer_id"]) else "already"
@@ -227,44 +227,69 @@ class TicketingService:
             return "partial"
         return "ignored"
 
-    def _grant(self, space_id: str, buyer_id: str, payment_intent_id: str | None) -> bool:
+    def _grant(self, space_id: str, buyer_id: str, payment_intent_id: str) -> str:
         """Turn the hold into a sale, once (Stripe may report the same session twice)."""
         now = self._clock.now()
         tx = Transaction(self._connection)
         try:
             with tx:
                 tx.change("ticket", TicketModel(space_id=space_id, buyer_id=buyer_id),
-                          [TicketModel.status.set(PAID), TicketModel.payment_intent_id.set(payment_intent_id or ""),
+                          [TicketModel.status.set(PAID), TicketModel.payment_intent_id.set(payment_intent_id),
                            TicketModel.updated_at.set(now)], condition=TicketModel.status == HELD)
                 tx.change("space", SpaceModel(space_id=space_id),
-                          [SpaceModel.tickets_held.add(-1), SpaceModel.tickets_sold.add(1)])
+                          [SpaceModel.tickets_held.add(-1), SpaceModel.tickets_sold.add(1)],
+                          condition=SpaceModel.state.is_in(SCHEDULED, LIVE))
         except TransactWriteError as exc:
-            if "ticket" in tx.failed_conditions(exc):
+            failed = tx.failed_conditions(exc)
+            if "ticket" in failed:
                 return self._grant_after_expiry(space_id, buyer_id, payment_intent_id, now)
+            if "space" in failed:  # cancelled (or over) while the buyer was paying
+                return self._refund_instead(space_id, buyer_id, payment_intent_id, HELD, now)
             raise
-        return True
+        return "granted"
 
-    def _grant_after_expiry(self, space_id: str, buyer_id: str, payment_intent_id: str | None, now: datetime) -> bool:
+    def _grant_after_expiry(self, space_id: str, buyer_id: str, payment_intent_id: str, now: datetime) -> str:
         """A payment that completed after its hold lapsed still buys a seat if one is free."""
         ticket = self._ticket(space_id, buyer_id)
         if ticket is None or ticket.status != EXPIRED:
-            return False  # already paid (a repeated event), or refunded
+            return "already"  # paid (a repeated event), or already being refunded
         tx = Transaction(self._connection)
         try:
             with tx:
-                tx.change("ticket", ticket, [TicketModel.status.set(PAID), TicketModel.payment_intent_id.set(payment_intent_id or ""),
+                tx.change("ticket", ticket, [TicketModel.status.set(PAID), TicketModel.payment_intent_id.set(payment_intent_id),
                                              TicketModel.updated_at.set(now)], condition=TicketModel.status == EXPIRED)
                 space = SpaceModel.get(space_id)
                 tx.change("space", SpaceModel(space_id=space_id), [SpaceModel.seats_taken.add(1), SpaceModel.tickets_sold.add(1)],
-                          condition=SpaceModel.seats_taken < int(space.max_tickets or 0))
+                          condition=(SpaceModel.seats_taken < int(space.max_tickets or 0))
+                          & SpaceModel.state.is_in(SCHEDULED, LIVE))
         except TransactWriteError as exc:
-            if "space" in tx.failed_conditions(exc) and payment_intent_id:
-                logger.warning("paid after the hold lapsed and the space sold out: refunding",
-                               extra={"space_id": space_id, "buyer_id": buyer_id})
-                self._payments.refund(payment_intent_id, f"refund-{space_id}-{buyer_id}", {"space_id": space_id,
-                                                                                            "buyer_id": buyer_id})
-            return False
-        return True
+            failed = tx.failed_conditions(exc)
+            if "space" in failed:  # sold out meanwhile, or cancelled
+                return self._refund_instead(space_id, buyer_id, payment_intent_id, EXPIRED, now)
+            if "ticket" in failed:
+                return "already"
+            raise
+        return "granted"
+
+    def _refund_instead(self, space_id: str, buyer_id: str, payment_intent_id: str, was: str, now: datetime) -> str:
+        """A payment that cannot buy a seat is recorded and refunded: the ticket says so, the
+        space is marked for the refund sweep in the same write, then a refund job goes out."""
+        logger.warning("a payment that buys no seat: refunding", extra={"space_id": space_id, "buyer_id": buyer_id})
+        gives_back_hold = [SpaceModel.seats_taken.add(-1), SpaceModel.tickets_held.add(-1)] if was == HELD else []
+        tx = Transaction(self._connection)
+        try:
+            with tx:
+                tx.change("ticket", TicketModel(space_id=space_id, buyer_id=buyer_id),
+                          [TicketModel.status.set(REFUND_PENDING), TicketModel.payment_intent_id.set(payment_intent_id),
+                           TicketModel.updated_at.set(now)], condition=TicketModel.status == was)
+                tx.change("space", SpaceModel(space_id=space_id), [
+                    *gives_back_hold, SpaceModel.refund_sweep.set(REFUNDS_DUE), SpaceModel.refunds_marked_at.set(now)])
+        except TransactWriteError as exc:
+            if "ticket" in tx.failed_conditions(exc):
+                return "already"
+            raise
+        self._enqueue_refunds([{"space_id": space_id, "buyer_id": buyer_id}])
+        return "refunding"
 
     def _account_updated(self, account: dict[str, Any]) -> str:
         user_id = (account.get("metadata") or {}).get("parlor_user_id")
@@ -286,7 +311,7 @@ class TicketingService:
         if change != "canceled" or not space.is_ticketed:
             return
         jobs = [{"space_id": space.space_id, "buyer_id": t.buyer_id}
-                for t in TicketModel.query(space.space_id) if t.status in (PAID, REFUND_PENDING)]
+                for t in TicketModel.query(space.space_id, consistent_read=True) if t.status in (PAID, REFUND_PENDING)]
         for ticket in TicketModel.query(space.space_id, filter_condition=TicketModel.status == HELD):
             if ticket.session_id:
                 self._payments.expire_checkout(ticket.session_id)  # its expired event releases the seat
@@ -294,8 +319,9 @@ class TicketingService:
             self._enqueue_refunds(jobs)
 
     def refund(self, space_id: str, buyer_id: str) -> str:
-        """One buyer's refund. Safe to run again: the Stripe idempotency key is per ticket, so a
-        crash after Stripe refunded and before we recorded it refunds nobody twice."""
+        """One buyer's refund. Safe to run again: the Stripe idempotency key is the payment's,
+        so a crash after Stripe refunded and before we recorded it refunds nobody twice (and a
+        later payment by the same buyer for the same space is a different key)."""
         ticket = self._ticket(space_id, buyer_id)
         if ticket is None or ticket.status == REFUNDED:
             return "nothing"
@@ -304,10 +330,32 @@ class TicketingService:
                           condition=TicketModel.status == PAID)
         elif ticket.status != REFUND_PENDING:
             return "nothing"
-        refund_id = self._payments.refund(ticket.payment_intent_id or "", f"refund-{space_id}-{buyer_id}",
+        refund_id = self._payments.refund(ticket.payment_intent_id or "", f"refund-{ticket.payment_intent_id}",
                                           {"space_id": space_id, "buyer_id": buyer_id})
         ticket.update(actions=[TicketModel.refund_id.set(refund_id)])
         return refund_id
+
+    def sweep_refunds(self) -> int:
+        """The safety net under refunds owed: if the process died between the write that made
+        a refund owed (a cancel, a payment that bought no seat) and queueing its job, the space
+        is still marked, and this queues the jobs again (each refund is idempotent). A space is
+        unmarked once every refund has gone to Stripe and been confirmed. Returns jobs queued."""
+        queued = 0
+        for space in SpaceModel.refunds_due.query(REFUNDS_DUE):
+            tickets = list(TicketModel.query(space.space_id, consistent_read=True))
+            owed = [t for t in tickets if (t.status == REFUND_PENDING and not t.refund_id)
+                    or (t.status == PAID and space.state == CANCELED)]
+            if owed:
+                self._enqueue_refunds([{"space_id": t.space_id, "buyer_id": t.buyer_id} for t in owed])
+                queued += len(owed)
+            elif not any(t.status == REFUND_PENDING for t in tickets):  # every refund confirmed
+                try:
+                    SpaceModel(space_id=space.space_id).update(
+                        actions=[SpaceModel.refund_sweep.remove(), SpaceModel.refunds_marked_at.remove()],
+                        condition=SpaceModel.refunds_marked_at == space.refunds_marked_at)
+                except UpdateError:
+                    pass  # newly owed since we looked: the next sweep sees it
+        return queued
 
     def _mark_refunded(self, space_id: str, buyer_id: str) -> None:
         try:

@@ -231,3 +231,173 @@ def test_an_ended_or_cancelled_space_sells_nothing(shop, stripe_standin, clock):
     assert shop.post(f"/v1/spaces/{ended}/tickets/checkout", token=buyer.token).error_code == "invalid_state"
     free = shop.post("/v1/spaces", {"title": "Free"}, token=host.token).body["id"]
     assert shop.post(f"/v1/spaces/{free}/tickets/checkout", token=buyer.token).error_code == "not_ticketed"
+
+
+# -- money owed back: late payments, crashes, retries ---------------------------------------------
+
+
+def refund_bodies() -> list[str]:
+    """Every refund job waiting in the queue (taken off it)."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=get_settings().queue_name("refunds"))["QueueUrl"]
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def run_refund_jobs(bodies: list[str], times: int = 1) -> None:
+    from app import app
+
+    with Client(app) as client:
+        for _ in range(times):
+            client.lambda_.invoke("refund_jobs", client.events.generate_sqs_event(
+                queue_name=get_settings().queue_name("refunds"), message_bodies=bodies))
+
+
+def run_refund_sweep() -> None:
+    from app import app
+
+    with Client(app) as client:
+        client.lambda_.invoke("sweep_refunds", client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+
+
+def refunds_for(standin: StandIn, space_id: str) -> list[dict]:
+    return [e["data"]["object"] for e in standin.events("charge.refunded")
+            if e["data"]["object"]["metadata"].get("space_id") == space_id]
+
+
+def pay(api: Api, standin: StandIn, buyer, space_id: str, deliver_now: bool = True) -> dict:
+    """Open a checkout and pay it at Stripe; returns the completed event (delivered unless told not to)."""
+    session_id = api.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token).body["session_id"]
+    standin.test_route(f"/_test/checkout/sessions/{session_id}/pay")
+    event = [e for e in standin.events("checkout.session.completed") if e["data"]["object"]["id"] == session_id][0]
+    if deliver_now:
+        assert deliver(api, standin, event).body["outcome"] == "granted"
+    return event
+
+
+def test_a_payment_completing_as_the_host_cancels_is_refunded_exactly_once(shop, stripe_standin, clock):
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=5, price=800)
+    buyer = make_person(api, "buyer")
+    completed = pay(api, standin, buyer, space_id, deliver_now=False)  # paid at Stripe, webhook still in flight
+    assert api.post(f"/v1/spaces/{space_id}/cancel", token=host.token).status == 200
+    refund_bodies()  # (the cancel found no paid ticket: nothing to queue)
+
+    assert deliver(api, standin, completed).body["outcome"] == "refunding"
+    ticket = TicketModel.get(space_id, buyer.id)
+    assert ticket.status == "refund_pending" and ticket.payment_intent_id == completed["data"]["object"]["payment_intent"]
+    space = SpaceModel.get(space_id)
+    assert (space.seats_taken, space.tickets_held, space.tickets_sold) == (0, 0, 0)
+    bodies = refund_bodies()
+    assert [json.loads(b) for b in bodies] == [{"space_id": space_id, "buyer_id": buyer.id}]
+
+    run_refund_jobs(bodies, times=2)  # SQS delivers it twice
+    refunds = refunds_for(standin, space_id)
+    assert len(refunds) == 1 and refunds[0]["amount_refunded"] == 800
+    for event in [e for e in standin.events("charge.refunded") if e["data"]["object"]["id"] == refunds[0]["id"]]:
+        deliver(api, standin, event)
+    assert [t["status"] for t in api.get("/v1/me/tickets", token=buyer.token).body["tickets"]] == ["refunded"]
+    assert deliver(api, standin, completed).body["outcome"] == "duplicate"
+
+
+def test_a_payment_after_the_space_ended_is_refunded_and_the_sales_stand(shop, stripe_standin, clock):
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=5, price=500)
+    early, late = make_person(api, "early"), make_person(api, "late")
+    pay(api, standin, early, space_id)
+    completed = pay(api, standin, late, space_id, deliver_now=False)
+    api.post(f"/v1/spaces/{space_id}/start", token=host.token)
+    assert api.post(f"/v1/spaces/{space_id}/end", token=host.token).status == 200
+
+    assert deliver(api, standin, completed).body["outcome"] == "refunding"
+    run_refund_jobs(refund_bodies())
+    assert [r["metadata"]["buyer_id"] for r in refunds_for(standin, space_id)] == [late.id]
+    run_refund_sweep()  # the ended space's real sale is not refunded by the sweep
+    assert refund_bodies() == []
+    assert TicketModel.get(space_id, early.id).status == "paid"
+
+
+def test_the_sweep_queues_the_refunds_a_crash_left_behind(shop, stripe_standin, clock):
+    from chalicelib.wiring import services
+
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=5, price=1_200)
+    buyers = [make_person(api, f"buyer{i}") for i in range(2)]
+    for buyer in buyers:
+        pay(api, standin, buyer, space_id)
+    ticketing = services().ticketing
+    queue_refunds = ticketing._enqueue_refunds
+
+    def crash(jobs: list) -> None:
+        raise RuntimeError("the process died before queueing the refunds")
+
+    ticketing._enqueue_refunds = crash
+    assert api.post(f"/v1/spaces/{space_id}/cancel", token=host.token).status == 500
+    ticketing._enqueue_refunds = queue_refunds
+    assert SpaceModel.get(space_id).state == "canceled" and refund_bodies() == []
+    assert SpaceModel.get(space_id).refund_sweep == "due"
+
+    run_refund_sweep()
+    bodies = refund_bodies()
+    assert sorted(json.loads(b)["buyer_id"] for b in bodies) == sorted(b.id for b in buyers)
+    run_refund_jobs(bodies)
+    run_refund_sweep()  # refunds requested, not yet confirmed: nothing queued again, still marked
+    assert refund_bodies() == [] and SpaceModel.get(space_id).refund_sweep == "due"
+    refunds = refunds_for(standin, space_id)
+    assert len(refunds) == 2 and all(r["amount_refunded"] == 1_200 for r in refunds)
+    for event in standin.events("charge.refunded"):
+        if event["data"]["object"]["metadata"].get("space_id") == space_id:
+            deliver(api, standin, event)
+    run_refund_sweep()  # all confirmed: the space is unmarked
+    assert refund_bodies() == [] and SpaceModel.get(space_id).refund_sweep is None
+    assert all(TicketModel.get(space_id, b.id).status == "refunded" for b in buyers)
+
+
+def test_webhooks_signed_for_either_endpoint_are_accepted_and_others_refused():
+    from chalicelib.gateways.payments import Payments
+
+    payments = Payments("sk_test_parlor", "whsec_platform, whsec_connect")
+    payload = json.dumps({"id": "evt_1", "object": "event", "type": "account.updated", "data": {"object": {}}})
+    for secret in ("whsec_platform", "whsec_connect"):
+        assert payments.parse_webhook(payload.encode(), sign(secret, payload))["id"] == "evt_1"
+    with pytest.raises(ValueError):
+        payments.parse_webhook(payload.encode(), sign("whsec_someone_else", payload))
+    with pytest.raises(ValueError):
+        Payments("sk_test_parlor", "").parse_webhook(payload.encode(), sign("whsec_platform", payload))
+
+
+def test_a_payment_after_its_hold_lapsed_buys_a_free_seat_or_is_refunded(shop, stripe_standin, clock):
+    from chalicelib.wiring import services
+
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=1, price=700)
+    ana, ben, cal = make_person(api, "ana"), make_person(api, "ben"), make_person(api, "cal")
+
+    # Ana's hold lapses on our side (its seat is given back) but she still pays: the seat is free.
+    late = pay(api, standin, ana, space_id, deliver_now=False)
+    assert services().ticketing._release(space_id, ana.id)
+    assert SpaceModel.get(space_id).seats_taken == 0
+    assert deliver(api, standin, late).body["outcome"] == "granted"
+    assert (TicketModel.get(space_id, ana.id).status, SpaceModel.get(space_id).seats_taken) == ("paid", 1)
+
+    # With one more seat (seeded), Ben's hold lapses too, Cal takes the seat, then Ben pays: refunded.
+    SpaceModel(space_id=space_id).update(actions=[SpaceModel.max_tickets.set(2)])
+    late = pay(api, standin, ben, space_id, deliver_now=False)
+    assert services().ticketing._release(space_id, ben.id)
+    pay(api, standin, cal, space_id)
+    assert deliver(api, standin, late).body["outcome"] == "refunding"
+    assert TicketModel.get(space_id, ben.id).status == "refund_pending"
+    assert SpaceModel.get(space_id).seats_taken == 2  # Ana and Cal; Ben's payment bought nothing
+    run_refund_jobs(refund_bodies())
+    assert [r["metadata"]["buyer_id"] for r in refunds_for(standin, space_id)] == [ben.id]
