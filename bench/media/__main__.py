@@ -127,12 +127,12 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
             peers = [await raw_listener(session, url, token(f"l{i}", "listener")) for i in range(listeners)]
             await asyncio.sleep(3.0)  # warm up: ICE, DTLS, first packets
             spy = profiling.start(proc.pid, seconds) if profile else None
-            sent0 = await packets_sent(session, url)
+            sent0, counted0 = await packets_sent(session, url), time.monotonic()
             with WireTap() as tap:
                 cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
                 await asyncio.sleep(seconds)
                 cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
-            sent1 = await packets_sent(session, url)
+            sent1, counted1 = await packets_sent(session, url), time.monotonic()
             samples = profiling.finish(*spy) if spy else None
             received = sum(p.received_between(t0, t1) for p in peers)
             memory = rss_mb(proc.pid)
@@ -145,7 +145,8 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
             for peer in peers:
                 await peer.close()
         per_packet = (cpu1 - cpu0) * 1e6 / max(received, 1)
-        sent = (sent1 - sent0) / expected if sent0 is not None and sent1 is not None else None
+        should_send = listeners * TICKS_PER_SECOND * (counted1 - counted0)  # the counter's own window
+        sent = (sent1 - sent0) / should_send if sent0 is not None and sent1 is not None else None
         return Result(kind, speakers, listeners, per_packet, max(0.0, 1 - received / expected), memory,
                       *percentiles(delays), sent, samples)
     finally:
