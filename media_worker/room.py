@@ -48,6 +48,7 @@ class Room:
     def __init__(self, jitter_frames: int = 3,
                  on_speaking: Callable[[list[tuple[str, float]]], Awaitable[None]] | None = None):
         self.participants: dict[str, Participant] = {}
+        self.stage: dict[str, Participant] = {}  # the on-stage ones: the tick reads only these
         self.listeners = Broadcast()
         self.counters = Counters()
         self._jitter = jitter_frames
@@ -120,6 +121,7 @@ class Room:
     def _subscribe(self, participant: Participant) -> None:
         self._unsubscribe(participant)
         if participant.on_stage:
+            self.stage[participant.user_id] = participant
             participant.mix = participant.mix or Broadcast()
             participant.mix.tracks.add(participant.sink)
         else:
@@ -127,6 +129,8 @@ class Room:
 
     def _unsubscribe(self, participant: Participant) -> None:
         self.listeners.tracks.discard(participant.sink)
+        if self.stage.get(participant.user_id) is participant:
+            del self.stage[participant.user_id]
         if participant.mix is not None:
             participant.mix.tracks.discard(participant.sink)
 
@@ -135,9 +139,7 @@ class Room:
     def tick(self) -> None:
         """Mix one 20 ms frame: everyone hears every unmuted speaker except themselves."""
         heard: dict[str, np.ndarray] = {}
-        for participant in self.participants.values():
-            if not participant.on_stage:
-                continue
+        for participant in self.stage.values():
             frame = participant.frames.pop()
             if frame is not None and not participant.muted:
                 heard[participant.user_id] = frame
@@ -145,8 +147,8 @@ class Room:
         pts, self._pts = self._pts, self._pts + FRAME_SAMPLES
         if self.listeners.tracks:
             self._send(self.listeners, total, pts)
-        for participant in self.participants.values():
-            if participant.on_stage and participant.mix is not None and participant.mix.tracks:
+        for participant in self.stage.values():
+            if participant.mix is not None and participant.mix.tracks:
                 own = heard.get(participant.user_id)
                 self._send(participant.mix, total - own if own is not None else total, pts)
         self._notice_speakers(heard)

@@ -126,7 +126,7 @@ class Worker:
 
     async def metrics(self, request: web.Request) -> web.Response:
         lost = 0
-        for participant in [p for p in self.room.participants.values() if p.on_stage]:  # listeners send nothing
+        for participant in list(self.room.stage.values()):  # listeners send nothing
             for stat in (await participant.pc.getStats()).values():
                 if getattr(stat, "type", "") == "inbound-rtp":
                     lost += int(getattr(stat, "packetsLost", 0) or 0)

@@ -54,7 +54,7 @@ class Result:
     rss_mb: float
     delay_p50_ms: float  # on the wire: the speaker's packet in, each listener's packet out
     delay_p95_ms: float
-    sent: float | None = None  # the worker's own count of packets sent, over what N listeners should get
+    sent: float | None = None  # the worker's own count of packets sent, over what its participants should get
     profile: Profile | None = None
 
     @property
@@ -145,7 +145,9 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
             for peer in peers:
                 await peer.close()
         per_packet = (cpu1 - cpu0) * 1e6 / max(received, 1)
-        should_send = listeners * TICKS_PER_SECOND * (counted1 - counted0)  # the counter's own window
+        # Every participant gets a packet each tick (a speaker its mix-minus-self), counted in
+        # the counter's own window.
+        should_send = (listeners + speakers) * TICKS_PER_SECOND * (counted1 - counted0)
         sent = (sent1 - sent0) / should_send if sent0 is not None and sent1 is not None else None
         return Result(kind, speakers, listeners, per_packet, max(0.0, 1 - received / expected), memory,
                       *percentiles(delays), sent, samples)
