@@ -52,4 +52,4 @@ def refund_jobs(event: SQSEvent) -> None:
     ticketing = services().ticketing
     for record in event:
         job = json.loads(record.body)
-        ticketing.refund(job["space_id"], job["buyer_id"])
+        ticketing.refund(job["space_id"], job["buyer_id"], job.get("payment_intent_id"))  # absent in older jobs

@@ -43,6 +43,11 @@ def platform_fee(price_cents: int, fee_bps: int) -> int:
     return (price_cents * fee_bps + 5_000) // 10_000
 
 
+def refund_job(space_id: str, buyer_id: str, payment_intent_id: str | None) -> dict[str, Any]:
+    """An SQS refund job: one buyer's one payment (so a stale job cannot refund a later one)."""
+    return {"space_id": space_id, "buyer_id": buyer_id, "payment_intent_id": payment_intent_id or ""}
+
+
 @dataclass(frozen=True)
 class BuyersPage:
     tickets: list[TicketModel]
@@ -222,7 +227,7 @@ class TicketingService:
         if kind == "charge.refunded":
             meta = obj.get("metadata") or {}
             if obj.get("refunded") and meta.get("space_id"):
-                self._mark_refunded(meta["space_id"], meta["buyer_id"])
+                self._mark_refunded(meta["space_id"], meta["buyer_id"], obj.get("payment_intent") or "")
                 return "refunded"
             return "partial"
         return "ignored"
@@ -288,7 +293,7 @@ class TicketingService:
             if "ticket" in tx.failed_conditions(exc):
                 return "already"
             raise
-        self._enqueue_refunds([{"space_id": space_id, "buyer_id": buyer_id}])
+        self._enqueue_refunds([refund_job(space_id, buyer_id, payment_intent_id)])
         return "refunding"
 
     def _account_updated(self, account: dict[str, Any]) -> str:
@@ -310,7 +315,7 @@ class TicketingService:
         """SpaceObserver: a cancelled ticketed space refunds every buyer, through SQS jobs."""
         if change != "canceled" or not space.is_ticketed:
             return
-        jobs = [{"space_id": space.space_id, "buyer_id": t.buyer_id}
+        jobs = [refund_job(t.space_id, t.buyer_id, t.payment_intent_id)
                 for t in TicketModel.query(space.space_id, consistent_read=True) if t.status in (PAID, REFUND_PENDING)]
         for ticket in TicketModel.query(space.space_id, filter_condition=TicketModel.status == HELD):
             if ticket.session_id:
@@ -318,12 +323,19 @@ class TicketingService:
         if jobs:
             self._enqueue_refunds(jobs)
 
-    def refund(self, space_id: str, buyer_id: str) -> str:
-        """One buyer's refund. Safe to run again: the Stripe idempotency key is the payment's,
-        so a crash after Stripe refunded and before we recorded it refunds nobody twice (and a
-        later payment by the same buyer for the same space is a different key)."""
+    def refund(self, space_id: str, buyer_id: str, payment_intent_id: str | None = None) -> str:
+        """One buyer's refund of one payment. Safe to run again: the Stripe idempotency key is
+        the payment's, so a crash after Stripe refunded and before we recorded it refunds
+        nobody twice. A job for an earlier payment (a duplicate that arrives after the buyer
+        was refunded and bought again) finds a different payment on the ticket and does nothing."""
         ticket = self._ticket(space_id, buyer_id)
         if ticket is None or ticket.status == REFUNDED:
+            return "nothing"
+        if payment_intent_id is not None and (ticket.payment_intent_id or "") != payment_intent_id:
+            return "nothing"
+        if not ticket.payment_intent_id:  # Stripe took no payment (nothing was charged)
+            logger.warning("a refund owed on a ticket with no payment", extra={"space_id": space_id, "buyer_id": buyer_id})
+            self._mark_refunded(space_id, buyer_id, "")
             return "nothing"
         if ticket.status == PAID:
             ticket.update(actions=[TicketModel.status.set(REFUND_PENDING), TicketModel.updated_at.set(self._clock.now())],
@@ -346,7 +358,7 @@ class TicketingService:
             owed = [t for t in tickets if (t.status == REFUND_PENDING and not t.refund_id)
                     or (t.status == PAID and space.state == CANCELED)]
             if owed:
-                self._enqueue_refunds([{"space_id": t.space_id, "buyer_id": t.buyer_id} for t in owed])
+                self._enqueue_refunds([refund_job(t.space_id, t.buyer_id, t.payment_intent_id) for t in owed])
                 queued += len(owed)
             elif not any(t.status == REFUND_PENDING for t in tickets):  # every refund confirmed
                 try:
@@ -357,11 +369,15 @@ class TicketingService:
                     pass  # newly owed since we looked: the next sweep sees it
         return queued
 
-    def _mark_refunded(self, space_id: str, buyer_id: str) -> None:
+    def _mark_refunded(self, space_id: str, buyer_id: str, payment_intent_id: str) -> None:
+        """The ticket is refunded, if it is still the payment that was refunded."""
+        condition = TicketModel.status.is_in(PAID, REFUND_PENDING)
+        if payment_intent_id:
+            condition &= TicketModel.payment_intent_id == payment_intent_id
         try:
             TicketModel(space_id=space_id, buyer_id=buyer_id).update(
                 actions=[TicketModel.status.set(REFUNDED), TicketModel.updated_at.set(self._clock.now())],
-                condition=TicketModel.status.is_in(PAID, REFUND_PENDING))
+                condition=condition)
         except UpdateError:
             pass
 

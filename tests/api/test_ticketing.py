@@ -297,7 +297,8 @@ def test_a_payment_completing_as_the_host_cancels_is_refunded_exactly_once(shop,
     space = SpaceModel.get(space_id)
     assert (space.seats_taken, space.tickets_held, space.tickets_sold) == (0, 0, 0)
     bodies = refund_bodies()
-    assert [json.loads(b) for b in bodies] == [{"space_id": space_id, "buyer_id": buyer.id}]
+    assert [json.loads(b) for b in bodies] == [{"space_id": space_id, "buyer_id": buyer.id,
+                                                "payment_intent_id": ticket.payment_intent_id}]
 
     run_refund_jobs(bodies, times=2)  # SQS delivers it twice
     refunds = refunds_for(standin, space_id)
@@ -342,8 +343,10 @@ def test_the_sweep_queues_the_refunds_a_crash_left_behind(shop, stripe_standin, 
         raise RuntimeError("the process died before queueing the refunds")
 
     ticketing._enqueue_refunds = crash
-    assert api.post(f"/v1/spaces/{space_id}/cancel", token=host.token).status == 500
-    ticketing._enqueue_refunds = queue_refunds
+    try:
+        assert api.post(f"/v1/spaces/{space_id}/cancel", token=host.token).status == 500
+    finally:
+        ticketing._enqueue_refunds = queue_refunds
     assert SpaceModel.get(space_id).state == "canceled" and refund_bodies() == []
     assert SpaceModel.get(space_id).refund_sweep == "due"
 
@@ -401,3 +404,43 @@ def test_a_payment_after_its_hold_lapsed_buys_a_free_seat_or_is_refunded(shop, s
     assert SpaceModel.get(space_id).seats_taken == 2  # Ana and Cal; Ben's payment bought nothing
     run_refund_jobs(refund_bodies())
     assert [r["metadata"]["buyer_id"] for r in refunds_for(standin, space_id)] == [ben.id]
+
+
+def test_a_stale_refund_job_does_not_refund_the_buyers_next_purchase(shop, stripe_standin, clock):
+    from chalicelib.wiring import services
+
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=1, price=900)
+    ben, cal = make_person(api, "ben"), make_person(api, "cal")
+
+    # Ben pays after his hold lapsed and Cal took the seat: his payment is to be refunded.
+    late = pay(api, standin, ben, space_id, deliver_now=False)
+    assert services().ticketing._release(space_id, ben.id)
+    pay(api, standin, cal, space_id)
+    assert deliver(api, standin, late).body["outcome"] == "refunding"
+    first_jobs = refund_bodies()
+    run_refund_sweep()  # before the job ran: the sweep queues the same refund again
+    duplicate_jobs = refund_bodies()
+    assert len(first_jobs) == len(duplicate_jobs) == 1
+    run_refund_jobs(first_jobs)
+    for event in standin.events("charge.refunded"):
+        if event["data"]["object"]["metadata"].get("buyer_id") == ben.id:
+            deliver(api, standin, event)
+    assert TicketModel.get(space_id, ben.id).status == "refunded"
+
+    # A seat frees up and Ben buys one; then the duplicate job of his first payment arrives.
+    SpaceModel(space_id=space_id).update(actions=[SpaceModel.max_tickets.set(2)])
+    clock.advance(minutes=5)
+    second = pay(api, standin, ben, space_id)
+    run_refund_jobs(duplicate_jobs)
+    ticket = TicketModel.get(space_id, ben.id)
+    assert ticket.status == "paid" and ticket.payment_intent_id == second["data"]["object"]["payment_intent"]
+    assert [r["payment_intent"] for r in refunds_for(standin, space_id)] == [late["data"]["object"]["payment_intent"]]
+
+    # Another notice of the first payment's refund (a new event) does not touch the new ticket.
+    refunded = [e for e in standin.events("charge.refunded") if e["data"]["object"]["metadata"].get("buyer_id") == ben.id]
+    payload = json.dumps({**refunded[0], "id": "evt_another_notice"})
+    reply = api.post("/v1/stripe/webhook", raw=payload, headers={"Stripe-Signature": sign(SECRET, payload)})
+    assert reply.status == 200 and reply.body["outcome"] == "refunded"
+    assert TicketModel.get(space_id, ben.id).status == "paid"
