@@ -61,13 +61,19 @@ class Room:
 
     async def admit(self, user_id: str, role: str, pc: RTCPeerConnection, out: MediaStreamTrack | None = None,
                     sink: Sink | None = None) -> Participant:
-        """A new (or renewed) connection for a user: a re-offer replaces the old one."""
-        await self.remove(user_id)
+        """A new (or renewed) connection for a user: a re-offer replaces the old one. The swap
+        happens before the first await, so two re-offers in flight cannot both stay in the
+        room: the later one wins."""
+        previous = self.participants.pop(user_id, None)
+        if previous is not None:
+            self._detach(previous)
         track = PacketTrack()
         participant = Participant(user_id, role, pc, out or track, sink or track, frames=PlayoutBuffer(self._jitter))
         self.participants[user_id] = participant
         self._subscribe(participant)
         self.empty_since = None
+        if previous is not None:
+            await previous.pc.close()
         return participant
 
     def attach_inbound(self, participant: Participant, track: MediaStreamTrack) -> None:
@@ -105,14 +111,18 @@ class Room:
         participant = self.participants.pop(user_id, None)
         if participant is None:
             return False
+        self._detach(participant)
+        if not self.participants:
+            self.empty_since = time.monotonic()
+        await participant.pc.close()
+        return True
+
+    def _detach(self, participant: Participant) -> None:
+        """Out of every mix, at once (no await), before its connection is closed."""
         if participant.reader is not None:
             participant.reader.cancel()
         self._unsubscribe(participant)
         participant.out.stop()
-        await participant.pc.close()
-        if not self.participants:
-            self.empty_since = time.monotonic()
-        return True
 
     async def close(self) -> None:
         for user_id in list(self.participants):
