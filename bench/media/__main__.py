@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from bench.media.wiretap import WireTap
 from chalicelib.services.tokens import generate_media_keypair
 from local.stack import free_port
 from media_worker import ice
+from media_worker.auth import SIGNATURE_HEADER, sign
 from tests.media_worker.peers import ToneTrack, offer
 
 TICKS_PER_SECOND = 50
@@ -41,6 +43,9 @@ SIZES = [10, 50, 100, 200, 300, 500, 800, 1000, 1200, 1500]
 QUICK_SIZES = [5, 15]
 MAX_LOSS = 0.01  # the sweep stops once listeners lose more than this
 PROFILE_LISTENERS = 500
+MUTE_LISTENERS = [50, 500]
+MUTE_ROUNDS = 10
+SERVICE_SECRET = "bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -92,7 +97,7 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
     else:
         argv = [sys.executable, "-m", "bench.media.relay_server", "--port", str(port)]
     env = {**os.environ, "PARLOR_SPACE_ID": "BENCH", "PARLOR_MEDIA_PORT": str(port), "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
-           "PARLOR_SERVICE_SECRET": "bench", "PARLOR_EMPTY_GRACE_SECONDS": "600", "PARLOR_WORKERS_TABLE": "",
+           "PARLOR_SERVICE_SECRET": SERVICE_SECRET, "PARLOR_EMPTY_GRACE_SECONDS": "600", "PARLOR_WORKERS_TABLE": "",
            "PARLOR_MEDIA_FAST_PATH": "0" if kind == "naive" else "1"}
     proc = subprocess.Popen(argv, env=env, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     deadline = time.monotonic() + 20
@@ -108,6 +113,18 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
     return proc
 
 
+def media_token(private_key: str, user: str, role: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user, "space_id": "BENCH", "role": role, "aud": "parlor-media", "iat": now,
+                       "exp": now + 600}, private_key, algorithm="EdDSA")
+
+
+async def control(session: aiohttp.ClientSession, url: str, command: dict[str, str]) -> None:
+    body = json.dumps(command).encode()
+    async with session.post(f"{url}/control", data=body, headers={SIGNATURE_HEADER: sign(SERVICE_SECRET, body)}) as resp:
+        resp.raise_for_status()
+
+
 async def measure(kind: str, listeners: int, seconds: float, private_key: str, public_key: str, speakers: int = 1,
                   profile: bool = False) -> Result:
     port = free_port()
@@ -115,9 +132,7 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
     url = f"http://127.0.0.1:{port}"
 
     def token(user: str, role: str) -> str:
-        now = int(time.time())
-        return jwt.encode({"sub": user, "space_id": "BENCH", "role": role, "aud": "parlor-media", "iat": now,
-                           "exp": now + 600}, private_key, algorithm="EdDSA")
+        return media_token(private_key, user, role)
 
     try:
         async with aiohttp.ClientSession() as session:
@@ -151,6 +166,36 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
         sent = (sent1 - sent0) / should_send if sent0 is not None and sent1 is not None else None
         return Result(kind, speakers, listeners, per_packet, max(0.0, 1 - received / expected), memory,
                       *percentiles(delays), sent, samples)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def measure_mute(listeners: int, rounds: int, private_key: str, public_key: str) -> list[float]:
+    """The speaker talks without pause; each round unmutes, waits, then mutes them through
+    ``POST /control`` and times, on the wire, how long listeners are still sent their voice."""
+    port = free_port()
+    proc = start_server("parlor", port, public_key)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            talker = (await offer(session, url, media_token(private_key, "speaker0", "host"), tone=440))[2]
+            peers = [await raw_listener(session, url, media_token(private_key, f"l{i}", "listener"))
+                     for i in range(listeners)]
+            await asyncio.sleep(3.0)
+            calls: list[float] = []
+            with WireTap() as tap:
+                for _ in range(rounds):
+                    await control(session, url, {"action": "unmute", "user_id": "speaker0"})
+                    await asyncio.sleep(0.6)
+                    calls.append(time.time())  # CLOCK_REALTIME, the clock the kernel stamps packets with
+                    await control(session, url, {"action": "mute", "user_id": "speaker0"})
+                    await asyncio.sleep(0.4)
+            delays = tap.silencing_delays(calls, {p.ssrc for p in peers if p.ssrc is not None}, LOUD_PAYLOAD_BYTES)
+            await talker.close()
+            for peer in peers:
+                await peer.close()
+        return delays
     finally:
         proc.terminate()
         proc.wait(10)
@@ -209,6 +254,15 @@ def main() -> None:
         show(run(kind, sizes[1] if len(sizes) > 1 else sizes[0], speakers=3))
     if "parlor" in servers:
         show_profile(run("parlor", profile_at, profile=True))
+        print("\nMute → silence on the wire (parlor, 1 speaker talking; target < 100 ms):")
+        for n in QUICK_SIZES[:1] if args.quick else MUTE_LISTENERS:
+            rounds = 3 if args.quick else MUTE_ROUNDS
+            delays = asyncio.run(measure_mute(n, rounds, private_key, public_key))
+            if delays:
+                print(f"  N={n}: {rounds} mutes, p50 {np.percentile(delays, 50):.1f} ms, "
+                      f"p95 {np.percentile(delays, 95):.1f} ms, max {max(delays):.1f} ms", flush=True)
+            else:
+                print(f"  N={n}: n/a (no wire tap)", flush=True)
     summarize(results, servers, sizes)
 
 

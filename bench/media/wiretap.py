@@ -110,3 +110,16 @@ class WireTap:
                     first[ssrc] = t
             found.extend((t - start) * 1000 for t in first.values())
         return found
+
+    def silencing_delays(self, calls: list[float], listener_ssrcs: set[int], loud_bytes: int,
+                         window: float = 0.4) -> list[float]:
+        """Milliseconds from each mute call (wall-clock time, as the kernel stamps) to the
+        last loud packet each listener was sent after it; 0 when nothing loud followed."""
+        found: list[float] = []
+        for called in calls:
+            last = dict.fromkeys(listener_ssrcs, called)
+            for t, ssrc, size in self.packets:
+                if ssrc in last and size >= loud_bytes and called <= t <= called + window:
+                    last[ssrc] = max(last[ssrc], t)
+            found.extend((t - called) * 1000 for t in last.values())
+        return found

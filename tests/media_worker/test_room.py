@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import av
+import numpy as np
 from aiortc import RTCPeerConnection
 
+from media_worker.mixer import FRAME_SAMPLES
 from media_worker.room import Room
 
 
@@ -51,5 +54,62 @@ def test_overlapping_reoffers_leave_only_the_latest_connection_in_the_room():
         assert first.connectionState == second.connectionState == "closed"
         await room.remove("u")
         assert room.participants == {} and room.stage == {} and not room.listeners.tracks
+
+    run(scenario())
+
+
+class Recorder:
+    """A listener's sink that keeps the encoded packets it is handed."""
+
+    def __init__(self) -> None:
+        self.packets: list[bytes] = []
+
+    def deliver(self, packet: av.Packet, data: bytes) -> bool:
+        self.packets.append(data)
+        return True
+
+
+def decoded_level(packets: list[bytes]) -> float:
+    """RMS (0..1) of what these Opus packets decode to."""
+    decoder = av.CodecContext.create("opus", "r")
+    decoder.sample_rate, decoder.layout = 48_000, "mono"
+    samples = [frame.to_ndarray().reshape(-1) for data in packets for frame in decoder.decode(av.Packet(data))]
+    audio = np.concatenate(samples).astype(np.float64)
+    return float(np.sqrt(np.mean(np.square(audio)))) / (32768 if audio.dtype.kind == "i" else 1)
+
+
+def tone_frame(n: int) -> np.ndarray:
+    t = (np.arange(FRAME_SAMPLES) + n * FRAME_SAMPLES) / 48_000
+    return (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int32)
+
+
+def test_a_muted_or_demoted_speaker_is_out_of_the_very_next_mix():
+    """The control call takes effect at the next 20 ms tick, well inside the 100 ms the
+    contract allows; counted in ticks, not timed."""
+
+    async def scenario():
+        for silence_them in ("mute", "demote"):
+            room = Room()
+            bob = await room.admit("bob", "speaker", RTCPeerConnection())
+            dan_hears = Recorder()
+            await room.admit("dan", "listener", RTCPeerConnection(), sink=dan_hears)
+            for n in range(10):  # half a second of tone, with more queued behind it
+                bob.frames.push(tone_frame(n))
+                room.tick()
+            assert decoded_level(dan_hears.packets[-5:]) > 0.05  # a 0.3 tone; silence is < 0.002
+            bob.frames.push(tone_frame(10))
+            if silence_them == "mute":
+                room.set_muted("bob", True)
+            else:
+                room.set_role("bob", "listener")
+            heard_before = len(dan_hears.packets)
+            for n in range(11, 16):
+                bob.frames.push(tone_frame(n))  # he keeps talking
+                room.tick()
+            after = dan_hears.packets[heard_before:]
+            # The first packet may carry the Opus encoder's few ms of lookahead; from the
+            # second tick on, nothing of him.
+            assert len(after) == 5 and decoded_level(after[1:]) < 0.002, silence_them
+            await room.close()
 
     run(scenario())
