@@ -191,29 +191,15 @@ def test_cancelling_refunds_every_buyer_exactly_once(shop, stripe_standin, clock
     space_id = ticketed_space(api, host, clock, max_tickets=5, price=1_000)
     buyers = [make_person(api, f"buyer{i}") for i in range(2)]
     for buyer in buyers:
-        session_id = api.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token).body["session_id"]
-        standin.test_route(f"/_test/checkout/sessions/{session_id}/pay")
-        event = [e for e in standin.events("checkout.session.completed") if e["data"]["object"]["id"] == session_id][0]
-        assert deliver(api, standin, event).status == 200
+        pay(api, standin, buyer, space_id)
 
     assert api.post(f"/v1/spaces/{space_id}/cancel", token=host.token).status == 200
-    import boto3
-
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    queue = get_settings().queue_name("refunds")
-    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    bodies = refund_bodies()
     assert len(bodies) == 2
-    from app import app
-
-    with Client(app) as client:  # the refund jobs run, then SQS delivers them all again
-        for _ in range(2):
-            client.lambda_.invoke("refund_jobs", client.events.generate_sqs_event(queue_name=queue, message_bodies=bodies))
-    refunds = standin.events("charge.refunded")
-    mine = [e for e in refunds if e["data"]["object"]["metadata"].get("space_id") == space_id]
-    assert len(mine) == 2 and all(e["data"]["object"]["refunded"] for e in mine)
-    for event in mine:
-        deliver(api, standin, event)
+    run_refund_jobs(bodies, times=2)  # the refund jobs run, then SQS delivers them all again
+    mine = refunds_for(standin, space_id)
+    assert len(mine) == 2 and all(charge["refunded"] for charge in mine)
+    deliver_refund_notices(api, standin, space_id)
     for buyer in buyers:
         assert [t["status"] for t in api.get("/v1/me/tickets", token=buyer.token).body["tickets"]] == ["refunded"]
 
@@ -270,6 +256,13 @@ def run_refund_sweep() -> None:
 def refunds_for(standin: StandIn, space_id: str) -> list[dict]:
     return [e["data"]["object"] for e in standin.events("charge.refunded")
             if e["data"]["object"]["metadata"].get("space_id") == space_id]
+
+
+def deliver_refund_notices(api: Api, standin: StandIn, space_id: str) -> None:
+    """Stripe's charge.refunded events for this space, delivered to the webhook."""
+    for event in standin.events("charge.refunded"):
+        if event["data"]["object"]["metadata"].get("space_id") == space_id:
+            deliver(api, standin, event)
 
 
 def pay(api: Api, standin: StandIn, buyer, space_id: str, deliver_now: bool = True) -> dict:
@@ -358,9 +351,7 @@ def test_the_sweep_queues_the_refunds_a_crash_left_behind(shop, stripe_standin, 
     assert refund_bodies() == [] and SpaceModel.get(space_id).refund_sweep == "due"
     refunds = refunds_for(standin, space_id)
     assert len(refunds) == 2 and all(r["amount_refunded"] == 1_200 for r in refunds)
-    for event in standin.events("charge.refunded"):
-        if event["data"]["object"]["metadata"].get("space_id") == space_id:
-            deliver(api, standin, event)
+    deliver_refund_notices(api, standin, space_id)
     run_refund_sweep()  # all confirmed: the space is unmarked
     assert refund_bodies() == [] and SpaceModel.get(space_id).refund_sweep is None
     assert all(TicketModel.get(space_id, b.id).status == "refunded" for b in buyers)
