@@ -7,6 +7,8 @@ size, so the limits hold under concurrent promotions.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -15,6 +17,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -96,6 +99,12 @@ class SpaceModel(Model):
     by_state = SpacesByState()
     by_creator = SpacesByCreator()
     refunds_due = SpacesWithRefundsDue()
+
+    @staticmethod
+    def mark_refunds_due(now: datetime) -> list[Action]:
+        """The update that puts a space in the refund sweep's index, written together with
+        whatever makes its refunds owed."""
+        return [SpaceModel.refund_sweep.set(REFUNDS_DUE), SpaceModel.refunds_marked_at.set(now)]
 
     @property
     def host_ids(self) -> list[str]:

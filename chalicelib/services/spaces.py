@@ -30,7 +30,7 @@ from chalicelib.gateways.media import MediaGateway
 from chalicelib.ids import new_id
 from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import HOST, PRESENT, OnStageModel, ParticipantModel
-from chalicelib.models.spaces import CANCELED, ENDED, LIVE, REFUNDS_DUE, SCHEDULED, STATES, SpaceModel
+from chalicelib.models.spaces import CANCELED, ENDED, LIVE, SCHEDULED, STATES, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import UserModel
 from chalicelib.services.events import EventPublisher, RoomEvent
@@ -199,9 +199,8 @@ class SpaceService:
         try:
             with tx:
                 # A ticketed space owes its buyers refunds from this write on, crash or not.
-                refunds = [SpaceModel.refund_sweep.set(REFUNDS_DUE), SpaceModel.refunds_marked_at.set(now)]
-                tx.change("space", space, [SpaceModel.state.set(CANCELED), SpaceModel.ended_at.set(now),
-                                           *(refunds if space.is_ticketed else [])],
+                refunds = SpaceModel.mark_refunds_due(now) if space.is_ticketed else []
+                tx.change("space", space, [SpaceModel.state.set(CANCELED), SpaceModel.ended_at.set(now), *refunds],
                           condition=SpaceModel.state == SCHEDULED)
                 tx.change("host", UserModel(user_id=space.creator_id), [UserModel.scheduled_count.add(-1)])
         except TransactWriteError as exc:

@@ -287,8 +287,7 @@ class TicketingService:
                 tx.change("ticket", TicketModel(space_id=space_id, buyer_id=buyer_id),
                           [TicketModel.status.set(REFUND_PENDING), TicketModel.payment_intent_id.set(payment_intent_id),
                            TicketModel.updated_at.set(now)], condition=TicketModel.status == was)
-                tx.change("space", SpaceModel(space_id=space_id), [
-                    *gives_back_hold, SpaceModel.refund_sweep.set(REFUNDS_DUE), SpaceModel.refunds_marked_at.set(now)])
+                tx.change("space", SpaceModel(space_id=space_id), [*gives_back_hold, *SpaceModel.mark_refunds_due(now)])
         except TransactWriteError as exc:
             if "ticket" in tx.failed_conditions(exc):
                 return "already"
@@ -342,7 +341,7 @@ class TicketingService:
                           condition=TicketModel.status == PAID)
         elif ticket.status != REFUND_PENDING:
             return "nothing"
-        refund_id = self._payments.refund(ticket.payment_intent_id or "", f"refund-{ticket.payment_intent_id}",
+        refund_id = self._payments.refund(ticket.payment_intent_id, f"refund-{ticket.payment_intent_id}",
                                           {"space_id": space_id, "buyer_id": buyer_id})
         ticket.update(actions=[TicketModel.refund_id.set(refund_id)])
         return refund_id
