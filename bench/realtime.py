@@ -90,7 +90,7 @@ def main() -> None:
             ready.wait(120)
             time.sleep(0.5)
             ids = [c.connection_id for c in services.realtime_gateway._directory.for_event(
-                __import__("chalicelib.services.events", fromlist=["RoomEvent"]).RoomEvent(
+                __import__("chalicelib.events", fromlist=["RoomEvent"]).RoomEvent(
                     "message.created", space.space_id, services.clock.now(), {}))]
             started = time.perf_counter()
             delivered = services.realtime_gateway.deliver({"type": "message.created", "data": {"text": "hi"}}, ids)

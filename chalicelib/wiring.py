@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from pynamodb.connection import Connection
 
 from chalicelib.clock import Clock, SystemClock
+from chalicelib.events import EventPublisher
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.gateways.payments import Payments
 from chalicelib.gateways.push import PushGateway
@@ -21,7 +22,6 @@ from chalicelib.gateways.queues import QueueSender
 from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
 from chalicelib.services.accounts import AccountService
 from chalicelib.services.chat import ChatService
-from chalicelib.services.events import EventPublisher
 from chalicelib.services.feed import LiveFeed
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.realtime import RealtimeService

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.errors import Unavailable
+from chalicelib.events import RoomEvent
 from chalicelib.gateways.media import MediaEndpoint
-from chalicelib.services.events import RoomEvent
 
 
 class RecordingPublisher:

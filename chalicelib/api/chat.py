@@ -8,8 +8,8 @@ from chalicelib import signatures
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import PageQuery, Strict
 from chalicelib.errors import Unauthorized
+from chalicelib.events import RoomEvent
 from chalicelib.services.chat import message_view
-from chalicelib.services.events import RoomEvent
 from chalicelib.wiring import services
 
 router = Router(__name__, tag="chat")

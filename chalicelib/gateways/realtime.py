@@ -18,10 +18,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.clock import Clock
+from chalicelib.events import EVERYONE, HOSTS, USERS, RoomEvent
 from chalicelib.logs import logger
 from chalicelib.models.connections import ConnectionModel
 from chalicelib.models.spaces import SpaceModel
-from chalicelib.services.events import EVERYONE, HOSTS, USERS, RoomEvent
 
 # API Gateway's management API allows a few hundred posts per second per account by default;
 # a small pool per invocation stays well inside that while hiding each post's latency.

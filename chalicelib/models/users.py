@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
+from chalicelib.errors import UserNotFound
 from chalicelib.models.base import table_meta
 
 
@@ -21,6 +22,14 @@ class UserModel(Model):
     # The live space this user hosts (a user hosts at most one at a time).
     hosting_space_id = UnicodeAttribute(null=True)
     scheduled_count = NumberAttribute(default=0)
+
+    @classmethod
+    def lookup(cls, user_id: str, attributes_to_get: list[str] | None = None) -> UserModel:
+        """The user, or 404 ``user_not_found``."""
+        try:
+            return cls.get(user_id, attributes_to_get=attributes_to_get)
+        except cls.DoesNotExist as exc:
+            raise UserNotFound() from exc
 
 
 class HandleModel(Model):

@@ -8,7 +8,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.clock import Clock
-from chalicelib.errors import HandleTaken, InvalidCredentials, UserNotFound
+from chalicelib.errors import HandleTaken, InvalidCredentials
 from chalicelib.ids import new_id
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import HandleModel, UserModel
@@ -61,10 +61,7 @@ class AccountService:
         return user, self._tokens.issue(user.user_id)
 
     def get_user(self, user_id: str) -> UserModel:
-        try:
-            return UserModel.get(user_id)
-        except DoesNotExist as exc:
-            raise UserNotFound() from exc
+        return UserModel.lookup(user_id)
 
     def get_users(self, user_ids: list[str]) -> list[UserModel]:
         """Users in the order asked, skipping ids that no longer exist."""

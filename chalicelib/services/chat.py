@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Banned, Muted, NotFound, NotParticipant, RateLimited, ValidationFailed
+from chalicelib.events import EVERYONE, USERS, EventPublisher, RoomEvent
 from chalicelib.ids import new_id
 from chalicelib.models.messages import ChatThrottleModel, MessageModel
 from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import BANNED, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
-from chalicelib.services.events import EVERYONE, USERS, EventPublisher, RoomEvent
 from chalicelib.services.rooms import require_present
 
 MAX_TEXT = 280
@@ -73,6 +73,7 @@ class ChatService:
 
     def history(self, user_id: str, space_id: str, cursor: str | None, limit: int) -> HistoryPage:
         """Recent room messages, newest first, with the direct messages the caller is party to."""
+        SpaceModel.lookup(space_id)
         participant = ParticipantModel.find(space_id, user_id)
         if participant is None:
             raise NotParticipant("Join the space to read its chat.")
@@ -86,11 +87,7 @@ class ChatService:
         return HistoryPage(messages, encode_cursor(result.last_evaluated_key))
 
     def _speaking_participant(self, space_id: str, user_id: str) -> ParticipantModel:
-        try:
-            space = SpaceModel.get(space_id)
-        except DoesNotExist as exc:
-            raise NotFound("No such space.", code="space_not_found") from exc
-        return require_present(space, user_id, NotParticipant("Join the space to chat in it."))
+        return require_present(SpaceModel.lookup(space_id), user_id, NotParticipant("Join the space to chat in it."))
 
     def _throttle(self, space_id: str, user_id: str, kind: str) -> None:
         now = self._clock.now()

@@ -24,7 +24,8 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 
 from chalicelib.clock import Clock, iso
-from chalicelib.errors import InvalidState, NotFollowing, UserNotFound
+from chalicelib.errors import InvalidState, NotFollowing
+from chalicelib.events import USERS, EventPublisher, RoomEvent
 from chalicelib.gateways.push import PushGateway
 from chalicelib.models.follows import FollowModel
 from chalicelib.models.notifications import (
@@ -38,7 +39,7 @@ from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.spaces import SCHEDULED, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import UserModel
-from chalicelib.services.events import USERS, EventPublisher, RoomEvent
+from chalicelib.services.spaces import SpaceChange
 from chalicelib.settings import Settings
 
 SCHEDULED_KIND, STARTING_SOON, HOST_REMINDER, LIVE_KIND, CANCELED_KIND, RESCHEDULED_KIND = (
@@ -69,16 +70,16 @@ class NotificationService:
 
     # -- lifecycle (SpaceObserver) -------------------------------------------------------
 
-    def space_changed(self, change: str, space: SpaceModel, previous_start: datetime | None) -> None:
-        if change == "scheduled":
+    def space_changed(self, change: SpaceChange, space: SpaceModel, previous_start: datetime | None) -> None:
+        if change is SpaceChange.SCHEDULED:
             self._plan_reminders(space)
             self._enqueue([self._audience_job("followers", space, SCHEDULED_KIND)])
-        elif change == "live":
+        elif change is SpaceChange.LIVE:
             self._enqueue([self._audience_job("followers", space, LIVE_KIND)])
-        elif change == "canceled":
+        elif change is SpaceChange.CANCELED:
             self._drop_reminders(space.space_id, space.scheduled_start)
             self._enqueue([self._audience_job("subscribers", space, CANCELED_KIND)])
-        elif change == "rescheduled":
+        elif change is SpaceChange.RESCHEDULED:
             self._drop_reminders(space.space_id, previous_start)
             self._plan_reminders(space)
             self._enqueue([self._audience_job("subscribers", space, RESCHEDULED_KIND, variant=iso(space.scheduled_start))])
@@ -302,10 +303,7 @@ class NotificationService:
                 "note": self._note(space, kind, variant)}
 
     def _note(self, space: SpaceModel, kind: str, variant: str | None = None) -> dict[str, Any]:
-        try:
-            host = UserModel.get(space.creator_id, attributes_to_get=["display_name", "handle"]).display_name
-        except DoesNotExist as exc:
-            raise UserNotFound() from exc
+        host = UserModel.lookup(space.creator_id, attributes_to_get=["display_name", "handle"]).display_name
         start = iso(space.scheduled_start) or ""
         texts = {
             SCHEDULED_KIND: (f"{host} scheduled a space", f"“{space.title}” starts {start}"),

@@ -16,6 +16,7 @@ from pynamodb.expressions.condition import size
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Banned, Conflict, DomainError, Forbidden, InvalidState, NotInSpace, RoleLimitReached, TicketRequired
+from chalicelib.events import EVERYONE, HOSTS, EventPublisher, RoomEvent
 from chalicelib.gateways.media import MediaEndpoint, MediaGateway
 from chalicelib.ids import new_id
 from chalicelib.models.audit import AuditEntryModel
@@ -36,7 +37,6 @@ from chalicelib.models.participants import (
 from chalicelib.models.spaces import LIVE, SCHEDULED, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.services import permissions
-from chalicelib.services.events import EVERYONE, HOSTS, EventPublisher, RoomEvent
 from chalicelib.services.spaces import SpaceService
 from chalicelib.services.tokens import RoomTokens
 

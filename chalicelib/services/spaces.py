@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, Protocol
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.clock import Clock
 from chalicelib.errors import (
@@ -22,10 +23,10 @@ from chalicelib.errors import (
     NotEligibleToHost,
     NotHost,
     RuleViolated,
-    SpaceNotFound,
     TooManyScheduled,
     UserNotFound,
 )
+from chalicelib.events import EventPublisher, RoomEvent
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.ids import new_id
 from chalicelib.models.pagination import decode_cursor, encode_cursor
@@ -33,18 +34,23 @@ from chalicelib.models.participants import HOST, PRESENT, OnStageModel, Particip
 from chalicelib.models.spaces import CANCELED, ENDED, LIVE, SCHEDULED, STATES, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import UserModel
-from chalicelib.services.events import EventPublisher, RoomEvent
 from chalicelib.settings import Settings
 
-# Space lifecycle changes observers hear about.
-SCHEDULED_CHANGE, LIVE_CHANGE, ENDED_CHANGE, CANCELED_CHANGE, RESCHEDULED_CHANGE = (
-    "scheduled", "live", "ended", "canceled", "rescheduled")
+
+class SpaceChange(Enum):
+    """A space's lifecycle changes that observers (notifications, ticketing) hear about."""
+
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+    CANCELED = "canceled"
+    RESCHEDULED = "rescheduled"
 
 
 class SpaceObserver(Protocol):
     """Hears about lifecycle changes (notifications, ticketing)."""
 
-    def space_changed(self, change: str, space: SpaceModel, previous_start: datetime | None) -> None: ...
+    def space_changed(self, change: SpaceChange, space: SpaceModel, previous_start: datetime | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,7 @@ class SpaceService:
     # -- reading -----------------------------------------------------------------
 
     def get(self, space_id: str) -> SpaceModel:
-        try:
-            return SpaceModel.get(space_id)
-        except DoesNotExist as exc:
-            raise SpaceNotFound() from exc
+        return SpaceModel.lookup(space_id)
 
     def search(self, state: str | None, creator_id: str | None, query: str | None, cursor: str | None,
                limit: int) -> SpacePage:
@@ -125,7 +128,7 @@ class SpaceService:
         """Only users with enough followers may host; a space is live at once unless scheduled;
         a user hosts one live space at a time and schedules at most N."""
         now = self._clock.now()
-        creator = self._user(creator_id)
+        creator = UserModel.lookup(creator_id)
         if int(creator.follower_count) < self._settings.host_min_followers:
             raise NotEligibleToHost(f"Hosting needs {self._settings.host_min_followers} followers.")
         if new.scheduled_start is not None:
@@ -173,7 +176,7 @@ class SpaceService:
                     raise TooManyScheduled(
                         f"You already have {self._settings.max_scheduled_per_host} scheduled spaces.") from exc
                 raise
-            self._notify(SCHEDULED_CHANGE, space)
+            self._notify(SpaceChange.SCHEDULED, space)
         return space
 
     def start(self, actor_id: str, space_id: str) -> SpaceModel:
@@ -209,7 +212,7 @@ class SpaceService:
             raise
         space.refresh()
         self._publish(space, "space.updated", {"space_id": space.space_id, "state": space.state})
-        self._notify(CANCELED_CHANGE, space)
+        self._notify(SpaceChange.CANCELED, space)
         return space
 
     def edit(self, actor_id: str, space_id: str, edit: SpaceEdit) -> SpaceModel:
@@ -242,7 +245,7 @@ class SpaceService:
         self._publish(space, "space.updated", {"space_id": space.space_id, "title": space.title,
                                                "topic_ids": space.topic_ids or []})
         if edit.scheduled_start is not None and edit.scheduled_start != previous_start:
-            self._notify(RESCHEDULED_CHANGE, space, previous_start)
+            self._notify(SpaceChange.RESCHEDULED, space, previous_start)
         return space
 
     def end_unattended(self) -> list[str]:
@@ -293,7 +296,7 @@ class SpaceService:
             space.refresh()
         self._media.start(space.space_id)
         self._publish(space, "space.updated", {"space_id": space.space_id, "state": LIVE})
-        self._notify(LIVE_CHANGE, space)
+        self._notify(SpaceChange.LIVE, space)
 
     def _end(self, space: SpaceModel) -> SpaceModel:
         now = self._clock.now()
@@ -313,7 +316,7 @@ class SpaceService:
         space.refresh()
         self._media.stop(space.space_id)
         self._publish(space, "space.ended", {"space_id": space.space_id, "ended_at": now.isoformat()})
-        self._notify(ENDED_CHANGE, space)
+        self._notify(SpaceChange.ENDED, space)
         return space
 
     def _clear_room(self, space_id: str, now: datetime) -> None:
@@ -335,12 +338,6 @@ class SpaceService:
         if missing:
             raise UserNotFound(f"No such user: {missing[0]}.")
 
-    def _user(self, user_id: str) -> UserModel:
-        try:
-            return UserModel.get(user_id)
-        except DoesNotExist as exc:
-            raise UserNotFound() from exc
-
     @staticmethod
     def _require_creator(space: SpaceModel, actor_id: str) -> None:
         if space.creator_id != actor_id:
@@ -349,9 +346,9 @@ class SpaceService:
     def _publish(self, space: SpaceModel, kind: str, data: dict) -> None:
         self._events.publish(RoomEvent(kind, space.space_id, self._clock.now(), data))
 
-    def _notify(self, change: str, space: SpaceModel, previous_start: datetime | None = None) -> None:
+    def _notify(self, change: SpaceChange, space: SpaceModel, previous_start: datetime | None = None) -> None:
         for observer in self.observers:
             observer.space_changed(change, space, previous_start)
 
 
-__all__ = ["STATES", "NewSpace", "SpaceEdit", "SpaceObserver", "SpacePage", "SpaceService", "TicketTerms"]
+__all__ = ["STATES", "NewSpace", "SpaceChange", "SpaceEdit", "SpaceObserver", "SpacePage", "SpaceService", "TicketTerms"]

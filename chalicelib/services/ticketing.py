@@ -32,6 +32,7 @@ from chalicelib.models.tickets import (
     TicketModel,
 )
 from chalicelib.models.transactions import Transaction
+from chalicelib.services.spaces import SpaceChange
 from chalicelib.settings import Settings
 
 # Stripe needs a session to live at least 30 minutes; a minute more absorbs clock skew.
@@ -104,12 +105,7 @@ class TicketingService:
 
     def checkout(self, buyer_id: str, space_id: str) -> tuple[str, str]:
         """Hold a seat and open a Checkout Session; returns (session_id, checkout_url)."""
-        try:
-            space = SpaceModel.get(space_id)
-        except DoesNotExist as exc:
-            from chalicelib.errors import SpaceNotFound
-
-            raise SpaceNotFound() from exc
+        space = SpaceModel.lookup(space_id)
         if not space.is_ticketed:
             raise InvalidState("This space is free.", code="not_ticketed")
         if space.state not in (SCHEDULED, LIVE):
@@ -181,7 +177,7 @@ class TicketingService:
         return list(TicketModel.by_buyer.query(user_id, scan_index_forward=False))
 
     def buyers(self, host_id: str, space_id: str, cursor: str | None, limit: int) -> BuyersPage:
-        space = SpaceModel.get(space_id)
+        space = SpaceModel.lookup(space_id)
         if space.creator_id != host_id:
             raise NotHost()
         sold = [t for t in TicketModel.query(space_id) if t.status == PAID]
@@ -310,9 +306,9 @@ class TicketingService:
 
     # -- cancel → refunds ------------------------------------------------------------------------
 
-    def space_changed(self, change: str, space: SpaceModel, previous_start: datetime | None) -> None:
+    def space_changed(self, change: SpaceChange, space: SpaceModel, previous_start: datetime | None) -> None:
         """SpaceObserver: a cancelled ticketed space refunds every buyer, through SQS jobs."""
-        if change != "canceled" or not space.is_ticketed:
+        if change is not SpaceChange.CANCELED or not space.is_ticketed:
             return
         jobs = [refund_job(t.space_id, t.buyer_id, t.payment_intent_id)
                 for t in TicketModel.query(space.space_id, consistent_read=True) if t.status in (PAID, REFUND_PENDING)]

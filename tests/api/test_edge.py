@@ -54,6 +54,20 @@ def test_openapi_describes_every_route_with_its_models(api):
     assert doc["paths"]["/v1/me"]["get"]["security"] == [{"bearer": []}]
 
 
+# Bodies that pass validation, so the lookup of the space is what answers.
+_VALID_BODIES = {"/v1/spaces/{space_id}": {"title": "x"}, "/v1/spaces/{space_id}/messages": {"text": "hi"},
+                 "/v1/spaces/{space_id}/participants/{user_id}": {"role": "speaker"}}
+
+
+@pytest.mark.parametrize("spec", [s for s in ALL_SPECS if "{space_id}" in s.path and s.auth],
+                         ids=lambda s: f"{s.method} {s.path}")
+def test_every_space_route_answers_404_for_an_unknown_space(api, spec):
+    me, token = api.sign_up("curious")
+    path = spec.path.replace("{space_id}", "01ARZ3NDEKTSV4RRFFQ69G5FAV").replace("{user_id}", me)
+    reply = api.call(spec.method, path, body=_VALID_BODIES.get(spec.path, {}) if spec.body else None, token=token)
+    assert reply.status == 404 and reply.error_code == "space_not_found", (spec.path, reply.body)
+
+
 def test_unhandled_errors_are_500_without_a_stack_trace(api, container, monkeypatch):
     def explode(*_args, **_kwargs):
         raise RuntimeError("secret internals")

@@ -1,7 +1,8 @@
 """Room events: what a client must see the moment it happens.
 
 Services hand each event to an ``EventPublisher``; the realtime gateway delivers it over
-WebSockets to the audience the event names.
+WebSockets to the audience the event names. It lives below services and gateways because
+both speak it: services publish events, the gateway delivers them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from chalicelib.clock import iso
 
 # Audiences.
 EVERYONE = "everyone"  # everyone connected to the space
@@ -27,17 +30,8 @@ class RoomEvent:
 
     def wire(self) -> dict[str, Any]:
         """The shape clients receive (the realtime contract)."""
-        from chalicelib.clock import iso
-
         return {"type": self.type, "space_id": self.space_id, "at": iso(self.at), "data": self.data}
 
 
 class EventPublisher(Protocol):
     def publish(self, event: RoomEvent) -> None: ...
-
-
-class NullPublisher:
-    """Drops events (used where nobody listens, e.g. scripts)."""
-
-    def publish(self, event: RoomEvent) -> None:
-        return None
