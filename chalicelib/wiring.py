@@ -23,6 +23,8 @@ from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
 from chalicelib.services.accounts import AccountService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
+from chalicelib.services.membership import Membership
+from chalicelib.services.moderation import Moderation
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
@@ -44,7 +46,9 @@ class Services:
     accounts: AccountService
     social: SocialGraph
     spaces: SpaceService
+    membership: Membership
     rooms: RoomService
+    moderation: Moderation
     feed: LiveFeed
     realtime_gateway: RealtimeGateway
     realtime: RealtimeService
@@ -68,7 +72,8 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
                                        settings.realtime_inline_limit)
     events = events or realtime_gateway
     media = media or _default_media(settings, clock)
-    chat = ChatService(clock, events)
+    membership = Membership(connection, clock, events)
+    chat = ChatService(clock, membership, events)
     notifications = NotificationService(
         connection, clock, settings, QueueSender(_client("sqs", settings), settings.queue_name("notifications")),
         PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events)
@@ -76,7 +81,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         connection, clock, settings,
         payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base),
         QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
-    spaces = SpaceService(connection, clock, settings, events, media, observers=[notifications, ticketing],
+    spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[notifications, ticketing],
                           ticket_rules=ticketing)
     return Services(
         settings=settings,
@@ -88,7 +93,9 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         accounts=AccountService(connection, clock, tokens, hasher or PasswordHasher()),
         social=SocialGraph(connection, clock),
         spaces=spaces,
-        rooms=RoomService(connection, clock, spaces, events, media, room_tokens, admission=ticketing),
+        membership=membership,
+        rooms=RoomService(clock, membership, events, media, room_tokens, admission=ticketing),
+        moderation=Moderation(clock, membership, events, media),
         feed=LiveFeed(settings.feed_following_limit),
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),

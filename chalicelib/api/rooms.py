@@ -127,14 +127,14 @@ def speak_requests(call: Call) -> SpeakRequestsOut:
 @router.route("PUT", "/v1/spaces/{space_id}/participants/{user_id}", summary="Approve, invite, demote, name a co-host",
               body=SetRoleIn, response=ParticipantOut)
 def set_role(call: Call) -> ParticipantOut:
-    p = services().rooms.set_role(call.me, call.params["space_id"], call.params["user_id"], call.body.role)
+    p = services().moderation.set_role(call.me, call.params["space_id"], call.params["user_id"], call.body.role)
     return participant_out(p)
 
 
 @router.route("POST", "/v1/spaces/{space_id}/participants/{user_id}/mute", summary="Mute a speaker (hosts, or yourself)",
               response=ParticipantOut)
 def mute(call: Call) -> ParticipantOut:
-    return participant_out(services().rooms.mute(call.me, call.params["space_id"], call.params["user_id"]))
+    return participant_out(services().moderation.mute(call.me, call.params["space_id"], call.params["user_id"]))
 
 
 @router.route("DELETE", "/v1/spaces/{space_id}/participants/{user_id}/mute", summary="Unmute yourself",
@@ -148,11 +148,11 @@ def unmute(call: Call) -> ParticipantOut:
 @router.route("DELETE", "/v1/spaces/{space_id}/participants/{user_id}", summary="Remove someone, optionally ban (?ban=true)",
               query=RemoveQuery, response=Done)
 def remove(call: Call) -> Done:
-    services().rooms.remove(call.me, call.params["space_id"], call.params["user_id"], call.query.ban)
+    services().moderation.remove(call.me, call.params["space_id"], call.params["user_id"], call.query.ban)
     return Done(ok=True)
 
 
 @router.route("GET", "/v1/spaces/{space_id}/audit", summary="Moderation log (host)", query=PageQuery, response=AuditOut)
 def audit(call: Call) -> AuditOut:
-    entries, cursor = services().rooms.audit_log(call.me, call.params["space_id"], call.query.cursor, call.query.limit)
+    entries, cursor = services().moderation.audit_log(call.me, call.params["space_id"], call.query.cursor, call.query.limit)
     return AuditOut(entries=[_audit_out(e) for e in entries], next_cursor=cursor)

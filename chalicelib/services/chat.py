@@ -20,7 +20,7 @@ from chalicelib.models.messages import ChatThrottleModel, MessageModel
 from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import BANNED, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
-from chalicelib.services.rooms import require_present
+from chalicelib.services.membership import Membership
 
 MAX_TEXT = 280
 REACTIONS = ("👏", "❤️", "😂", "🔥", "💯", "🙌", "👋", "😮")
@@ -34,8 +34,9 @@ class HistoryPage:
 
 
 class ChatService:
-    def __init__(self, clock: Clock, events: EventPublisher):
+    def __init__(self, clock: Clock, membership: Membership, events: EventPublisher):
         self._clock = clock
+        self._membership = membership
         self._events = events
 
     def post(self, sender_id: str, space_id: str, text: str, to_user_id: str | None = None) -> MessageModel:
@@ -47,7 +48,7 @@ class ChatService:
         if sender.muted:
             raise Muted("Muted speakers cannot post.")
         if to_user_id is not None:
-            recipient = ParticipantModel.find(space_id, to_user_id)
+            recipient = self._membership.find(space_id, to_user_id)
             if recipient is None or not recipient.present or to_user_id == sender_id:
                 raise NotFound("That person is not in the space.", code="recipient_not_in_space")
         self._throttle(space_id, sender_id, "message")
@@ -74,7 +75,7 @@ class ChatService:
     def history(self, user_id: str, space_id: str, cursor: str | None, limit: int) -> HistoryPage:
         """Recent room messages, newest first, with the direct messages the caller is party to."""
         SpaceModel.lookup(space_id)
-        participant = ParticipantModel.find(space_id, user_id)
+        participant = self._membership.find(space_id, user_id)
         if participant is None:
             raise NotParticipant("Join the space to read its chat.")
         if participant.status == BANNED:
@@ -87,7 +88,7 @@ class ChatService:
         return HistoryPage(messages, encode_cursor(result.last_evaluated_key))
 
     def _speaking_participant(self, space_id: str, user_id: str) -> ParticipantModel:
-        return require_present(SpaceModel.lookup(space_id), user_id, NotParticipant("Join the space to chat in it."))
+        return self._membership.require_present(SpaceModel.lookup(space_id), user_id, NotParticipant("Join the space to chat in it."))
 
     def _throttle(self, space_id: str, user_id: str, kind: str) -> None:
         now = self._clock.now()

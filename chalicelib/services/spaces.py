@@ -30,10 +30,10 @@ from chalicelib.events import EventPublisher, RoomEvent
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.ids import new_id
 from chalicelib.models.pagination import decode_cursor, encode_cursor
-from chalicelib.models.participants import HOST, PRESENT, OnStageModel, ParticipantModel
 from chalicelib.models.spaces import CANCELED, ENDED, LIVE, SCHEDULED, STATES, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import UserModel
+from chalicelib.services.membership import Membership
 from chalicelib.settings import Settings
 
 
@@ -90,11 +90,12 @@ class SpacePage:
 
 
 class SpaceService:
-    def __init__(self, connection: Connection, clock: Clock, settings: Settings, events: EventPublisher,
-                 media: MediaGateway, observers: list[SpaceObserver] | None = None,
+    def __init__(self, connection: Connection, clock: Clock, settings: Settings, membership: Membership,
+                 events: EventPublisher, media: MediaGateway, observers: list[SpaceObserver] | None = None,
                  ticket_rules: TicketRules | None = None):
         self._connection = connection
         self._clock = clock
+        self._membership = membership
         self._settings = settings
         self._events = events
         self._media = media
@@ -263,28 +264,27 @@ class SpaceService:
     # -- internals ---------------------------------------------------------------
 
     def _go_live(self, space: SpaceModel, now: datetime, creating: bool) -> None:
-        host = ParticipantModel(space_id=space.space_id, user_id=space.creator_id, role=HOST, status=PRESENT,
-                                muted=False, joined_at=now, updated_at=now)
+        """The space goes live with its host in the room, in one transaction with the host's
+        "one live space at a time" claim."""
         user = UserModel(user_id=space.creator_id)
         tx = Transaction(self._connection)
         try:
             with tx:
+                host_seated = self._membership.seat_host(tx, space, now)
                 if creating:
                     space.state, space.started_at, space.acting_host_id = LIVE, now, space.creator_id
-                    space.participant_count = 1
+                    host_seated.apply_to_new(space)
                     tx.put("space", space, condition=SpaceModel.space_id.does_not_exist())
                     tx.change("host", user, [UserModel.hosting_space_id.set(space.space_id)],
                               condition=UserModel.hosting_space_id.does_not_exist())
                 else:
                     tx.change("space", space, [SpaceModel.state.set(LIVE), SpaceModel.started_at.set(now),
                                                SpaceModel.acting_host_id.set(space.creator_id),
-                                               SpaceModel.participant_count.add(1)],
+                                               *host_seated.space_actions()],
                               condition=SpaceModel.state == SCHEDULED)
                     tx.change("host", user, [UserModel.hosting_space_id.set(space.space_id),
                                              UserModel.scheduled_count.add(-1)],
                               condition=UserModel.hosting_space_id.does_not_exist())
-                tx.put("participant", host)
-                tx.change("on_stage", OnStageModel(user_id=space.creator_id), [OnStageModel.space_ids.add({space.space_id})])
         except TransactWriteError as exc:
             failed = tx.failed_conditions(exc)
             if "space" in failed:
@@ -312,18 +312,12 @@ class SpaceService:
             if "space" in tx.failed_conditions(exc):
                 raise InvalidState("Only a live space can be ended.") from exc
             raise
-        self._clear_room(space.space_id, now)
+        self._membership.empty_room(space.space_id)
         space.refresh()
         self._media.stop(space.space_id)
         self._publish(space, "space.ended", {"space_id": space.space_id, "ended_at": now.isoformat()})
         self._notify(SpaceChange.ENDED, space)
         return space
-
-    def _clear_room(self, space_id: str, now: datetime) -> None:
-        """Everyone is out: participants leave and nobody is on stage there any more."""
-        for participant in ParticipantModel.query(space_id, filter_condition=ParticipantModel.status == PRESENT):
-            participant.update(actions=[ParticipantModel.status.set("left"), ParticipantModel.updated_at.set(now)])
-            OnStageModel(user_id=participant.user_id).update(actions=[OnStageModel.space_ids.delete({space_id})])
 
     def _check_schedule(self, start: datetime, now: datetime) -> None:
         if start <= now or start > now + timedelta(days=self._settings.schedule_horizon_days):

@@ -179,7 +179,7 @@ def test_speaker_limit_holds_under_concurrent_promotions(container, api):
 
     def promote(guest):
         try:
-            container.rooms.set_role(host.id, space_id, guest.id, "speaker")
+            container.moderation.set_role(host.id, space_id, guest.id, "speaker")
             return "ok"
         except DomainError as exc:
             return exc.code
@@ -201,7 +201,7 @@ def test_cohost_limit_holds_under_concurrent_promotions(container, api):
 
     def promote(guest):
         try:
-            container.rooms.set_role(host.id, space_id, guest.id, "cohost")
+            container.moderation.set_role(host.id, space_id, guest.id, "cohost")
             return "ok"
         except DomainError as exc:
             return exc.code
@@ -212,16 +212,20 @@ def test_cohost_limit_holds_under_concurrent_promotions(container, api):
     assert len(SpaceModel.get(space_id).cohost_ids) == 2
 
 
-def test_when_the_host_leaves_the_first_cohost_acts_as_host(api):
+def test_when_the_host_leaves_the_first_cohost_acts_as_host(api, events):
     room = open_room(api)
     api.post(f"/v1/spaces/{room.space_id}/leave", token=room.host.token)
     space = _space(api, room, room.cohost.token)
     first = sorted([room.cohost.id, room.cohost2.id])[0]
     assert space["state"] == "live" and space["acting_host_id"] == first
+    # The room hears who runs it now (and hears it once).
+    handovers = [e.data for e in events.of_type("space.updated") if "acting_host_id" in e.data]
+    assert handovers == [{"space_id": room.space_id, "acting_host_id": first}]
     acting = room.cohost if first == room.cohost.id else room.cohost2
     assert api.get(f"/v1/spaces/{room.space_id}/audit", token=acting.token).status == 200
     api.post(f"/v1/spaces/{room.space_id}/join", token=room.host.token)
     assert _space(api, room, room.host.token)["acting_host_id"] == room.host.id
+    assert api.get(f"/v1/spaces/{room.space_id}/audit", token=acting.token).status == 403
 
 
 def test_ending_puts_everyone_out(api, events):

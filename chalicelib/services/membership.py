@@ -1,0 +1,310 @@
+"""Membership: who is in a space and in which role. Every participant and on-stage write
+is made here, and nowhere else.
+
+Someone's place in a live room is either absent or a role. Every change of place — join,
+leave, a role change, removal or ban, the host taking their seat as the space starts, and
+everyone leaving when it ends — is a ``Move``, and the room's bookkeeping follows from the
+move in one spelling: the space's counters (``participant_count``, ``listener_count``), its
+role sets (``cohost_ids``, ``speaker_ids``, whose sizes cap the roles: the caps are
+conditions, so they hold under concurrent promotions) and the user's on-stage record that
+feeds the purple circles. Each move is one transaction with the participant's own row.
+
+Who holds host powers follows from membership too: the creator while present, else the
+first co-host, else nobody — and then the space is unattended and ends by itself after a
+while (``SpaceService.end_unattended``). Moves of hosts and co-hosts keep that true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import size
+
+from chalicelib.clock import Clock
+from chalicelib.errors import Banned, Conflict, DomainError, InvalidState, RoleLimitReached
+from chalicelib.events import EventPublisher, RoomEvent
+from chalicelib.models.participants import (
+    BANNED,
+    COHOST,
+    HOST,
+    LEFT,
+    LISTENER,
+    PRESENT,
+    REMOVED,
+    SPEAKER,
+    STAGE_ROLES,
+    OnStageModel,
+    ParticipantModel,
+)
+from chalicelib.models.spaces import LIVE, SpaceModel
+from chalicelib.models.transactions import Transaction
+from chalicelib.services import permissions
+
+MAX_COHOSTS = 2
+MAX_SPEAKERS = 10
+_ROLE_SETS = {COHOST: SpaceModel.cohost_ids, SPEAKER: SpaceModel.speaker_ids}
+_ROLE_LIMITS = {COHOST: MAX_COHOSTS, SPEAKER: MAX_SPEAKERS}
+
+
+@dataclass(frozen=True)
+class Move:
+    """One person's change of place in a live room: from absent (None) or a role, to absent
+    or a role. The single source of the room's bookkeeping."""
+
+    user_id: str
+    before: str | None
+    after: str | None
+
+    @property
+    def participants_delta(self) -> int:
+        return (self.after is not None) - (self.before is not None)
+
+    @property
+    def listeners_delta(self) -> int:
+        return (self.after == LISTENER) - (self.before == LISTENER)
+
+    def space_actions(self) -> list[Any]:
+        """The move as updates of the space item."""
+        actions: list[Any] = []
+        if self.participants_delta:
+            actions.append(SpaceModel.participant_count.add(self.participants_delta))
+        if self.listeners_delta:
+            actions.append(SpaceModel.listener_count.add(self.listeners_delta))
+        if self.before in _ROLE_SETS:
+            actions.append(_ROLE_SETS[self.before].delete({self.user_id}))
+        if self.after in _ROLE_SETS:
+            actions.append(_ROLE_SETS[self.after].add({self.user_id}))
+        return actions
+
+    def apply_to_new(self, space: SpaceModel) -> None:
+        """The same bookkeeping on a space item about to be created (a put, not an update)."""
+        space.participant_count = int(space.participant_count or 0) + self.participants_delta
+        space.listener_count = int(space.listener_count or 0) + self.listeners_delta
+        if self.after in _ROLE_SETS:
+            roles = set(getattr(space, _ROLE_SETS[self.after].attr_name) or ()) | {self.user_id}
+            setattr(space, _ROLE_SETS[self.after].attr_name, roles)
+
+    def room_condition(self) -> Any | None:
+        """There is room in the role moved into."""
+        if self.after not in _ROLE_SETS:
+            return None
+        roles = _ROLE_SETS[self.after]
+        return roles.does_not_exist() | (size(roles) < _ROLE_LIMITS[self.after])
+
+    def on_stage_actions(self, space_id: str) -> list[Any]:
+        was, is_ = self.before in STAGE_ROLES, self.after in STAGE_ROLES
+        if is_ and not was:
+            return [OnStageModel.space_ids.add({space_id})]
+        if was and not is_:
+            return [OnStageModel.space_ids.delete({space_id})]
+        return []
+
+
+class Membership:
+    def __init__(self, connection: Connection, clock: Clock, events: EventPublisher):
+        self._connection = connection
+        self._clock = clock
+        self._events = events
+
+    # -- reading -----------------------------------------------------------------------
+
+    @staticmethod
+    def find(space_id: str, user_id: str) -> ParticipantModel | None:
+        return ParticipantModel.find(space_id, user_id)
+
+    @staticmethod
+    def present(space_id: str) -> list[ParticipantModel]:
+        return list(ParticipantModel.query(space_id, filter_condition=ParticipantModel.status == PRESENT))
+
+    @staticmethod
+    def raised_hands(space_id: str) -> list[ParticipantModel]:
+        """Speak requests, oldest first."""
+        raised = ParticipantModel.query(space_id, filter_condition=(ParticipantModel.status == PRESENT)
+                                        & ParticipantModel.hand_raised_at.exists())
+        return sorted(raised, key=lambda p: p.hand_raised_at)
+
+    @staticmethod
+    def require_present(space: SpaceModel, user_id: str, absent: DomainError) -> ParticipantModel:
+        """Someone's record in a live space: banned people get 403, people not in the room ``absent``."""
+        if space.state != LIVE:
+            raise InvalidState("The space is not live.")
+        participant = ParticipantModel.find(space.space_id, user_id)
+        if participant is not None and participant.status == BANNED:
+            raise Banned()
+        if participant is None or not participant.present:
+            raise absent
+        return participant
+
+    def actor(self, space: SpaceModel, user_id: str) -> permissions.Actor:
+        """Who is acting, for the permission rules (banned people get 403 here)."""
+        participant = ParticipantModel.find(space.space_id, user_id)
+        if participant is not None and participant.status == BANNED:
+            raise Banned()
+        role = participant.role if participant is not None and participant.present else None
+        return permissions.Actor(user_id, role, user_id in (space.creator_id, space.acting_host_id))
+
+    # -- moves -------------------------------------------------------------------------
+
+    def enter(self, space_id: str, user_id: str, role: str) -> set[str]:
+        """Someone enters a live space in a role (if they are not in it and not banned, and
+        the role has room). Returns the labels of the failed conditions, empty on success:
+        ``participant`` (already in, or banned) or ``space`` (not live, or the role is full)."""
+        now = self._clock.now()
+        participant = ParticipantModel(space_id=space_id, user_id=user_id, role=role, status=PRESENT, muted=False,
+                                       joined_at=now, updated_at=now)
+        may_enter = ParticipantModel.user_id.does_not_exist() | ParticipantModel.status.is_in(LEFT, REMOVED)
+        tx = Transaction(self._connection)
+        try:
+            with tx:
+                tx.put("participant", participant, condition=may_enter)
+                self._bookkeep(tx, space_id, Move(user_id, None, role), space_must_be_live=True)
+        except TransactWriteError as exc:
+            failed = tx.failed_conditions(exc)
+            if not failed:
+                raise
+            return failed
+        if role == HOST:
+            SpaceModel(space_id=space_id).update(actions=[SpaceModel.acting_host_id.set(user_id),
+                                                          SpaceModel.unattended_since.remove()])
+        return set()
+
+    def change_role(self, participant: ParticipantModel, new_role: str) -> None:
+        """A present participant takes another role, if it has room; raises 409 if they
+        changed meanwhile or the role is full."""
+        move = Move(participant.user_id, participant.role, new_role)
+        tx = Transaction(self._connection)
+        try:
+            with tx:
+                tx.change("participant", participant, [ParticipantModel.role.set(new_role),
+                                                       ParticipantModel.hand_raised_at.remove(),
+                                                       ParticipantModel.updated_at.set(self._clock.now())],
+                          condition=self._unchanged(participant))
+                self._bookkeep(tx, participant.space_id, move, space_must_be_live=True)
+        except TransactWriteError as exc:
+            failed = tx.failed_conditions(exc)
+            if "participant" in failed:
+                raise Conflict("The participant changed meanwhile; try again.", code="participant_changed") from exc
+            if "space" in failed:
+                raise RoleLimitReached(f"A space has at most {_ROLE_LIMITS.get(new_role)} {new_role}s.") from exc
+            raise
+        if COHOST in (participant.role, new_role):
+            self._hosts_changed(participant.space_id)
+
+    def exit(self, participant: ParticipantModel, status: str) -> None:
+        """A present participant leaves (``LEFT``), is removed or banned. They give up any
+        stage role but the host's (the creator is the host whenever they come back)."""
+        tx = Transaction(self._connection)
+        try:
+            with tx:
+                tx.change("participant", participant, self._leaving(participant, status),
+                          condition=self._unchanged(participant))
+                self._bookkeep(tx, participant.space_id, Move(participant.user_id, participant.role, None),
+                               space_must_be_live=False)
+        except TransactWriteError as exc:
+            if "participant" in tx.failed_conditions(exc):
+                raise Conflict("The participant changed meanwhile; try again.", code="participant_changed") from exc
+            raise
+        if participant.role in (HOST, COHOST):
+            self._hosts_changed(participant.space_id)
+
+    def seat_host(self, tx: Transaction, space: SpaceModel, now: datetime) -> Move:
+        """The creator takes the host's seat as the space goes live, inside the caller's
+        transaction. The caller writes the space item itself (an item appears once in a
+        transaction), with the returned move's bookkeeping."""
+        move = Move(space.creator_id, None, HOST)
+        tx.put("participant", ParticipantModel(space_id=space.space_id, user_id=space.creator_id, role=HOST,
+                                               status=PRESENT, muted=False, joined_at=now, updated_at=now))
+        self._on_stage(tx, space.space_id, move)
+        return move
+
+    def empty_room(self, space_id: str) -> None:
+        """The space ended: everyone is out, and nobody is on stage there any more. The
+        space keeps its last counts."""
+        for participant in self.present(space_id):
+            participant.update(actions=self._leaving(participant, LEFT))
+            stage = Move(participant.user_id, participant.role, None).on_stage_actions(space_id)
+            if stage:
+                OnStageModel(user_id=participant.user_id).update(actions=stage)
+
+    def ban_absent(self, space_id: str, user_id: str) -> None:
+        """Ban someone who is not in the room (the host may exclude people in advance)."""
+        now = self._clock.now()
+        existing = ParticipantModel.find(space_id, user_id)
+        if existing is None:
+            ParticipantModel(space_id=space_id, user_id=user_id, role=LISTENER, status=BANNED, muted=False,
+                             updated_at=now).save()
+        else:
+            existing.update(actions=[ParticipantModel.status.set(BANNED), ParticipantModel.updated_at.set(now)],
+                            condition=ParticipantModel.status != PRESENT)
+
+    # -- flags -------------------------------------------------------------------------
+
+    def raise_hand(self, participant: ParticipantModel) -> bool:
+        """Returns True if the hand went up now (False if it was already up)."""
+        if participant.hand_raised_at is not None:
+            return False
+        participant.update(actions=[ParticipantModel.hand_raised_at.set(self._clock.now())],
+                           condition=ParticipantModel.status == PRESENT)
+        return True
+
+    def lower_hand(self, participant: ParticipantModel) -> None:
+        if participant.hand_raised_at is not None:
+            participant.update(actions=[ParticipantModel.hand_raised_at.remove()])
+
+    def set_muted(self, participant: ParticipantModel, muted: bool) -> bool:
+        """Returns True if the flag changed."""
+        if bool(participant.muted) == muted:
+            return False
+        # Muting someone who left meanwhile must fail; unmuting yourself needs no such care.
+        participant.update(actions=[ParticipantModel.muted.set(muted)],
+                           condition=ParticipantModel.status == PRESENT if muted else None)
+        return True
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _hosts_changed(self, space_id: str) -> None:
+        """Keep the acting host true after a host or co-host came, went or changed role."""
+        space = SpaceModel.get(space_id, consistent_read=True)
+        previous = space.acting_host_id
+        creator = ParticipantModel.find(space_id, space.creator_id)
+        cohosts = sorted(space.cohost_ids or ())
+        acting: str | None
+        if creator is not None and creator.present:
+            acting = space.creator_id
+        else:
+            acting = cohosts[0] if cohosts else None
+        actions: list[Any] = [SpaceModel.acting_host_id.set(acting) if acting else SpaceModel.acting_host_id.remove()]
+        if acting:
+            actions.append(SpaceModel.unattended_since.remove())
+        elif space.unattended_since is None:
+            actions.append(SpaceModel.unattended_since.set(self._clock.now()))
+        space.update(actions=actions)
+        if acting != previous:
+            self._events.publish(RoomEvent("space.updated", space_id, self._clock.now(),
+                                           {"space_id": space_id, "acting_host_id": acting}))
+
+    def _leaving(self, participant: ParticipantModel, status: str) -> list[Any]:
+        return [ParticipantModel.status.set(status), ParticipantModel.role.set(HOST if participant.role == HOST else LISTENER),
+                ParticipantModel.muted.set(False), ParticipantModel.hand_raised_at.remove(),
+                ParticipantModel.updated_at.set(self._clock.now())]
+
+    @staticmethod
+    def _unchanged(participant: ParticipantModel) -> Any:
+        return (ParticipantModel.status == PRESENT) & (ParticipantModel.role == participant.role)
+
+    def _bookkeep(self, tx: Transaction, space_id: str, move: Move, space_must_be_live: bool) -> None:
+        condition = move.room_condition()
+        if space_must_be_live:
+            condition = SpaceModel.state == LIVE if condition is None else (SpaceModel.state == LIVE) & condition
+        tx.change("space", SpaceModel(space_id=space_id), move.space_actions(), condition=condition)
+        self._on_stage(tx, space_id, move)
+
+    @staticmethod
+    def _on_stage(tx: Transaction, space_id: str, move: Move) -> None:
+        actions = move.on_stage_actions(space_id)
+        if actions:
+            tx.change("on_stage", OnStageModel(user_id=move.user_id), actions)
