@@ -28,6 +28,7 @@ from chalicelib.services.moderation import Moderation
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
+from chalicelib.services.search import SpaceSearch
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
 from chalicelib.services.ticketing import TicketingService
@@ -49,6 +50,7 @@ class Services:
     membership: Membership
     rooms: RoomService
     moderation: Moderation
+    search: SpaceSearch
     feed: LiveFeed
     realtime_gateway: RealtimeGateway
     realtime: RealtimeService
@@ -96,6 +98,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         membership=membership,
         rooms=RoomService(clock, membership, events, media, room_tokens, admission=ticketing),
         moderation=Moderation(clock, membership, events, media),
+        search=SpaceSearch(),
         feed=LiveFeed(settings.feed_following_limit),
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),

@@ -115,7 +115,7 @@ def create_space(call: Call) -> SpaceOut:
 @router.route("GET", "/v1/spaces", summary="Search and list spaces", query=SearchQuery, response=SpacesPage)
 def search_spaces(call: Call) -> SpacesPage:
     q: SearchQuery = call.query
-    page = services().spaces.search(q.state, q.creator_id, q.q, q.cursor, q.limit)
+    page = services().search.spaces(q.state, q.creator_id, q.q, q.cursor, q.limit)
     return SpacesPage(spaces=[space_out(s) for s in page.spaces], next_cursor=page.next_cursor)
 
 

@@ -3,11 +3,8 @@ is made here, and nowhere else.
 
 Someone's place in a live room is either absent or a role. Every change of place — join,
 leave, a role change, removal or ban, the host taking their seat as the space starts, and
-everyone leaving when it ends — is a ``Move``, and the room's bookkeeping follows from the
-move in one spelling: the space's counters (``participant_count``, ``listener_count``), its
-role sets (``cohost_ids``, ``speaker_ids``, whose sizes cap the roles: the caps are
-conditions, so they hold under concurrent promotions) and the user's on-stage record that
-feeds the purple circles. Each move is one transaction with the participant's own row.
+everyone leaving when it ends — is a ``Move`` (``room_moves.py``), written here in one
+transaction with the participant's own row and the room's bookkeeping.
 
 Who holds host powers follows from membership too: the creator while present, else the
 first co-host, else nobody — and then the space is unattended and ends by itself after a
@@ -16,13 +13,11 @@ while (``SpaceService.end_unattended``). Moves of hosts and co-hosts keep that t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.expressions.condition import size
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Banned, Conflict, DomainError, InvalidState, RoleLimitReached
@@ -35,73 +30,13 @@ from chalicelib.models.participants import (
     LISTENER,
     PRESENT,
     REMOVED,
-    SPEAKER,
-    STAGE_ROLES,
     OnStageModel,
     ParticipantModel,
 )
 from chalicelib.models.spaces import LIVE, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.services import permissions
-
-MAX_COHOSTS = 2
-MAX_SPEAKERS = 10
-_ROLE_SETS = {COHOST: SpaceModel.cohost_ids, SPEAKER: SpaceModel.speaker_ids}
-_ROLE_LIMITS = {COHOST: MAX_COHOSTS, SPEAKER: MAX_SPEAKERS}
-
-
-@dataclass(frozen=True)
-class Move:
-    """One person's change of place in a live room: from absent (None) or a role, to absent
-    or a role. The single source of the room's bookkeeping."""
-
-    user_id: str
-    before: str | None
-    after: str | None
-
-    @property
-    def participants_delta(self) -> int:
-        return (self.after is not None) - (self.before is not None)
-
-    @property
-    def listeners_delta(self) -> int:
-        return (self.after == LISTENER) - (self.before == LISTENER)
-
-    def space_actions(self) -> list[Any]:
-        """The move as updates of the space item."""
-        actions: list[Any] = []
-        if self.participants_delta:
-            actions.append(SpaceModel.participant_count.add(self.participants_delta))
-        if self.listeners_delta:
-            actions.append(SpaceModel.listener_count.add(self.listeners_delta))
-        if self.before in _ROLE_SETS:
-            actions.append(_ROLE_SETS[self.before].delete({self.user_id}))
-        if self.after in _ROLE_SETS:
-            actions.append(_ROLE_SETS[self.after].add({self.user_id}))
-        return actions
-
-    def apply_to_new(self, space: SpaceModel) -> None:
-        """The same bookkeeping on a space item about to be created (a put, not an update)."""
-        space.participant_count = int(space.participant_count or 0) + self.participants_delta
-        space.listener_count = int(space.listener_count or 0) + self.listeners_delta
-        if self.after in _ROLE_SETS:
-            roles = set(getattr(space, _ROLE_SETS[self.after].attr_name) or ()) | {self.user_id}
-            setattr(space, _ROLE_SETS[self.after].attr_name, roles)
-
-    def room_condition(self) -> Any | None:
-        """There is room in the role moved into."""
-        if self.after not in _ROLE_SETS:
-            return None
-        roles = _ROLE_SETS[self.after]
-        return roles.does_not_exist() | (size(roles) < _ROLE_LIMITS[self.after])
-
-    def on_stage_actions(self, space_id: str) -> list[Any]:
-        was, is_ = self.before in STAGE_ROLES, self.after in STAGE_ROLES
-        if is_ and not was:
-            return [OnStageModel.space_ids.add({space_id})]
-        if was and not is_:
-            return [OnStageModel.space_ids.delete({space_id})]
-        return []
+from chalicelib.services.room_moves import ROLE_LIMITS, Move
 
 
 class Membership:
@@ -189,7 +124,7 @@ class Membership:
             if "participant" in failed:
                 raise Conflict("The participant changed meanwhile; try again.", code="participant_changed") from exc
             if "space" in failed:
-                raise RoleLimitReached(f"A space has at most {_ROLE_LIMITS.get(new_role)} {new_role}s.") from exc
+                raise RoleLimitReached(f"A space has at most {ROLE_LIMITS.get(new_role)} {new_role}s.") from exc
             raise
         if COHOST in (participant.role, new_role):
             self._hosts_changed(participant.space_id)

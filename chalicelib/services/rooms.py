@@ -15,7 +15,8 @@ from chalicelib.gateways.media import MediaEndpoint, MediaGateway
 from chalicelib.models.participants import BANNED, HOST, LEFT, LISTENER, SPEAKER, ParticipantModel
 from chalicelib.models.spaces import LIVE, SpaceModel
 from chalicelib.services import permissions
-from chalicelib.services.membership import MAX_SPEAKERS, Membership
+from chalicelib.services.membership import Membership
+from chalicelib.services.room_moves import MAX_SPEAKERS
 from chalicelib.services.tokens import RoomTokens
 
 

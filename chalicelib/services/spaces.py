@@ -1,6 +1,7 @@
-"""Spaces: creating, scheduling, starting, ending, cancelling, editing, finding.
+"""Spaces: creating, scheduling, starting, ending, cancelling, editing, looking up.
 
-Every state transition is a conditional write on ``state`` inside a transaction with the
+One module for the whole lifecycle (it runs past 250 lines for that reason): each state
+transition's transaction reads beside the others. Every state transition is a conditional write on ``state`` inside a transaction with the
 host's own bookkeeping (one live space at a time, at most N scheduled), so two concurrent
 ``start`` or ``end`` calls cannot both win.
 """
@@ -29,7 +30,6 @@ from chalicelib.errors import (
 from chalicelib.events import EventPublisher, RoomEvent
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.ids import new_id
-from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.spaces import CANCELED, ENDED, LIVE, SCHEDULED, STATES, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import UserModel
@@ -83,12 +83,6 @@ class SpaceEdit:
     topics: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
-class SpacePage:
-    spaces: list[SpaceModel]
-    next_cursor: str | None
-
-
 class SpaceService:
     def __init__(self, connection: Connection, clock: Clock, settings: Settings, membership: Membership,
                  events: EventPublisher, media: MediaGateway, observers: list[SpaceObserver] | None = None,
@@ -106,22 +100,6 @@ class SpaceService:
 
     def get(self, space_id: str) -> SpaceModel:
         return SpaceModel.lookup(space_id)
-
-    def search(self, state: str | None, creator_id: str | None, query: str | None, cursor: str | None,
-               limit: int) -> SpacePage:
-        """Spaces by state and/or creator, with a case-insensitive title filter, newest first."""
-        condition: Any = SpaceModel.title_lower.contains(query.lower()) if query else None
-        start = decode_cursor(cursor)
-        if creator_id:
-            if state:
-                condition = (SpaceModel.state == state) & condition if condition is not None else SpaceModel.state == state
-            result = SpaceModel.by_creator.query(creator_id, filter_condition=condition, scan_index_forward=False,
-                                                 limit=limit, last_evaluated_key=start)
-        else:
-            result = SpaceModel.by_state.query(state or LIVE, filter_condition=condition, scan_index_forward=False,
-                                               limit=limit, last_evaluated_key=start)
-        spaces = list(result)
-        return SpacePage(spaces, encode_cursor(result.last_evaluated_key))
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -345,4 +323,4 @@ class SpaceService:
             observer.space_changed(change, space, previous_start)
 
 
-__all__ = ["STATES", "NewSpace", "SpaceChange", "SpaceEdit", "SpaceObserver", "SpacePage", "SpaceService", "TicketTerms"]
+__all__ = ["STATES", "NewSpace", "SpaceChange", "SpaceEdit", "SpaceObserver", "SpaceService", "TicketTerms"]

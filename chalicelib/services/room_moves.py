@@ -1,0 +1,77 @@
+"""One person's change of place in a live room, and the bookkeeping it implies.
+
+A place is absent (None) or a role. From a move follow, in one spelling: the space's
+counters (``participant_count``, ``listener_count``), its role sets (``cohost_ids``,
+``speaker_ids``, whose sizes cap the roles — conditions, so the caps hold under concurrent
+promotions) and the user's on-stage record that feeds the purple circles. Pure: it builds
+expressions, ``Membership`` writes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.expressions.condition import size
+
+from chalicelib.models.participants import COHOST, LISTENER, SPEAKER, STAGE_ROLES, OnStageModel
+from chalicelib.models.spaces import SpaceModel
+
+MAX_COHOSTS = 2
+MAX_SPEAKERS = 10
+_ROLE_SETS = {COHOST: SpaceModel.cohost_ids, SPEAKER: SpaceModel.speaker_ids}
+ROLE_LIMITS = {COHOST: MAX_COHOSTS, SPEAKER: MAX_SPEAKERS}
+
+
+@dataclass(frozen=True)
+class Move:
+    """One person's change of place in a live room: from absent (None) or a role, to absent
+    or a role. The single source of the room's bookkeeping."""
+
+    user_id: str
+    before: str | None
+    after: str | None
+
+    @property
+    def participants_delta(self) -> int:
+        return (self.after is not None) - (self.before is not None)
+
+    @property
+    def listeners_delta(self) -> int:
+        return (self.after == LISTENER) - (self.before == LISTENER)
+
+    def space_actions(self) -> list[Any]:
+        """The move as updates of the space item."""
+        actions: list[Any] = []
+        if self.participants_delta:
+            actions.append(SpaceModel.participant_count.add(self.participants_delta))
+        if self.listeners_delta:
+            actions.append(SpaceModel.listener_count.add(self.listeners_delta))
+        if self.before in _ROLE_SETS:
+            actions.append(_ROLE_SETS[self.before].delete({self.user_id}))
+        if self.after in _ROLE_SETS:
+            actions.append(_ROLE_SETS[self.after].add({self.user_id}))
+        return actions
+
+    def apply_to_new(self, space: SpaceModel) -> None:
+        """The same bookkeeping on a space item about to be created (a put, not an update)."""
+        space.participant_count = int(space.participant_count or 0) + self.participants_delta
+        space.listener_count = int(space.listener_count or 0) + self.listeners_delta
+        if self.after in _ROLE_SETS:
+            roles = set(getattr(space, _ROLE_SETS[self.after].attr_name) or ()) | {self.user_id}
+            setattr(space, _ROLE_SETS[self.after].attr_name, roles)
+
+    def room_condition(self) -> Any | None:
+        """There is room in the role moved into."""
+        if self.after not in _ROLE_SETS:
+            return None
+        roles = _ROLE_SETS[self.after]
+        return roles.does_not_exist() | (size(roles) < ROLE_LIMITS[self.after])
+
+    def on_stage_actions(self, space_id: str) -> list[Any]:
+        was, is_ = self.before in STAGE_ROLES, self.after in STAGE_ROLES
+        if is_ and not was:
+            return [OnStageModel.space_ids.add({space_id})]
+        if was and not is_:
+            return [OnStageModel.space_ids.delete({space_id})]
+        return []
