@@ -1,16 +1,19 @@
-"""Parlor's Chalice app: created here, every route lives in a blueprint in chalicelib.api."""
+"""Parlor's Chalice app, built from this environment's settings; every route and handler
+lives in chalicelib."""
 
-from chalice import Chalice
+from chalicelib.api import create_app
+from chalicelib.settings import get_settings
 
-from chalicelib.api import BLUEPRINTS, realtime
+app = create_app(get_settings())
 
-app = Chalice(app_name="parlor")
-# Chalice still labels its WebSocket support experimental; Parlor's realtime channel uses it.
-app.experimental_feature_flags.update(["WEBSOCKETS"])
-for blueprint in BLUEPRINTS:
-    app.register_blueprint(blueprint)
-
-# WebSocket handlers must be registered on the app and be attributes of this module.
-websocket_connect = app.on_ws_connect()(realtime.websocket_connect)
-websocket_message = app.on_ws_message()(realtime.websocket_message)
-websocket_disconnect = app.on_ws_disconnect()(realtime.websocket_disconnect)
+# Lambda calls each handler that is not an HTTP route by its name in this module (Chalice
+# names them "app.<function>"); tests/api/test_edge.py checks that every one is here.
+websocket_connect = app.handler_map["websocket_connect"]
+websocket_message = app.handler_map["websocket_message"]
+websocket_disconnect = app.handler_map["websocket_disconnect"]
+realtime_fanout = app.handler_map["realtime_fanout"]
+end_unattended_spaces = app.handler_map["end_unattended_spaces"]
+send_due_reminders = app.handler_map["send_due_reminders"]
+sweep_refunds = app.handler_map["sweep_refunds"]
+notification_jobs = app.handler_map["notification_jobs"]
+refund_jobs = app.handler_map["refund_jobs"]

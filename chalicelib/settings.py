@@ -1,25 +1,30 @@
-"""Settings read once from the environment into one frozen object."""
+"""Settings, each declared once: name, type, default and environment variable
+(``PARLOR_`` + the name in capitals, unless an alias names another). Read once per
+process, on first use — never at import.
+
+On AWS some values are not plain environment: the secrets (one Secrets Manager JSON whose
+keys are named like the variables) and the two URLs the Lambdas cannot be given directly
+(SSM parameters). They are read through Powertools Parameters, which caches them.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
+from typing import Annotated, Any
+
+from aws_lambda_powertools.utilities import parameters
+from pydantic import AliasChoices, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "PARLOR_"
+CommaList = Annotated[tuple[str, ...], NoDecode]  # "a, b" in the environment
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    return int(raw) if raw not in (None, "") else default
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore", populate_by_name=True)
 
-
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
-
-
-@dataclass(frozen=True)
-class Settings:
     stage: str = "dev"
     table_prefix: str = "parlor-dev"
     # Signing key for user session tokens (HS256). Never a default in production:
@@ -28,9 +33,8 @@ class Settings:
     token_ttl_seconds: int = 7 * 24 * 3600
     host_min_followers: int = 600
     max_body_bytes: int = 16 * 1024
-    page_size: int = 50
     api_url: str = "http://127.0.0.1:8000"
-    region: str = "us-east-1"
+    region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # Ed25519 private key (PEM) that signs media tokens; workers get the public half.
     media_token_private_key: str = ""
     media_token_public_key: str = ""
@@ -50,8 +54,8 @@ class Settings:
     ecs_cluster: str = ""
     ecs_task_definition: str = ""
     ecs_container: str = "media-worker"
-    ecs_subnets: tuple[str, ...] = ()
-    ecs_security_groups: tuple[str, ...] = ()
+    ecs_subnets: CommaList = ()
+    ecs_security_groups: CommaList = ()
     reminder_lead_minutes: int = 15
     host_reminder_minutes: int = 30
     sns_apns_arn: str = ""
@@ -68,50 +72,32 @@ class Settings:
     app_return_url: str = "parlor://payments"
     # How many followees the live feed looks at (people follow at most a few thousand).
     feed_following_limit: int = 5000
+    # On AWS, where the remote values are (see AwsParameters).
+    secrets_arn: str = ""
+    ws_management_url_param: str = ""
+    api_url_param: str = ""
+
+    @field_validator("ecs_subnets", "ecs_security_groups", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        d = cls()
-        return cls(
-            stage=env.get("PARLOR_STAGE", d.stage),
-            table_prefix=env.get("PARLOR_TABLE_PREFIX", d.table_prefix),
-            jwt_secret=env.get("PARLOR_JWT_SECRET", d.jwt_secret),
-            token_ttl_seconds=_int(env, "PARLOR_TOKEN_TTL_SECONDS", d.token_ttl_seconds),
-            host_min_followers=_int(env, "PARLOR_HOST_MIN_FOLLOWERS", d.host_min_followers),
-            max_body_bytes=_int(env, "PARLOR_MAX_BODY_BYTES", d.max_body_bytes),
-            page_size=_int(env, "PARLOR_PAGE_SIZE", d.page_size),
-            api_url=env.get("PARLOR_API_URL", d.api_url),
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or d.region,
-            media_token_private_key=env.get("PARLOR_MEDIA_TOKEN_PRIVATE_KEY", d.media_token_private_key),
-            media_token_public_key=env.get("PARLOR_MEDIA_TOKEN_PUBLIC_KEY", d.media_token_public_key),
-            service_secret=env.get("PARLOR_SERVICE_SECRET", d.service_secret),
-            realtime_url=env.get("PARLOR_REALTIME_URL", d.realtime_url),
-            ws_management_url=env.get("PARLOR_WS_MANAGEMENT_URL", d.ws_management_url),
-            realtime_inline_limit=_int(env, "PARLOR_REALTIME_INLINE_LIMIT", d.realtime_inline_limit),
-            max_scheduled_per_host=_int(env, "PARLOR_MAX_SCHEDULED_PER_HOST", d.max_scheduled_per_host),
-            schedule_horizon_days=_int(env, "PARLOR_SCHEDULE_HORIZON_DAYS", d.schedule_horizon_days),
-            unattended_grace_minutes=_int(env, "PARLOR_UNATTENDED_GRACE_MINUTES", d.unattended_grace_minutes),
-            media_launcher=env.get("PARLOR_MEDIA_LAUNCHER", d.media_launcher),
-            media_base_port=_int(env, "PARLOR_MEDIA_BASE_PORT", d.media_base_port),
-            ecs_cluster=env.get("PARLOR_ECS_CLUSTER", d.ecs_cluster),
-            ecs_task_definition=env.get("PARLOR_ECS_TASK_DEFINITION", d.ecs_task_definition),
-            ecs_container=env.get("PARLOR_ECS_CONTAINER", d.ecs_container),
-            ecs_subnets=_list(env, "PARLOR_ECS_SUBNETS"),
-            ecs_security_groups=_list(env, "PARLOR_ECS_SECURITY_GROUPS"),
-            reminder_lead_minutes=_int(env, "PARLOR_REMINDER_LEAD_MINUTES", d.reminder_lead_minutes),
-            host_reminder_minutes=_int(env, "PARLOR_HOST_REMINDER_MINUTES", d.host_reminder_minutes),
-            sns_apns_arn=env.get("PARLOR_SNS_APNS_ARN", d.sns_apns_arn),
-            sns_fcm_arn=env.get("PARLOR_SNS_FCM_ARN", d.sns_fcm_arn),
-            fanout_page_size=_int(env, "PARLOR_FANOUT_PAGE_SIZE", d.fanout_page_size),
-            send_batch_size=_int(env, "PARLOR_SEND_BATCH_SIZE", d.send_batch_size),
-            stripe_api_key=env.get("PARLOR_STRIPE_API_KEY", d.stripe_api_key),
-            stripe_webhook_secret=env.get("PARLOR_STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
-            stripe_api_base=env.get("PARLOR_STRIPE_API_BASE", d.stripe_api_base),
-            platform_fee_bps=_int(env, "PARLOR_PLATFORM_FEE_BPS", d.platform_fee_bps),
-            app_return_url=env.get("PARLOR_APP_RETURN_URL", d.app_return_url),
-            feed_following_limit=_int(env, "PARLOR_FEED_FOLLOWING_LIMIT", d.feed_following_limit),
-        )
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: what the code passes, then the secret store, then the environment.
+        return init_settings, AwsParameters(settings_cls), env_settings
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable that sets ``field``."""
+        return _env_name(field, cls.model_fields[field])
+
+    @classmethod
+    def environment(cls, **values: Any) -> dict[str, str]:
+        """Values as the environment that sets them (for the processes and stacks we start)."""
+        return {cls.env_name(name): ",".join(v) if isinstance(v, tuple | list) else str(v) for name, v in values.items()}
 
     def table_name(self, short_name: str) -> str:
         return f"{self.table_prefix}-{short_name}"
@@ -121,33 +107,55 @@ class Settings:
         return f"{self.table_prefix}-{short_name}"
 
 
-def remote_values(env: Mapping[str, str]) -> dict[str, str]:
-    """On AWS, values that are not plain environment: the secrets (one Secrets Manager JSON
-    whose keys are named like the variables) and the WebSocket management URL (an SSM
-    parameter, since the Lambdas cannot reference their own WebSocket API). Read once."""
-    values: dict[str, str] = {}
-    if env.get("PARLOR_SECRETS_ARN"):
-        import boto3
-
-        secret = boto3.client("secretsmanager").get_secret_value(SecretId=env["PARLOR_SECRETS_ARN"])["SecretString"]
-        values.update({k: str(v) for k, v in json.loads(secret).items() if k.startswith("PARLOR_")})
-    if env.get("PARLOR_WS_MANAGEMENT_URL_PARAM") and not env.get("PARLOR_WS_MANAGEMENT_URL"):
-        values["PARLOR_WS_MANAGEMENT_URL"] = _parameter(env["PARLOR_WS_MANAGEMENT_URL_PARAM"])
-        # Clients connect to the same WebSocket stage the management API posts to.
-        values.setdefault("PARLOR_REALTIME_URL", values["PARLOR_WS_MANAGEMENT_URL"].replace("https://", "wss://", 1))
-    if env.get("PARLOR_API_URL_PARAM") and not env.get("PARLOR_API_URL"):
-        values["PARLOR_API_URL"] = _parameter(env["PARLOR_API_URL_PARAM"])
-    return values
+def _env_name(field: str, info: FieldInfo) -> str:
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias) if alias else ENV_PREFIX + field.upper()
 
 
-def _parameter(name: str) -> str:
-    import boto3
+class AwsParameters(PydanticBaseSettingsSource):
+    """The values kept outside the environment on AWS, fetched once through Powertools
+    Parameters. The secret's keys are environment variable names (``PARLOR_JWT_SECRET``);
+    the URL parameters fill their settings only where the environment does not."""
 
-    return str(boto3.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is fetched at once in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        env = os.environ
+        by_env_name = {_env_name(name, info): name for name, info in Settings.model_fields.items()}
+        values: dict[str, Any] = {}
+        if arn := env.get(Settings.env_name("secrets_arn")):
+            secret = parameters.get_secret(arn, transform="json")
+            assert isinstance(secret, dict), "the secret is a JSON object"
+            values.update({by_env_name[k]: str(v) for k, v in secret.items() if k in by_env_name})
+        ws_param = env.get(Settings.env_name("ws_management_url_param"))
+        if ws_param and not env.get(Settings.env_name("ws_management_url")):
+            values["ws_management_url"] = str(parameters.get_parameter(ws_param))
+            # Clients connect to the same WebSocket stage the management API posts to.
+            values.setdefault("realtime_url", values["ws_management_url"].replace("https://", "wss://", 1))
+        api_param = env.get(Settings.env_name("api_url_param"))
+        if api_param and not env.get(Settings.env_name("api_url")):
+            values["api_url"] = str(parameters.get_parameter(api_param))
+        return values
+
+
+_installed: Settings | None = None
 
 
 @lru_cache(maxsize=1)
+def _from_environment() -> Settings:
+    return Settings()
+
+
 def get_settings() -> Settings:
-    env = dict(os.environ)
-    env.update(remote_values(env))
-    return Settings.from_env(env)
+    """The process's settings: installed ones (tests), else read once from the environment."""
+    return _installed if _installed is not None else _from_environment()
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Install settings for this process (tests), or None to read the environment again."""
+    global _installed
+    _installed = settings
+    _from_environment.cache_clear()

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 STAGE = os.environ.get("PARLOR_STAGE", "prod")
-# The models read their table names from settings at import: name them for this stage.
+# Packaging builds the Chalice app from this environment's settings (they name its queues),
+# and the tables are named from them too: name both for this stage.
 os.environ.setdefault("PARLOR_TABLE_PREFIX", f"parlor-{STAGE}")
 # `chalice package` builds a boto3 session; synthesis itself never calls AWS.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

@@ -69,38 +69,34 @@ def free_port() -> int:
 
 def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
     """The environment every component gets: AWS pointed at moto, Parlor settings, and a
-    media-token key pair made for this run (the API signs, workers verify)."""
+    media-token key pair made for this run (the API signs, workers verify). Settings the
+    caller's environment gives (``make run PARLOR_...=``) win over the local defaults."""
     from chalicelib.services.tokens import generate_media_keypair
+    from chalicelib.settings import Settings
     from local.bootstrap import PLATFORM_ARNS
 
-    env = dict(base)
     private_key, public_key = generate_media_keypair()
-    env.update(
-        {
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports.moto}",
-            "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "PARLOR_STAGE": env.get("PARLOR_STAGE", "dev"),
-            "PARLOR_TABLE_PREFIX": env.get("PARLOR_TABLE_PREFIX", "parlor-local"),
-            "PARLOR_API_URL": f"http://127.0.0.1:{ports.api}",
-            "PYTHONUNBUFFERED": "1",
-            "PARLOR_MEDIA_LAUNCHER": env.get("PARLOR_MEDIA_LAUNCHER", "local"),
-            "PARLOR_MEDIA_BASE_PORT": str(ports.media_base),
-            "PARLOR_MEDIA_TOKEN_PRIVATE_KEY": private_key,
-            "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
-            "PARLOR_REALTIME_URL": f"ws://127.0.0.1:{ports.ws}",
-            "PARLOR_WS_MANAGEMENT_URL": f"http://127.0.0.1:{ports.ws}/dev",
-            "PARLOR_SNS_APNS_ARN": PLATFORM_ARNS["apns"],
-            "PARLOR_SNS_FCM_ARN": PLATFORM_ARNS["fcm"],
-            # The Stripe stand-in, unless real Stripe test keys are given (README: "Payouts").
-            "PARLOR_STRIPE_API_BASE": env.get("PARLOR_STRIPE_API_BASE", f"http://127.0.0.1:{ports.stripe}"),
-            "PARLOR_STRIPE_API_KEY": env.get("PARLOR_STRIPE_API_KEY", "sk_test_local"),
-            "PARLOR_STRIPE_WEBHOOK_SECRET": env.get("PARLOR_STRIPE_WEBHOOK_SECRET", "whsec_local"),
-            "STRIPE_WEBHOOK_URL": f"http://127.0.0.1:{ports.api}/v1/stripe/webhook",
-            "STRIPE_WEBHOOK_SECRET": env.get("PARLOR_STRIPE_WEBHOOK_SECRET", "whsec_local"),
-        }
-    )
+    defaults = Settings.environment(
+        stage="dev", table_prefix="parlor-local", media_launcher="local",
+        # The Stripe stand-in, unless real Stripe test keys are given (README: "Payouts").
+        stripe_api_base=f"http://127.0.0.1:{ports.stripe}", stripe_api_key="sk_test_local",
+        stripe_webhook_secret="whsec_local")
+    wiring = Settings.environment(
+        api_url=f"http://127.0.0.1:{ports.api}", media_base_port=ports.media_base,
+        media_token_private_key=private_key, media_token_public_key=public_key,
+        realtime_url=f"ws://127.0.0.1:{ports.ws}", ws_management_url=f"http://127.0.0.1:{ports.ws}/dev",
+        sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"])
+    env = {**defaults, **base, **wiring}
+    env.update({
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports.moto}",
+        "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "PYTHONUNBUFFERED": "1",
+        # The stand-in signs its webhooks with the secret the API checks them with.
+        "STRIPE_WEBHOOK_URL": f"http://127.0.0.1:{ports.api}/v1/stripe/webhook",
+        "STRIPE_WEBHOOK_SECRET": env[Settings.env_name("stripe_webhook_secret")],
+    })
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("AWS_PROFILE", None)
     return env

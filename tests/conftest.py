@@ -1,45 +1,37 @@
-"""Test set-up: an in-process moto for AWS, one set of tables per session, a fresh
-container and an empty database per test."""
+"""Test set-up: an in-process moto for AWS, test settings installed for the whole session,
+one set of tables per session, a fresh container and an empty database per test."""
 
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Iterator
 
-# Before anything imports boto3 or the models: no real endpoints, fake credentials,
-# test table names. Endpoint variables would send calls past moto to a running server.
-for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-    del os.environ[_name]
-os.environ.update(
-    {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "PARLOR_TABLE_PREFIX": "parlor-test",
-        "PARLOR_JWT_SECRET": "test-secret-for-session-tokens-0123456789abcdef",
-    }
-)
+import pytest
+from argon2 import PasswordHasher
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
-import threading  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import replace  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from typing import Iterator  # noqa: E402
+from chalicelib.clock import ManualClock
+from chalicelib.models import ALL_MODELS
+from chalicelib.models.tables import create_all_tables
+from chalicelib.services.tokens import generate_media_keypair
+from chalicelib.settings import Settings, use_settings
+from chalicelib.wiring import Services, build_services, use_services
+from local.bootstrap import PLATFORM_ARNS, create_platform_applications
+from tests.fakes import RecordingMedia, RecordingPublisher
+from tests.support import Api
 
-import pytest  # noqa: E402
-from argon2 import PasswordHasher  # noqa: E402
-from moto import mock_aws  # noqa: E402
-from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
-
-from chalicelib.clock import ManualClock  # noqa: E402
-from chalicelib.models import ALL_MODELS  # noqa: E402
-from chalicelib.models.tables import create_all_tables  # noqa: E402
-from chalicelib.services.tokens import generate_media_keypair  # noqa: E402
-from chalicelib.settings import Settings  # noqa: E402
-from chalicelib.wiring import Services, build_services, use_services  # noqa: E402
-from local.bootstrap import PLATFORM_ARNS, create_platform_applications  # noqa: E402
-from tests.fakes import RecordingMedia, RecordingPublisher  # noqa: E402
-from tests.support import Api  # noqa: E402
+MEDIA_PRIVATE_KEY, MEDIA_PUBLIC_KEY = generate_media_keypair()
+# What every test runs with unless it asks for other values (settings.model_copy(update=...)).
+TEST_SETTINGS = Settings(table_prefix="parlor-test", jwt_secret="test-secret-for-session-tokens-0123456789abcdef",
+                         media_token_private_key=MEDIA_PRIVATE_KEY, media_token_public_key=MEDIA_PUBLIC_KEY,
+                         sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"])
+# moto wants credentials and a region; endpoint variables would send calls past moto to a running server.
+FAKE_AWS_ENVIRONMENT = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 # Cheap hashing keeps sign-ups fast; production uses argon2-cffi's RFC 9106 defaults.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -49,11 +41,18 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 def aws() -> Iterator[None]:
     from local.bootstrap import create_queues, sqs_queue_names
 
-    with serialized_requests(), mock_aws():
-        create_all_tables(wait=False)
-        create_queues(sqs_queue_names())
-        create_platform_applications()
-        yield
+    with pytest.MonkeyPatch.context() as env:
+        for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+            env.delenv(name)
+        for name, value in FAKE_AWS_ENVIRONMENT.items():
+            env.setenv(name, value)
+        use_settings(TEST_SETTINGS)
+        with serialized_requests(), mock_aws():
+            create_all_tables(wait=False)
+            create_queues(sqs_queue_names())
+            create_platform_applications()
+            yield
+        use_settings(None)
 
 
 @contextmanager
@@ -84,14 +83,9 @@ def clock() -> ManualClock:
     return ManualClock(datetime.now(UTC).replace(microsecond=0))
 
 
-MEDIA_PRIVATE_KEY, MEDIA_PUBLIC_KEY = generate_media_keypair()
-
-
 @pytest.fixture
 def settings() -> Settings:
-    return replace(Settings.from_env(), media_token_private_key=MEDIA_PRIVATE_KEY,
-                   media_token_public_key=MEDIA_PUBLIC_KEY, sns_apns_arn=PLATFORM_ARNS["apns"],
-                   sns_fcm_arn=PLATFORM_ARNS["fcm"])
+    return TEST_SETTINGS
 
 
 @pytest.fixture

@@ -1,10 +1,27 @@
-"""Chalice blueprints, one per resource. ``ROUTERS`` is every route the API serves."""
+"""The Chalice app: one blueprint per resource (``ROUTERS`` is every route the API
+serves), plus the socket, schedule and queue handlers, registered by ``create_app``."""
 
 from __future__ import annotations
 
+from chalice import Chalice
+
 from chalicelib.api import accounts, chat, jobs, notifications, openapi, realtime, rooms, social, spaces, ticketing
 from chalicelib.api.routing import Router
+from chalicelib.settings import Settings
 
-ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, chat.router, notifications.router, ticketing.router,
-                          openapi.router]
-BLUEPRINTS = [r.blueprint for r in ROUTERS] + [jobs.jobs, realtime.realtime]
+ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, chat.router, notifications.router,
+                         ticketing.router, openapi.router]
+
+
+def create_app(settings: Settings) -> Chalice:
+    """The app for a deployment's settings (they name its queues).
+
+    The blueprints are module-level and serve the app they were last registered on, so a
+    process builds one app: ``app.py``'s.
+    """
+    app = Chalice(app_name="parlor")
+    for router in ROUTERS:
+        app.register_blueprint(router.blueprint)
+    realtime.register(app, settings)
+    jobs.register(app, settings)
+    return app

@@ -1,24 +1,20 @@
 """The realtime socket (API Gateway WebSocket API) and the fan-out queue handler.
-
-Chalice wires WebSocket handlers into Lambda only when they are registered on the app
-itself (Lambda finds them as attributes of ``app.py``), so ``app.py`` registers the three
-``websocket_*`` functions below; the fan-out handler lives on the blueprint.
-"""
+``register`` adds them to the app, with the queue name of the deployment's settings."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Chalice, Response
 from chalice.app import SQSEvent, WebsocketEvent
 
 from chalicelib.errors import DomainError
 from chalicelib.logs import logger
-from chalicelib.settings import get_settings
+from chalicelib.settings import Settings
 from chalicelib.wiring import services
 
-realtime = Blueprint(__name__)
+REALTIME_QUEUE = "realtime"
 
 
 def websocket_connect(event: WebsocketEvent) -> Response | None:
@@ -39,10 +35,18 @@ def websocket_disconnect(event: WebsocketEvent) -> None:
     services().realtime.disconnect(event.connection_id)
 
 
-@realtime.on_sqs_message(queue=get_settings().queue_name("realtime"), batch_size=10, name="realtime_fanout")
-def fanout(event: SQSEvent) -> None:
+def realtime_fanout(event: SQSEvent) -> None:
     """Post one event to a batch of connections (from ``RealtimeGateway.publish``)."""
     gateway = services().realtime_gateway
     for record in event:
         job: dict[str, Any] = json.loads(record.body)
         gateway.deliver(job["payload"], job["connection_ids"])
+
+
+def register(app: Chalice, settings: Settings) -> None:
+    # Chalice still labels its WebSocket support experimental; Parlor's realtime channel uses it.
+    app.experimental_feature_flags.update(["WEBSOCKETS"])
+    app.on_ws_connect()(websocket_connect)
+    app.on_ws_message()(websocket_message)
+    app.on_ws_disconnect()(websocket_disconnect)
+    app.on_sqs_message(queue=settings.queue_name(REALTIME_QUEUE), batch_size=10, name="realtime_fanout")(realtime_fanout)

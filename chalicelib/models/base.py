@@ -1,4 +1,10 @@
-"""What every model shares: its table name comes from settings, billing is on demand."""
+"""What every model shares: its table name comes from settings, billing is on demand.
+
+The name is looked up when PynamoDB first talks to the table, not when the model class
+is defined, so importing a model reads no settings. The region is botocore's (``AWS_REGION``
+on Lambda), and so is the endpoint (``AWS_ENDPOINT_URL[_DYNAMODB]``): the same models talk
+to moto locally and to DynamoDB on AWS.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,12 @@ from typing import Any
 from chalicelib.settings import get_settings
 
 
-def table_meta(short_name: str) -> Any:
-    """A PynamoDB ``Meta`` for the table ``{prefix}-{short_name}``.
+class _TableMeta(type):
+    @property
+    def table_name(cls) -> str:
+        return get_settings().table_name(cls.short_name)  # type: ignore[attr-defined]
 
-    The endpoint is not set here: botocore reads ``AWS_ENDPOINT_URL[_DYNAMODB]``, so the
-    same models talk to moto locally and to DynamoDB on AWS.
-    """
-    return type(
-        "Meta",
-        (),
-        {
-            "table_name": get_settings().table_name(short_name),
-            "region": get_settings().region,
-            "billing_mode": "PAY_PER_REQUEST",
-            "max_retry_attempts": 3,
-        },
-    )
+
+def table_meta(short_name: str) -> Any:
+    """A PynamoDB ``Meta`` for the table ``{prefix}-{short_name}``."""
+    return _TableMeta("Meta", (), {"short_name": short_name, "billing_mode": "PAY_PER_REQUEST", "max_retry_attempts": 3})

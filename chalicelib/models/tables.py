@@ -12,9 +12,3 @@ def create_all_tables(wait: bool = True) -> list[str]:
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=wait)
             created.append(model.Meta.table_name)
     return created
-
-
-def delete_all_tables() -> None:
-    for model in ALL_MODELS:
-        if model.exists():
-            model.delete_table()

@@ -68,6 +68,19 @@ def test_every_space_route_answers_404_for_an_unknown_space(api, spec):
     assert reply.status == 404 and reply.error_code == "space_not_found", (spec.path, reply.body)
 
 
+def test_lambda_finds_every_socket_schedule_and_queue_handler_where_chalice_says(aws):
+    """Lambda imports the module of a handler string and calls the attribute it names."""
+    import importlib
+
+    from app import app
+
+    configs = [*app.event_sources, *app.websocket_handlers.values()]
+    assert len(configs) == 9
+    for config in configs:
+        module_name, _, attribute = config.handler_string.rpartition(".")
+        assert getattr(importlib.import_module(module_name), attribute) is app.handler_map[config.name], config.name
+
+
 def test_unhandled_errors_are_500_without_a_stack_trace(api, container, monkeypatch):
     def explode(*_args, **_kwargs):
         raise RuntimeError("secret internals")

@@ -12,10 +12,10 @@ from chalice.test import Client
 from chalicelib.models.follows import FollowModel
 from chalicelib.models.notifications import DeviceModel, NotificationModel
 from chalicelib.models.users import UserModel
-from chalicelib.settings import get_settings
 from tests.api.rooms_support import make_host, make_person
+from tests.conftest import TEST_SETTINGS
 
-QUEUE = get_settings().queue_name("notifications")
+QUEUE = TEST_SETTINGS.queue_name("notifications")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import replace
 from typing import Iterator
 
 import pytest
@@ -64,8 +63,8 @@ def rt(aws, clock, settings, gateway) -> Iterator[Api]:
     from app import app
     from tests.conftest import _empty_tables
 
-    live_settings = replace(settings, ws_management_url=f"http://127.0.0.1:{gateway.port}/dev",
-                            realtime_url=f"ws://127.0.0.1:{gateway.port}")
+    live_settings = settings.model_copy(update=dict(ws_management_url=f"http://127.0.0.1:{gateway.port}/dev",
+                            realtime_url=f"ws://127.0.0.1:{gateway.port}"))
     built = build_services(live_settings, clock=clock, hasher=FAST_HASHER, media=RecordingMedia())
     use_services(built)
     with Client(app) as client:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import timedelta
 from typing import Iterator
 
@@ -69,8 +68,8 @@ def shop(aws, clock, settings, stripe_standin) -> Iterator[Api]:
     from app import app
     from tests.conftest import _empty_tables
 
-    local = replace(settings, stripe_api_base=stripe_standin.base, stripe_webhook_secret=SECRET,
-                    stripe_api_key="sk_test_parlor")
+    local = settings.model_copy(update=dict(stripe_api_base=stripe_standin.base, stripe_webhook_secret=SECRET,
+                    stripe_api_key="sk_test_parlor"))
     use_services(build_services(local, clock=clock, hasher=FAST_HASHER, events=RecordingPublisher(), media=RecordingMedia()))
     with Client(app) as client:
         yield Api(client)

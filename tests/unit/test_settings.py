@@ -1,52 +1,81 @@
-"""Settings are read once from the environment, with safe defaults."""
+"""Settings: each declared once with its environment variable, validated, and on AWS
+completed from Secrets Manager and SSM."""
 
 from __future__ import annotations
 
-import dataclasses
+import json
 
+import boto3
 import pytest
+from pydantic import ValidationError
 
 from chalicelib.settings import Settings
 
 
-def test_defaults_match_the_design():
-    s = Settings.from_env({})
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No PARLOR_ variables from the developer's shell."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("PARLOR_") or n == "AWS_REGION"]:
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults_match_the_design(clean_env):
+    clean_env.delenv("AWS_DEFAULT_REGION", raising=False)
+    s = Settings()
     assert s.host_min_followers == 600 and s.max_scheduled_per_host == 10 and s.schedule_horizon_days == 30
+    assert s.platform_fee_bps == 300 and s.region == "us-east-1"
     assert s.table_name("users") == "parlor-dev-users" and s.queue_name("notifications") == "parlor-dev-notifications"
 
 
-def test_environment_overrides():
-    s = Settings.from_env({"PARLOR_HOST_MIN_FOLLOWERS": "2", "PARLOR_TABLE_PREFIX": "x", "AWS_REGION": "eu-west-1",
-                           "PARLOR_ECS_SUBNETS": "subnet-a, subnet-b"})
+def test_each_setting_is_read_from_its_declared_variable(clean_env):
+    clean_env.setenv("PARLOR_HOST_MIN_FOLLOWERS", "2")
+    clean_env.setenv("PARLOR_TABLE_PREFIX", "x")
+    clean_env.setenv("AWS_REGION", "eu-west-1")
+    clean_env.setenv("PARLOR_ECS_SUBNETS", "subnet-a, subnet-b")
+    s = Settings()
     assert s.host_min_followers == 2 and s.table_name("users") == "x-users" and s.region == "eu-west-1"
     assert s.ecs_subnets == ("subnet-a", "subnet-b")
 
 
-def test_settings_are_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        Settings.from_env({}).host_min_followers = 1  # type: ignore[misc]
+def test_every_setting_has_one_environment_variable_and_the_names_round_trip(clean_env):
+    names = {field: Settings.env_name(field) for field in Settings.model_fields}
+    assert len(set(names.values())) == len(names)
+    assert names["jwt_secret"] == "PARLOR_JWT_SECRET" and names["region"] == "AWS_REGION"
+    for name, value in Settings.environment(platform_fee_bps=150, ecs_security_groups=("sg-1", "sg-2")).items():
+        clean_env.setenv(name, value)
+    s = Settings()
+    assert s.platform_fee_bps == 150 and s.ecs_security_groups == ("sg-1", "sg-2")
+    with pytest.raises(KeyError):
+        Settings.environment(no_such_setting=1)
 
 
-def test_secrets_and_the_management_url_are_read_from_aws_once(aws):
-    import json
+def test_a_malformed_value_is_refused_naming_the_setting(clean_env):
+    clean_env.setenv("PARLOR_HOST_MIN_FOLLOWERS", "six hundred")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert "host_min_followers" in str(refused.value)
 
-    import boto3
 
-    from chalicelib.settings import remote_values
-
+def test_secrets_and_the_urls_are_read_from_aws_and_win_over_the_environment(aws, clean_env):
     arn = boto3.client("secretsmanager").create_secret(
         Name="parlor-test-secrets",
         SecretString=json.dumps({"PARLOR_JWT_SECRET": "from-secrets-manager", "PARLOR_SERVICE_SECRET": "svc", "OTHER": "x"}),
     )["ARN"]
-    boto3.client("ssm").put_parameter(Name="/parlor/test/ws-url", Value="https://abc.execute-api.us-east-1.amazonaws.com/api",
-                                      Type="String")
-    boto3.client("ssm").put_parameter(Name="/parlor/test/api-url", Value="https://rest.example/api", Type="String")
-    values = remote_values({"PARLOR_SECRETS_ARN": arn, "PARLOR_WS_MANAGEMENT_URL_PARAM": "/parlor/test/ws-url",
-                            "PARLOR_API_URL_PARAM": "/parlor/test/api-url"})
-    assert values == {"PARLOR_JWT_SECRET": "from-secrets-manager", "PARLOR_SERVICE_SECRET": "svc",
-                      "PARLOR_WS_MANAGEMENT_URL": "https://abc.execute-api.us-east-1.amazonaws.com/api",
-                      "PARLOR_REALTIME_URL": "wss://abc.execute-api.us-east-1.amazonaws.com/api",
-                      "PARLOR_API_URL": "https://rest.example/api"}
-    settings = Settings.from_env({**values, "PARLOR_TABLE_PREFIX": "p"})
-    assert settings.jwt_secret == "from-secrets-manager" and settings.ws_management_url.startswith("https://abc")
-    assert remote_values({}) == {}
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name="/parlor/test/ws-url", Value="https://abc.execute-api.us-east-1.amazonaws.com/api", Type="String")
+    ssm.put_parameter(Name="/parlor/test/api-url", Value="https://rest.example/api", Type="String")
+    for name, value in Settings.environment(secrets_arn=arn, ws_management_url_param="/parlor/test/ws-url",
+                                            api_url_param="/parlor/test/api-url", jwt_secret="from-the-environment",
+                                            table_prefix="p").items():
+        clean_env.setenv(name, value)
+    s = Settings()
+    assert s.jwt_secret == "from-secrets-manager" and s.service_secret == "svc" and s.table_prefix == "p"
+    assert s.ws_management_url == "https://abc.execute-api.us-east-1.amazonaws.com/api"
+    assert s.realtime_url == "wss://abc.execute-api.us-east-1.amazonaws.com/api"
+    assert s.api_url == "https://rest.example/api"
+    # A URL given in the environment is not looked up.
+    clean_env.setenv("PARLOR_API_URL", "https://given.example")
+    assert Settings().api_url == "https://given.example"
