@@ -28,6 +28,7 @@ from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
+from chalicelib.services.ticketing.ledger import TicketLedger
 from chalicelib.services.ticketing.payouts import PayoutService
 from chalicelib.services.ticketing.refunds import RefundService
 from chalicelib.services.ticketing.seats import SeatService
@@ -80,8 +81,9 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events)
     payments = payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base)
     payouts = PayoutService(settings, payments)
-    refunds = RefundService(connection, clock, payments, QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
-    seats = SeatService(connection, clock, settings, payments, payouts, refunds)
+    ledger = TicketLedger(connection)
+    refunds = RefundService(ledger, clock, payments, QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
+    seats = SeatService(ledger, clock, settings, payments, payouts, refunds)
     spaces = SpaceService(connection, clock, settings, events, media, observers=[notifications, refunds],
                           ticket_rules=payouts)
     return Services(

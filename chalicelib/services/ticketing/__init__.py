@@ -6,4 +6,6 @@
 - ``refunds``: money owed back (a cancelled space, a payment that buys no seat), the refund
   job and the sweep of refunds still owed.
 - ``webhooks``: Stripe's webhook, verified and handled once, dispatched to the above.
+- ``ledger``: the one write that changes a ticket's status together with its space's seat
+  counters, used by seats and refunds.
 """

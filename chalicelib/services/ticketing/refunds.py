@@ -11,16 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.clock import Clock
 from chalicelib.gateways.payments import Payments
 from chalicelib.logs import logger
 from chalicelib.models.spaces import CANCELED, REFUNDS_DUE, SpaceModel
 from chalicelib.models.tickets import HELD, PAID, REFUND_PENDING, REFUNDED, TicketModel
-from chalicelib.models.transactions import Transaction
 from chalicelib.services.spaces import SpaceChange
+from chalicelib.services.ticketing.ledger import TICKET, TicketLedger
 
 
 def refund_job(space_id: str, buyer_id: str, payment_intent_id: str | None) -> dict[str, Any]:
@@ -29,9 +28,9 @@ def refund_job(space_id: str, buyer_id: str, payment_intent_id: str | None) -> d
 
 
 class RefundService:
-    def __init__(self, connection: Connection, clock: Clock, payments: Payments,
+    def __init__(self, ledger: TicketLedger, clock: Clock, payments: Payments,
                  enqueue_refunds: Callable[[list[dict[str, Any]]], None]):
-        self._connection = connection
+        self._ledger = ledger
         self._clock = clock
         self._payments = payments
         self._enqueue_refunds = enqueue_refunds
@@ -53,7 +52,7 @@ class RefundService:
         the payment's, so a crash after Stripe refunded and before we recorded it refunds
         nobody twice. A job for an earlier payment (a duplicate that arrives after the buyer
         was refunded and bought again) finds a different payment on the ticket and does nothing."""
-        ticket = self._ticket(space_id, buyer_id)
+        ticket = self._ledger.find(space_id, buyer_id)
         if ticket is None or ticket.status == REFUNDED:
             return "nothing"
         if payment_intent_id is not None and (ticket.payment_intent_id or "") != payment_intent_id:
@@ -99,17 +98,10 @@ class RefundService:
         space is marked for the refund sweep in the same write, then a refund job goes out."""
         logger.warning("a payment that buys no seat: refunding", extra={"space_id": space_id, "buyer_id": buyer_id})
         gives_back_hold = [SpaceModel.seats_taken.add(-1), SpaceModel.tickets_held.add(-1)] if was == HELD else []
-        tx = Transaction(self._connection)
-        try:
-            with tx:
-                tx.change("ticket", TicketModel(space_id=space_id, buyer_id=buyer_id),
-                          [TicketModel.status.set(REFUND_PENDING), TicketModel.payment_intent_id.set(payment_intent_id),
-                           TicketModel.updated_at.set(now)], condition=TicketModel.status == was)
-                tx.change("space", SpaceModel(space_id=space_id), [*gives_back_hold, *SpaceModel.mark_refunds_due(now)])
-        except TransactWriteError as exc:
-            if "ticket" in tx.failed_conditions(exc):
-                return "already"
-            raise
+        refused = self._ledger.move(space_id, buyer_id, was=was, to=REFUND_PENDING, at=now, payment_intent_id=payment_intent_id,
+                                    space_changes=[*gives_back_hold, *SpaceModel.mark_refunds_due(now)])
+        if TICKET in refused:
+            return "already"
         self._enqueue_refunds([refund_job(space_id, buyer_id, payment_intent_id)])
         return "refunding"
 
@@ -124,9 +116,3 @@ class RefundService:
                 condition=condition)
         except UpdateError:
             pass
-
-    def _ticket(self, space_id: str, buyer_id: str) -> TicketModel | None:
-        try:
-            return TicketModel.get(space_id, buyer_id, consistent_read=True)
-        except DoesNotExist:
-            return None

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Conflict, Forbidden, InvalidState, NotHost, SoldOut
@@ -20,10 +20,12 @@ from chalicelib.gateways.payments import CheckoutRequest, Payments
 from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.spaces import LIVE, SCHEDULED, SpaceModel
 from chalicelib.models.tickets import EXPIRED, HELD, PAID, REFUND_PENDING, REFUNDED, TicketModel
-from chalicelib.models.transactions import Transaction
+from chalicelib.services.ticketing.ledger import SPACE, TICKET, TicketLedger
 from chalicelib.services.ticketing.payouts import PayoutService
 from chalicelib.services.ticketing.refunds import RefundService
 from chalicelib.settings import Settings
+
+SELLING = (SCHEDULED, LIVE)
 
 # Stripe needs a session to live at least 30 minutes; a minute more absorbs clock skew.
 CHECKOUT_MINUTES = 31
@@ -45,9 +47,9 @@ class BuyersPage:
 
 
 class SeatService:
-    def __init__(self, connection: Connection, clock: Clock, settings: Settings, payments: Payments,
+    def __init__(self, ledger: TicketLedger, clock: Clock, settings: Settings, payments: Payments,
                  payouts: PayoutService, refunds: RefundService):
-        self._connection = connection
+        self._ledger = ledger
         self._clock = clock
         self._settings = settings
         self._payments = payments
@@ -68,11 +70,11 @@ class SeatService:
         space = SpaceModel.lookup(space_id)
         if not space.is_ticketed:
             raise InvalidState("This space is free.", code="not_ticketed")
-        if space.state not in (SCHEDULED, LIVE):
+        if space.state not in SELLING:
             raise InvalidState(f"A {space.state} space sells no tickets.")
         if buyer_id == space.creator_id:
             raise Forbidden("Hosts do not buy tickets to their own space.", code="host_cannot_buy")
-        existing = self._ticket(space_id, buyer_id)
+        existing = self._ledger.find(space_id, buyer_id)
         if existing is not None and existing.status == PAID:
             raise Conflict("You already have a ticket.", code="already_has_ticket")
         if existing is not None and existing.status == HELD and existing.session_id and existing.checkout_url:
@@ -100,81 +102,43 @@ class SeatService:
     def _hold(self, space: SpaceModel, buyer_id: str, price: int, fee: int, now: datetime) -> None:
         ticket = TicketModel(space_id=space.space_id, buyer_id=buyer_id, status=HELD, amount_cents=price, fee_cents=fee,
                              currency=space.ticket_currency or "usd", created_at=now, updated_at=now)
-        tx = Transaction(self._connection)
-        try:
-            with tx:
-                tx.put("ticket", ticket, condition=TicketModel.buyer_id.does_not_exist()
-                       | TicketModel.status.is_in(EXPIRED, REFUNDED))
-                tx.change("space", SpaceModel(space_id=space.space_id),
-                          [SpaceModel.seats_taken.add(1), SpaceModel.tickets_held.add(1)],
-                          condition=(SpaceModel.seats_taken < int(space.max_tickets or 0))
-                          & SpaceModel.state.is_in(SCHEDULED, LIVE))
-        except TransactWriteError as exc:
-            failed = tx.failed_conditions(exc)
-            if "ticket" in failed:
-                raise Conflict("Your checkout is already open; try again in a moment.", code="checkout_in_progress") from exc
-            if "space" in failed:
-                raise SoldOut() from exc
-            raise
+        refused = self._ledger.hold(ticket, [SpaceModel.seats_taken.add(1), SpaceModel.tickets_held.add(1)],
+                                    _a_seat_is_free(space))
+        if TICKET in refused:
+            raise Conflict("Your checkout is already open; try again in a moment.", code="checkout_in_progress")
+        if SPACE in refused:
+            raise SoldOut()
 
     def release(self, space_id: str, buyer_id: str) -> bool:
         """A hold that will not become a sale gives its seat back (once)."""
-        tx = Transaction(self._connection)
-        try:
-            with tx:
-                tx.change("ticket", TicketModel(space_id=space_id, buyer_id=buyer_id),
-                          [TicketModel.status.set(EXPIRED), TicketModel.updated_at.set(self._clock.now())],
-                          condition=TicketModel.status == HELD)
-                tx.change("space", SpaceModel(space_id=space_id),
-                          [SpaceModel.seats_taken.add(-1), SpaceModel.tickets_held.add(-1)])
-        except TransactWriteError as exc:
-            if "ticket" in tx.failed_conditions(exc):
-                return False
-            raise
-        return True
+        refused = self._ledger.move(space_id, buyer_id, was=HELD, to=EXPIRED, at=self._clock.now(),
+                                    space_changes=[SpaceModel.seats_taken.add(-1), SpaceModel.tickets_held.add(-1)])
+        return TICKET not in refused
 
     def grant(self, space_id: str, buyer_id: str, payment_intent_id: str) -> str:
         """Turn the hold into a sale, once (Stripe may report the same session twice)."""
         now = self._clock.now()
-        tx = Transaction(self._connection)
-        try:
-            with tx:
-                tx.change("ticket", TicketModel(space_id=space_id, buyer_id=buyer_id),
-                          [TicketModel.status.set(PAID), TicketModel.payment_intent_id.set(payment_intent_id),
-                           TicketModel.updated_at.set(now)], condition=TicketModel.status == HELD)
-                tx.change("space", SpaceModel(space_id=space_id),
-                          [SpaceModel.tickets_held.add(-1), SpaceModel.tickets_sold.add(1)],
-                          condition=SpaceModel.state.is_in(SCHEDULED, LIVE))
-        except TransactWriteError as exc:
-            failed = tx.failed_conditions(exc)
-            if "ticket" in failed:
-                return self._grant_after_expiry(space_id, buyer_id, payment_intent_id, now)
-            if "space" in failed:  # cancelled (or over) while the buyer was paying
-                return self._refunds.refund_seatless_payment(space_id, buyer_id, payment_intent_id, HELD, now)
-            raise
+        refused = self._ledger.move(space_id, buyer_id, was=HELD, to=PAID, at=now, payment_intent_id=payment_intent_id,
+                                    space_changes=[SpaceModel.tickets_held.add(-1), SpaceModel.tickets_sold.add(1)],
+                                    space_condition=SpaceModel.state.is_in(*SELLING))
+        if TICKET in refused:
+            return self._grant_after_expiry(space_id, buyer_id, payment_intent_id, now)
+        if SPACE in refused:  # cancelled (or over) while the buyer was paying
+            return self._refunds.refund_seatless_payment(space_id, buyer_id, payment_intent_id, HELD, now)
         return "granted"
 
     def _grant_after_expiry(self, space_id: str, buyer_id: str, payment_intent_id: str, now: datetime) -> str:
         """A payment that completed after its hold lapsed still buys a seat if one is free."""
-        ticket = self._ticket(space_id, buyer_id)
+        ticket = self._ledger.find(space_id, buyer_id)
         if ticket is None or ticket.status != EXPIRED:
             return "already"  # paid (a repeated event), or already being refunded
-        tx = Transaction(self._connection)
-        try:
-            with tx:
-                tx.change("ticket", ticket, [TicketModel.status.set(PAID), TicketModel.payment_intent_id.set(payment_intent_id),
-                                             TicketModel.updated_at.set(now)], condition=TicketModel.status == EXPIRED)
-                space = SpaceModel.get(space_id)
-                tx.change("space", SpaceModel(space_id=space_id), [SpaceModel.seats_taken.add(1), SpaceModel.tickets_sold.add(1)],
-                          condition=(SpaceModel.seats_taken < int(space.max_tickets or 0))
-                          & SpaceModel.state.is_in(SCHEDULED, LIVE))
-        except TransactWriteError as exc:
-            failed = tx.failed_conditions(exc)
-            if "space" in failed:  # sold out meanwhile, or cancelled
-                return self._refunds.refund_seatless_payment(space_id, buyer_id, payment_intent_id, EXPIRED, now)
-            if "ticket" in failed:
-                return "already"
-            raise
+        refused = self._ledger.move(space_id, buyer_id, was=EXPIRED, to=PAID, at=now, payment_intent_id=payment_intent_id,
+                                    space_changes=[SpaceModel.seats_taken.add(1), SpaceModel.tickets_sold.add(1)],
+                                    space_condition=_a_seat_is_free(SpaceModel.get(space_id)))
+        if SPACE in refused:  # sold out meanwhile, or cancelled
+            return self._refunds.refund_seatless_payment(space_id, buyer_id, payment_intent_id, EXPIRED, now)
+        if TICKET in refused:
+            return "already"
         return "granted"
 
     def my_tickets(self, user_id: str) -> list[TicketModel]:
@@ -190,8 +154,7 @@ class SeatService:
                                    limit=limit, last_evaluated_key=decode_cursor(cursor))
         return BuyersPage(list(result), encode_cursor(result.last_evaluated_key), gross, fee, gross - fee, len(sold))
 
-    def _ticket(self, space_id: str, buyer_id: str) -> TicketModel | None:
-        try:
-            return TicketModel.get(space_id, buyer_id, consistent_read=True)
-        except DoesNotExist:
-            return None
+
+def _a_seat_is_free(space: SpaceModel) -> Condition:
+    """The space still sells and has a seat left under its cap (sold + held)."""
+    return (SpaceModel.seats_taken < int(space.max_tickets or 0)) & SpaceModel.state.is_in(*SELLING)
