@@ -31,7 +31,11 @@ from chalicelib.services.rooms import RoomService
 from chalicelib.services.search import SpaceSearch
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
-from chalicelib.services.ticketing import TicketingService
+from chalicelib.services.ticketing.ledger import TicketLedger
+from chalicelib.services.ticketing.payouts import PayoutService
+from chalicelib.services.ticketing.refunds import RefundService
+from chalicelib.services.ticketing.seats import SeatService
+from chalicelib.services.ticketing.webhooks import StripeWebhooks
 from chalicelib.services.tokens import RoomTokens, SessionTokens, generate_media_keypair
 from chalicelib.settings import Settings, get_settings
 
@@ -56,7 +60,10 @@ class Services:
     realtime: RealtimeService
     chat: ChatService
     notifications: NotificationService
-    ticketing: TicketingService
+    payouts: PayoutService
+    seats: SeatService
+    stripe_webhooks: StripeWebhooks
+    refunds: RefundService
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -79,12 +86,13 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     notifications = NotificationService(
         connection, clock, settings, QueueSender(_client("sqs", settings), settings.queue_name("notifications")),
         PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events)
-    ticketing = TicketingService(
-        connection, clock, settings,
-        payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base),
-        QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
-    spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[notifications, ticketing],
-                          ticket_rules=ticketing)
+    payments = payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base)
+    payouts = PayoutService(settings, payments)
+    ledger = TicketLedger(connection)
+    refunds = RefundService(ledger, clock, payments, QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
+    seats = SeatService(ledger, clock, settings, payments, payouts, refunds)
+    spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[notifications, refunds],
+                          ticket_rules=payouts)
     return Services(
         settings=settings,
         clock=clock,
@@ -96,7 +104,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         social=SocialGraph(connection, clock),
         spaces=spaces,
         membership=membership,
-        rooms=RoomService(clock, membership, events, media, room_tokens, admission=ticketing),
+        rooms=RoomService(clock, membership, events, media, room_tokens, admission=seats),
         moderation=Moderation(clock, membership, events, media),
         search=SpaceSearch(),
         feed=LiveFeed(settings.feed_following_limit),
@@ -104,7 +112,10 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
         chat=chat,
         notifications=notifications,
-        ticketing=ticketing,
+        payouts=payouts,
+        seats=seats,
+        stripe_webhooks=StripeWebhooks(clock, payments, payouts, seats, refunds),
+        refunds=refunds,
     )
 
 

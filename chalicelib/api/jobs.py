@@ -31,7 +31,7 @@ def send_due_reminders(event: object) -> None:
 
 def sweep_refunds(event: object) -> None:
     """Queue again any refund still owed (a crash between owing it and queueing it)."""
-    queued = services().ticketing.sweep_refunds()
+    queued = services().refunds.sweep()
     if queued:
         logger.warning("refunds queued again by the sweep", extra={"count": queued})
 
@@ -45,10 +45,10 @@ def notification_jobs(event: SQSEvent) -> None:
 
 def refund_jobs(event: SQSEvent) -> None:
     """One refund per message; safe to redeliver (Stripe idempotency key per payment)."""
-    ticketing = services().ticketing
+    refunds = services().refunds
     for record in event:
         job = json.loads(record.body)
-        ticketing.refund(job["space_id"], job["buyer_id"], job.get("payment_intent_id"))  # absent in older jobs
+        refunds.refund(job["space_id"], job["buyer_id"], job.get("payment_intent_id"))  # absent in older jobs
 
 
 def register(app: Chalice, settings: Settings) -> None:

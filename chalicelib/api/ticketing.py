@@ -56,31 +56,31 @@ def ticket_out(t: TicketModel) -> TicketOut:
 @router.route("POST", "/v1/me/payouts/onboarding", summary="Stripe Connect onboarding link for hosts",
               response=OnboardingOut)
 def onboarding(call: Call) -> OnboardingOut:
-    url, account_id = services().ticketing.onboard(call.me)
+    url, account_id = services().payouts.onboard(call.me)
     return OnboardingOut(url=url, account_id=account_id)
 
 
 @router.route("POST", "/v1/spaces/{space_id}/tickets/checkout", summary="Buy a ticket: a Stripe Checkout page",
               response=CheckoutOut, status=201)
 def checkout(call: Call) -> CheckoutOut:
-    session_id, url = services().ticketing.checkout(call.me, call.params["space_id"])
+    session_id, url = services().seats.checkout(call.me, call.params["space_id"])
     return CheckoutOut(checkout_url=url, session_id=session_id)
 
 
 @router.route("POST", "/v1/stripe/webhook", summary="Stripe events (signature verified)", auth=False)
 def stripe_webhook(call: Call) -> dict[str, Any]:
-    outcome = services().ticketing.handle_webhook(call.raw_body, call.headers.get("stripe-signature"))
+    outcome = services().stripe_webhooks.handle(call.raw_body, call.headers.get("stripe-signature"))
     return {"received": True, "outcome": outcome}
 
 
 @router.route("GET", "/v1/me/tickets", summary="My tickets", response=TicketsOut)
 def my_tickets(call: Call) -> TicketsOut:
-    return TicketsOut(tickets=[ticket_out(t) for t in services().ticketing.my_tickets(call.me)])
+    return TicketsOut(tickets=[ticket_out(t) for t in services().seats.my_tickets(call.me)])
 
 
 @router.route("GET", "/v1/spaces/{space_id}/buyers", summary="Who bought tickets, with totals (host)", query=PageQuery,
               response=BuyersOut)
 def buyers(call: Call) -> BuyersOut:
-    page = services().ticketing.buyers(call.me, call.params["space_id"], call.query.cursor, call.query.limit)
+    page = services().seats.buyers(call.me, call.params["space_id"], call.query.cursor, call.query.limit)
     return BuyersOut(buyers=[ticket_out(t) for t in page.tickets], next_cursor=page.next_cursor, sold=page.sold,
                      gross_cents=page.gross_cents, platform_fee_cents=page.fee_cents, creator_net_cents=page.net_cents)

@@ -49,10 +49,6 @@ class Payments:
             "account": account_id, "refresh_url": return_url, "return_url": return_url, "type": "account_onboarding"})
         return str(link.url)
 
-    def account_enabled(self, account_id: str) -> tuple[bool, bool]:
-        account = self._client.v1.accounts.retrieve(account_id)
-        return bool(account.charges_enabled), bool(account.payouts_enabled)
-
     def create_checkout(self, request: CheckoutRequest) -> tuple[str, str]:
         """A Checkout Session for one ticket, paid to the host with the platform's fee kept."""
         metadata = {"space_id": request.space_id, "buyer_id": request.buyer_id}

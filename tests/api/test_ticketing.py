@@ -18,7 +18,7 @@ from chalice.test import Client
 from chalicelib.errors import DomainError
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.tickets import TicketModel
-from chalicelib.services.ticketing import platform_fee
+from chalicelib.services.ticketing.seats import platform_fee
 from chalicelib.settings import get_settings
 from chalicelib.wiring import build_services, use_services
 from local.stripe_standin import Config, create_app, sign
@@ -137,7 +137,7 @@ def test_the_whole_ticket_flow(shop, stripe_standin, clock):
 
     def buy(person):
         try:
-            return container.ticketing.checkout(person.id, space_id)[0]
+            return container.seats.checkout(person.id, space_id)[0]
         except DomainError as exc:
             return exc.code
 
@@ -328,7 +328,7 @@ def test_the_sweep_queues_the_refunds_a_crash_left_behind(shop, stripe_standin, 
     buyers = [make_person(api, f"buyer{i}") for i in range(2)]
     for buyer in buyers:
         pay(api, standin, buyer, space_id)
-    ticketing = services().ticketing
+    ticketing = services().refunds
     queue_refunds = ticketing._enqueue_refunds
 
     def crash(jobs: list) -> None:
@@ -379,7 +379,7 @@ def test_a_payment_after_its_hold_lapsed_buys_a_free_seat_or_is_refunded(shop, s
 
     # Ana's hold lapses on our side (its seat is given back) but she still pays: the seat is free.
     late = pay(api, standin, ana, space_id, deliver_now=False)
-    assert services().ticketing._release(space_id, ana.id)
+    assert services().seats.release(space_id, ana.id)
     assert SpaceModel.get(space_id).seats_taken == 0
     assert deliver(api, standin, late).body["outcome"] == "granted"
     assert (TicketModel.get(space_id, ana.id).status, SpaceModel.get(space_id).seats_taken) == ("paid", 1)
@@ -387,7 +387,7 @@ def test_a_payment_after_its_hold_lapsed_buys_a_free_seat_or_is_refunded(shop, s
     # With one more seat (seeded), Ben's hold lapses too, Cal takes the seat, then Ben pays: refunded.
     SpaceModel(space_id=space_id).update(actions=[SpaceModel.max_tickets.set(2)])
     late = pay(api, standin, ben, space_id, deliver_now=False)
-    assert services().ticketing._release(space_id, ben.id)
+    assert services().seats.release(space_id, ben.id)
     pay(api, standin, cal, space_id)
     assert deliver(api, standin, late).body["outcome"] == "refunding"
     assert TicketModel.get(space_id, ben.id).status == "refund_pending"
@@ -406,7 +406,7 @@ def test_a_stale_refund_job_does_not_refund_the_buyers_next_purchase(shop, strip
 
     # Ben pays after his hold lapsed and Cal took the seat: his payment is to be refunded.
     late = pay(api, standin, ben, space_id, deliver_now=False)
-    assert services().ticketing._release(space_id, ben.id)
+    assert services().seats.release(space_id, ben.id)
     pay(api, standin, cal, space_id)
     assert deliver(api, standin, late).body["outcome"] == "refunding"
     first_jobs = refund_bodies()
