@@ -9,11 +9,3 @@ from ulid import ULID
 
 def new_id(at: datetime | None = None) -> str:
     return str(ULID.from_datetime(at) if at else ULID())
-
-
-def is_id(value: str) -> bool:
-    try:
-        ULID.from_str(value)
-    except (ValueError, TypeError):
-        return False
-    return True

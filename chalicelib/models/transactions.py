@@ -18,11 +18,7 @@ from pynamodb.transactions import TransactWrite
 class Transaction(TransactWrite):
     def __init__(self, connection: Connection):
         super().__init__(connection=connection)
-        self._labels: dict[str, list[str]] = {"check": [], "delete": [], "put": [], "update": []}
-
-    def check(self, label: str, model_cls: type[Model], hash_key: Any, range_key: Any = None, *, condition: Any) -> None:
-        self.condition_check(model_cls, hash_key, range_key, condition=condition)
-        self._labels["check"].append(label)
+        self._labels: dict[str, list[str]] = {"delete": [], "put": [], "update": []}
 
     def put(self, label: str, model: Model, condition: Any = None) -> None:
         self.save(model, condition=condition)
@@ -38,7 +34,8 @@ class Transaction(TransactWrite):
 
     @property
     def labels(self) -> list[str]:
-        return [*self._labels["check"], *self._labels["delete"], *self._labels["put"], *self._labels["update"]]
+        # Condition checks would come first; Parlor's transactions have none.
+        return [*self._labels["delete"], *self._labels["put"], *self._labels["update"]]
 
     def failed_conditions(self, exc: TransactWriteError) -> set[str]:
         """The labels of the items whose condition failed."""
