@@ -69,9 +69,10 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     events = events or realtime_gateway
     media = media or _default_media(settings, clock)
     chat = ChatService(clock, events)
+    social = SocialGraph(connection, clock)
     notifications = NotificationService(
         connection, clock, settings, QueueSender(_client("sqs", settings), settings.queue_name("notifications")),
-        PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events)
+        PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events, social)
     ticketing = TicketingService(
         connection, clock, settings,
         payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base),
@@ -86,10 +87,10 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         events=events,
         media=media,
         accounts=AccountService(connection, clock, tokens, hasher or PasswordHasher()),
-        social=SocialGraph(connection, clock),
+        social=social,
         spaces=spaces,
         rooms=RoomService(connection, clock, spaces, events, media, room_tokens, admission=ticketing),
-        feed=LiveFeed(settings.feed_following_limit),
+        feed=LiveFeed(social, settings.feed_following_limit),
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
         chat=chat,

@@ -1,4 +1,4 @@
-"""Reminders, the inbox, push devices, and muting someone's notifications."""
+"""Reminders, the inbox and push devices."""
 
 from __future__ import annotations
 
@@ -56,10 +56,6 @@ class MarkedOut(BaseModel):
     marked: int
 
 
-class MuteOut(BaseModel):
-    muted: bool
-
-
 @router.route("PUT", "/v1/spaces/{space_id}/reminder", summary="Remind me when this space starts", response=ReminderOut)
 def remind_me(call: Call) -> ReminderOut:
     s = services()
@@ -98,16 +94,3 @@ def mark_read(call: Call) -> MarkedOut:
     if body.all == (body.ids is not None):
         raise ValidationFailed("Give either ids or all: true.")
     return MarkedOut(marked=services().notifications.mark_read(call.me, None if body.all else body.ids))
-
-
-@router.route("PUT", "/v1/me/following/{user_id}/mute", summary="Mute notifications from someone you follow",
-              response=MuteOut)
-def mute(call: Call) -> MuteOut:
-    services().notifications.mute(call.me, call.params["user_id"], True)
-    return MuteOut(muted=True)
-
-
-@router.route("DELETE", "/v1/me/following/{user_id}/mute", summary="Unmute notifications from someone", response=MuteOut)
-def unmute(call: Call) -> MuteOut:
-    services().notifications.mute(call.me, call.params["user_id"], False)
-    return MuteOut(muted=False)

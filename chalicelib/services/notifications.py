@@ -24,10 +24,9 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 
 from chalicelib.clock import Clock, iso
-from chalicelib.errors import InvalidState, NotFollowing
+from chalicelib.errors import InvalidState
 from chalicelib.events import USERS, EventPublisher, RoomEvent
 from chalicelib.gateways.push import PushGateway
-from chalicelib.models.follows import FollowModel
 from chalicelib.models.notifications import (
     DeviceModel,
     DueReminderModel,
@@ -39,6 +38,7 @@ from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.spaces import SCHEDULED, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import UserModel
+from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceChange
 from chalicelib.settings import Settings
 
@@ -60,13 +60,14 @@ class InboxPage:
 
 class NotificationService:
     def __init__(self, connection: Connection, clock: Clock, settings: Settings, enqueue: Callable[[list[dict[str, Any]]], None],
-                 push: PushGateway, events: EventPublisher):
+                 push: PushGateway, events: EventPublisher, social: SocialGraph):
         self._connection = connection
         self._clock = clock
         self._settings = settings
         self._enqueue = enqueue
         self._push = push
         self._events = events
+        self._social = social
 
     # -- lifecycle (SpaceObserver) -------------------------------------------------------
 
@@ -192,18 +193,15 @@ class NotificationService:
     def _page(self, job: dict[str, Any]) -> None:
         """One page of the audience → send jobs, plus the job for the next page."""
         size = self._settings.fanout_page_size
-        start = decode_cursor(job.get("cursor"))
-        result: Any
         if job["type"] == "followers":
-            result = FollowModel.followers.query(job["host_id"], limit=size, last_evaluated_key=start)
-            user_ids = [edge.follower_id for edge in result if not edge.notifications_muted]
+            followers = self._social.followers_to_notify(job["host_id"], job.get("cursor"), size)
+            user_ids, cursor = followers.user_ids, followers.next_cursor
         else:
-            result = ReminderModel.query(job["space_id"], limit=size, last_evaluated_key=start)
-            user_ids = [r.user_id for r in result]
+            result = ReminderModel.query(job["space_id"], limit=size, last_evaluated_key=decode_cursor(job.get("cursor")))
+            user_ids, cursor = [r.user_id for r in result], encode_cursor(result.last_evaluated_key)
         batch = self._settings.send_batch_size
         jobs: list[dict[str, Any]] = [{"type": "send", "user_ids": user_ids[i:i + batch], "note": job["note"]}
                                       for i in range(0, len(user_ids), batch)]
-        cursor = encode_cursor(result.last_evaluated_key)
         if cursor:
             jobs.append({**job, "cursor": cursor})
         if jobs:
@@ -256,7 +254,7 @@ class NotificationService:
         except UpdateError:
             pass
 
-    # -- inbox, devices, mute ---------------------------------------------------------------
+    # -- inbox, devices ----------------------------------------------------------------------
 
     def inbox(self, user_id: str, cursor: str | None, limit: int) -> InboxPage:
         result = NotificationModel.by_time.query(user_id, scan_index_forward=False, limit=limit,
@@ -285,16 +283,6 @@ class NotificationService:
         arn = self._push.register(platform, token, user_id)
         DeviceModel(user_id=user_id).update(actions=[DeviceModel.endpoint_arns.add({arn})])
         return arn
-
-    def mute(self, follower_id: str, followee_id: str, muted: bool) -> None:
-        """Stop (or resume) notifications from someone you follow."""
-        try:
-            FollowModel(follower_id=follower_id, followee_id=followee_id).update(
-                actions=[FollowModel.notifications_muted.set(muted)], condition=FollowModel.follower_id.exists())
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise NotFollowing() from exc
-            raise
 
     # -- helpers ------------------------------------------------------------------------------
 
