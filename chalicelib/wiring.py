@@ -23,7 +23,10 @@ from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
 from chalicelib.services.accounts import AccountService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
-from chalicelib.services.notifications import NotificationService
+from chalicelib.services.notifications.fanout import Fanout
+from chalicelib.services.notifications.inbox import Devices, Inbox
+from chalicelib.services.notifications.jobs import NotificationJobs
+from chalicelib.services.notifications.reminders import Reminders
 from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.social import SocialGraph
@@ -49,7 +52,11 @@ class Services:
     realtime_gateway: RealtimeGateway
     realtime: RealtimeService
     chat: ChatService
-    notifications: NotificationService
+    reminders: Reminders
+    fanout: Fanout
+    inbox: Inbox
+    devices: Devices
+    notification_jobs: NotificationJobs
     ticketing: TicketingService
 
 
@@ -70,14 +77,16 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     media = media or _default_media(settings, clock)
     chat = ChatService(clock, events)
     social = SocialGraph(connection, clock)
-    notifications = NotificationService(
-        connection, clock, settings, QueueSender(_client("sqs", settings), settings.queue_name("notifications")),
-        PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events, social)
+    notifications_queue = QueueSender(_client("sqs", settings), settings.queue_name("notifications"))
+    reminders = Reminders(connection, clock, settings, notifications_queue)
+    inbox = Inbox(clock)
+    devices = Devices(PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}))
+    fanout = Fanout(settings, notifications_queue, social, reminders, inbox, devices, events)
     ticketing = TicketingService(
         connection, clock, settings,
         payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base),
         QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
-    spaces = SpaceService(connection, clock, settings, events, media, observers=[notifications, ticketing],
+    spaces = SpaceService(connection, clock, settings, events, media, observers=[reminders, fanout, ticketing],
                           ticket_rules=ticketing)
     return Services(
         settings=settings,
@@ -94,7 +103,11 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
         chat=chat,
-        notifications=notifications,
+        reminders=reminders,
+        fanout=fanout,
+        inbox=inbox,
+        devices=devices,
+        notification_jobs=NotificationJobs(reminders, fanout),
         ticketing=ticketing,
     )
 

@@ -25,7 +25,7 @@ def end_unattended_spaces(event: object) -> None:
 @jobs.schedule(Rate(1, unit=Rate.MINUTES), name="send_due_reminders")
 def send_due_reminders(event: object) -> None:
     """Enqueue the reminders that came due since the last tick (fan-out happens in SQS jobs)."""
-    count = services().notifications.enqueue_due()
+    count = services().reminders.enqueue_due()
     if count:
         logger.info("reminders due", extra={"count": count})
 
@@ -41,9 +41,9 @@ def sweep_refunds(event: object) -> None:
 @jobs.on_sqs_message(queue=get_settings().queue_name("notifications"), batch_size=10, name="notification_jobs")
 def notification_jobs(event: SQSEvent) -> None:
     """Fan-out pages and send batches. A failure raises, so SQS retries and then dead-letters."""
-    notifications = services().notifications
+    consumer = services().notification_jobs
     for record in event:
-        notifications.handle(json.loads(record.body))
+        consumer.handle(json.loads(record.body))
 
 
 @jobs.on_sqs_message(queue=get_settings().queue_name("refunds"), batch_size=10, name="refund_jobs")
