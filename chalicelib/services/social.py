@@ -93,7 +93,8 @@ class SocialGraph:
 
     def followers_to_notify(self, user_id: str, cursor: str | None, limit: int) -> Page:
         """A page of a user's followers minus those who muted their notifications. The page
-        reads ``limit`` edges, so it may hold fewer ids; only ``next_cursor`` says it is the last."""
+        reads ``limit`` edges, so it may hold fewer ids (even none); only a missing ``next_cursor``
+        says it is the last."""
         return self._followers(user_id, cursor, limit, muted_too=False)
 
     def _followers(self, user_id: str, cursor: str | None, limit: int, muted_too: bool) -> Page:
