@@ -37,6 +37,7 @@ def main() -> None:
     from chalicelib.models.spaces import SpaceModel
     from chalicelib.models.tables import create_all_tables
     from chalicelib.models.users import UserModel
+    from chalicelib.services.spaces import SpaceChange
     from chalicelib.settings import get_settings
     from chalicelib.wiring import build_services
     from local.bootstrap import create_queues, sqs_queue_names
@@ -53,7 +54,7 @@ def main() -> None:
                 users.save(UserModel(user_id=uid, handle=uid, display_name="Fan", password_hash="x", created_at=now))
                 follows.save(FollowModel(follower_id=uid, followee_id="HOST", created_at=now))
         space = SpaceModel(space_id="SPACE", state="live", title="Bench", title_lower="bench", creator_id="HOST", created_at=now)
-        services.notifications.space_changed("live", space, None)
+        services.fanout.space_changed(SpaceChange.LIVE, space, None)
 
         sqs = boto3.client("sqs")
         url = sqs.get_queue_url(QueueName=get_settings().queue_name("notifications"))["QueueUrl"]
@@ -65,7 +66,7 @@ def main() -> None:
             for message in messages:
                 job = json.loads(message["Body"])
                 started = time.perf_counter()
-                services.notifications.handle(job)
+                services.notification_jobs.handle(job)
                 elapsed = time.perf_counter() - started
                 if job["type"] == "send":
                     send_seconds += elapsed

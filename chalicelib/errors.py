@@ -89,6 +89,11 @@ class CannotFollowSelf(RuleViolated):
     default_message = "You cannot follow yourself."
 
 
+class NotFollowing(Conflict):
+    code = "not_following"
+    default_message = "You do not follow that user."
+
+
 # Spaces.
 class NotEligibleToHost(Forbidden):
     code = "not_eligible_to_host"
@@ -159,12 +164,6 @@ class Muted(Forbidden):
 class NotParticipant(Forbidden):
     code = "not_in_space"
     default_message = "Only people in the space may do that."
-
-
-# Notifications.
-class NotFollowing(Conflict):
-    code = "not_following"
-    default_message = "You do not follow that user."
 
 
 # Ticketing.

@@ -25,7 +25,10 @@ from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
 from chalicelib.services.membership import Membership
 from chalicelib.services.moderation import Moderation
-from chalicelib.services.notifications import NotificationService
+from chalicelib.services.notifications.fanout import Fanout
+from chalicelib.services.notifications.inbox import Devices, Inbox
+from chalicelib.services.notifications.jobs import NotificationJobs
+from chalicelib.services.notifications.reminders import Reminders
 from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.search import SpaceSearch
@@ -59,7 +62,11 @@ class Services:
     realtime_gateway: RealtimeGateway
     realtime: RealtimeService
     chat: ChatService
-    notifications: NotificationService
+    reminders: Reminders
+    fanout: Fanout
+    inbox: Inbox
+    devices: Devices
+    notification_jobs: NotificationJobs
     payouts: PayoutService
     seats: SeatService
     stripe_webhooks: StripeWebhooks
@@ -83,15 +90,18 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     media = media or _default_media(settings, clock)
     membership = Membership(connection, clock, events)
     chat = ChatService(clock, membership, events)
-    notifications = NotificationService(
-        connection, clock, settings, QueueSender(_client("sqs", settings), settings.queue_name("notifications")),
-        PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}), events)
+    social = SocialGraph(connection, clock)
+    notifications_queue = QueueSender(_client("sqs", settings), settings.queue_name("notifications"))
+    reminders = Reminders(connection, clock, settings, notifications_queue)
+    inbox = Inbox(clock)
+    devices = Devices(PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}))
+    fanout = Fanout(settings, notifications_queue, social, reminders, inbox, devices, events)
     payments = payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base)
     payouts = PayoutService(settings, payments)
     ledger = TicketLedger(connection)
     refunds = RefundService(ledger, clock, payments, QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
     seats = SeatService(ledger, clock, settings, payments, payouts, refunds)
-    spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[notifications, refunds],
+    spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[reminders, fanout, refunds],
                           ticket_rules=payouts)
     return Services(
         settings=settings,
@@ -101,17 +111,21 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         events=events,
         media=media,
         accounts=AccountService(connection, clock, tokens, hasher or PasswordHasher()),
-        social=SocialGraph(connection, clock),
+        social=social,
         spaces=spaces,
         membership=membership,
         rooms=RoomService(clock, membership, events, media, room_tokens, admission=seats),
         moderation=Moderation(clock, membership, events, media),
         search=SpaceSearch(),
-        feed=LiveFeed(settings.feed_following_limit),
+        feed=LiveFeed(social, settings.feed_following_limit),
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
         chat=chat,
-        notifications=notifications,
+        reminders=reminders,
+        fanout=fanout,
+        inbox=inbox,
+        devices=devices,
+        notification_jobs=NotificationJobs(reminders, fanout),
         payouts=payouts,
         seats=seats,
         stripe_webhooks=StripeWebhooks(clock, payments, payouts, seats, refunds),

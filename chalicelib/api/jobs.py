@@ -24,7 +24,7 @@ def end_unattended_spaces(event: object) -> None:
 
 def send_due_reminders(event: object) -> None:
     """Enqueue the reminders that came due since the last tick (fan-out happens in SQS jobs)."""
-    count = services().notifications.enqueue_due()
+    count = services().reminders.enqueue_due()
     if count:
         logger.info("reminders due", extra={"count": count})
 
@@ -38,9 +38,9 @@ def sweep_refunds(event: object) -> None:
 
 def notification_jobs(event: SQSEvent) -> None:
     """Fan-out pages and send batches. A failure raises, so SQS retries and then dead-letters."""
-    notifications = services().notifications
+    consumer = services().notification_jobs
     for record in event:
-        notifications.handle(json.loads(record.body))
+        consumer.handle(json.loads(record.body))
 
 
 def refund_jobs(event: SQSEvent) -> None:

@@ -1,7 +1,8 @@
-"""Reminders, the inbox, push devices, and muting someone's notifications."""
+"""Reminders, the inbox and push devices."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -9,7 +10,7 @@ from pydantic import BaseModel, Field
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import PageQuery, Strict
 from chalicelib.errors import ValidationFailed
-from chalicelib.services.notifications import notification_view
+from chalicelib.services.notifications.inbox import notification_view
 from chalicelib.wiring import services
 
 router = Router(__name__, tag="notifications")
@@ -56,37 +57,25 @@ class MarkedOut(BaseModel):
     marked: int
 
 
-class MuteOut(BaseModel):
-    muted: bool
-
-
 @router.route("PUT", "/v1/spaces/{space_id}/reminder", summary="Remind me when this space starts", response=ReminderOut)
 def remind_me(call: Call) -> ReminderOut:
-    s = services()
-    space = s.spaces.get(call.params["space_id"])
-    changed = s.notifications.remind_me(call.me, space.space_id)
-    space.refresh()
-    return ReminderOut(reminding=True, changed=changed, subscriber_count=int(space.subscriber_count))
+    return ReminderOut(**asdict(services().reminders.set(call.me, call.params["space_id"], wanted=True)))
 
 
 @router.route("DELETE", "/v1/spaces/{space_id}/reminder", summary="Stop reminding me", response=ReminderOut)
 def stop_reminding(call: Call) -> ReminderOut:
-    s = services()
-    space = s.spaces.get(call.params["space_id"])
-    changed = s.notifications.stop_reminding(call.me, space.space_id)
-    space.refresh()
-    return ReminderOut(reminding=False, changed=changed, subscriber_count=int(space.subscriber_count))
+    return ReminderOut(**asdict(services().reminders.set(call.me, call.params["space_id"], wanted=False)))
 
 
 @router.route("POST", "/v1/me/devices", summary="Register a device for push (APNs or FCM token)", body=DeviceIn,
               response=DeviceOut, status=201)
 def register_device(call: Call) -> DeviceOut:
-    return DeviceOut(endpoint_arn=services().notifications.register_device(call.me, call.body.platform, call.body.token))
+    return DeviceOut(endpoint_arn=services().devices.register(call.me, call.body.platform, call.body.token))
 
 
 @router.route("GET", "/v1/me/notifications", summary="My inbox, newest first", query=PageQuery, response=InboxOut)
 def inbox(call: Call) -> InboxOut:
-    page = services().notifications.inbox(call.me, call.query.cursor, call.query.limit)
+    page = services().inbox.page(call.me, call.query.cursor, call.query.limit)
     return InboxOut(notifications=[NotificationOut(**notification_view(n)) for n in page.notifications],
                     next_cursor=page.next_cursor, unread_count=page.unread)
 
@@ -97,17 +86,4 @@ def mark_read(call: Call) -> MarkedOut:
     body: MarkReadIn = call.body
     if body.all == (body.ids is not None):
         raise ValidationFailed("Give either ids or all: true.")
-    return MarkedOut(marked=services().notifications.mark_read(call.me, None if body.all else body.ids))
-
-
-@router.route("PUT", "/v1/me/following/{user_id}/mute", summary="Mute notifications from someone you follow",
-              response=MuteOut)
-def mute(call: Call) -> MuteOut:
-    services().notifications.mute(call.me, call.params["user_id"], True)
-    return MuteOut(muted=True)
-
-
-@router.route("DELETE", "/v1/me/following/{user_id}/mute", summary="Unmute notifications from someone", response=MuteOut)
-def unmute(call: Call) -> MuteOut:
-    services().notifications.mute(call.me, call.params["user_id"], False)
-    return MuteOut(muted=False)
+    return MarkedOut(marked=services().inbox.mark_read(call.me, None if body.all else body.ids))

@@ -1,4 +1,4 @@
-"""Follows: follow, unfollow, followers, following."""
+"""Follows: follow, unfollow, mute a followee's notifications, followers, following."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ class FollowOut(BaseModel):
     user: UserOut
 
 
+class MuteOut(BaseModel):
+    muted: bool
+
+
 @router.route("PUT", "/v1/me/following/{user_id}", summary="Follow a user (idempotent)", response=FollowOut)
 def follow(call: Call) -> FollowOut:
     s = services()
@@ -33,6 +37,19 @@ def unfollow(call: Call) -> FollowOut:
     changed = s.social.unfollow(call.me, followee.user_id)
     followee.refresh()
     return FollowOut(following=False, changed=changed, user=user_out(followee, s.settings.host_min_followers))
+
+
+@router.route("PUT", "/v1/me/following/{user_id}/mute", summary="Mute notifications from someone you follow",
+              response=MuteOut)
+def mute_notifications(call: Call) -> MuteOut:
+    services().social.mute_notifications(call.me, call.params["user_id"], True)
+    return MuteOut(muted=True)
+
+
+@router.route("DELETE", "/v1/me/following/{user_id}/mute", summary="Unmute notifications from someone", response=MuteOut)
+def unmute_notifications(call: Call) -> MuteOut:
+    services().social.mute_notifications(call.me, call.params["user_id"], False)
+    return MuteOut(muted=False)
 
 
 @router.route("GET", "/v1/users/{user_id}/followers", summary="Who follows a user", query=PageQuery, response=UsersPage)

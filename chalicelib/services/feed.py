@@ -9,20 +9,20 @@ from __future__ import annotations
 
 from itertools import islice
 
-from chalicelib.models.follows import FollowModel
 from chalicelib.models.participants import OnStageModel
 from chalicelib.models.spaces import LIVE, SpaceModel
+from chalicelib.services.social import SocialGraph
 
 _BATCH = 100  # DynamoDB BatchGetItem limit
 
 
 class LiveFeed:
-    def __init__(self, following_limit: int):
+    def __init__(self, social: SocialGraph, following_limit: int):
+        self._social = social
         self._following_limit = following_limit
 
     def live_spaces(self, user_id: str) -> list[SpaceModel]:
-        edges = FollowModel.query(user_id, attributes_to_get=["followee_id"])
-        followees = islice((edge.followee_id for edge in edges), self._following_limit)
+        followees = self._social.followee_ids(user_id, self._following_limit)
         space_ids: set[str] = set()
         while batch := list(islice(followees, _BATCH)):
             for record in OnStageModel.batch_get(batch):

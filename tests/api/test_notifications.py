@@ -85,6 +85,18 @@ def test_scheduling_tells_followers_except_those_who_muted_the_host(api, clock, 
     assert item["data"]["scheduled_start"] and item["read"] is False
 
 
+def test_unmuting_the_host_brings_their_news_back(api, clock, jobs):
+    host, fan, stranger = make_host(api, "host"), make_person(api, "fan"), make_person(api, "stranger")
+    _follow(api, fan, host)
+    assert api.put(f"/v1/me/following/{host.id}/mute", token=fan.token).body == {"muted": True}
+    unmuted = api.delete(f"/v1/me/following/{host.id}/mute", token=fan.token)
+    assert unmuted.status == 200 and unmuted.body == {"muted": False}
+    _schedule(api, host, clock)
+    jobs.drain()
+    assert _kinds(api, fan) == ["space.scheduled"]
+    assert api.delete(f"/v1/me/following/{host.id}/mute", token=stranger.token).error_code == "not_following"
+
+
 def test_going_live_tells_followers(api, jobs, events):
     host, fan = make_host(api, "host"), make_person(api, "fan")
     _follow(api, fan, host)
@@ -126,6 +138,39 @@ def test_reminders_fire_at_the_lead_time_once(api, clock, jobs):
     jobs.drain()
     assert _kinds(api, reminded) == ["space.starting_soon"]
     assert sorted(_kinds(api, fan)) == ["space.scheduled", "space.starting_soon"]
+
+
+def test_stopping_a_reminder_counts_once_and_no_reminder_follows(api, clock, jobs):
+    host, quitter, staying = make_host(api, "host"), make_person(api, "quitter"), make_person(api, "staying")
+    space_id = _schedule(api, host, clock, minutes=60)
+    api.put(f"/v1/spaces/{space_id}/reminder", token=staying.token)
+    assert api.put(f"/v1/spaces/{space_id}/reminder", token=quitter.token).body["subscriber_count"] == 2
+
+    stopped = api.delete(f"/v1/spaces/{space_id}/reminder", token=quitter.token)
+    assert stopped.status == 200
+    assert stopped.body == {"reminding": False, "changed": True, "subscriber_count": 1}
+    again = api.delete(f"/v1/spaces/{space_id}/reminder", token=quitter.token)
+    assert again.status == 200
+    assert again.body == {"reminding": False, "changed": False, "subscriber_count": 1}
+    assert api.get(f"/v1/spaces/{space_id}", token=host.token).body["subscriber_count"] == 1
+
+    jobs.drain()
+    clock.advance(minutes=45)  # 15 minutes to go: the reminder comes due
+    jobs.tick()
+    jobs.drain()
+    assert _kinds(api, staying) == ["space.starting_soon"]
+    assert _kinds(api, quitter) == []
+
+
+def test_stopping_a_reminder_never_asked_for_changes_nothing(api, clock):
+    host, reminded, stranger = make_host(api, "host"), make_person(api, "reminded"), make_person(api, "stranger")
+    space_id = _schedule(api, host, clock)
+    api.put(f"/v1/spaces/{space_id}/reminder", token=reminded.token)
+    reply = api.delete(f"/v1/spaces/{space_id}/reminder", token=stranger.token)
+    assert reply.status == 200
+    assert reply.body == {"reminding": False, "changed": False, "subscriber_count": 1}
+    assert api.get(f"/v1/spaces/{space_id}", token=host.token).body["subscriber_count"] == 1
+    assert api.delete("/v1/spaces/01ARZ3NDEKTSV4RRFFQ69G5FAV/reminder", token=stranger.token).error_code == "space_not_found"
 
 
 def test_a_missed_tick_catches_up_without_duplicates(api, clock, jobs):

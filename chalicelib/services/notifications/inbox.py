@@ -1,0 +1,120 @@
+"""The in-app inbox and the devices that get push notifications.
+
+An inbox item exists once per (user, kind, space[, variant]): it is written with a
+condition on its key, so a redelivered send job writes nothing twice, and whatever is
+pushed or announced follows a write made now.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from chalicelib.clock import Clock, iso
+from chalicelib.gateways.push import PushGateway
+from chalicelib.models.notifications import DeviceModel, NotificationModel
+from chalicelib.models.pagination import decode_cursor, encode_cursor
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    notifications: list[NotificationModel]
+    next_cursor: str | None
+    unread: int
+
+
+class Inbox:
+    def __init__(self, clock: Clock):
+        self._clock = clock
+
+    def add(self, user_ids: list[str], note: dict[str, Any]) -> list[NotificationModel]:
+        """Put ``note`` in each user's inbox unless it is there already; returns only the
+        items written now."""
+        now = self._clock.now()
+        key = f"{note['kind']}#{note['space_id']}" + (f"#{note['variant']}" if note.get("variant") else "")
+        written = []
+        for user_id in user_ids:
+            item = NotificationModel(user_id=user_id, key=key, sort_at=f"{iso(now)}#{key}", kind=note["kind"],
+                                     space_id=note["space_id"], title=note["title"], body=note["body"],
+                                     data=note.get("data") or {}, read=False, created_at=now)
+            try:
+                item.save(condition=NotificationModel.key.does_not_exist())
+            except PutError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    continue  # already notified (a redelivered job)
+                raise
+            written.append(item)
+        return written
+
+    def page(self, user_id: str, cursor: str | None, limit: int) -> InboxPage:
+        """A page of a user's inbox, newest first, with the count of all their unread items."""
+        result = NotificationModel.by_time.query(user_id, scan_index_forward=False, limit=limit,
+                                                 last_evaluated_key=decode_cursor(cursor))
+        items = list(result)
+        unread = NotificationModel.count(user_id, filter_condition=NotificationModel.read == False)  # noqa: E712
+        return InboxPage(items, encode_cursor(result.last_evaluated_key), unread)
+
+    def mark_read(self, user_id: str, keys: list[str] | None) -> int:
+        """Mark some (or, with None, all) of a user's notifications read; someone else's or
+        missing keys are skipped. Returns how many were marked."""
+        if keys is None:
+            targets = [n.key for n in NotificationModel.query(user_id, filter_condition=NotificationModel.read == False)]  # noqa: E712
+        else:
+            targets = keys
+        changed = 0
+        for key in targets:
+            try:
+                NotificationModel(user_id=user_id, key=key).update(actions=[NotificationModel.read.set(True)],
+                                                                   condition=NotificationModel.key.exists())
+                changed += 1
+            except UpdateError:
+                continue  # not theirs / not there
+        return changed
+
+
+class Devices:
+    """A user's push endpoints: registered from the app, used for every inbox item, and
+    forgotten when the push service says they are dead."""
+
+    def __init__(self, push: PushGateway):
+        self._push = push
+
+    def register(self, user_id: str, platform: str, token: str) -> str:
+        arn = self._push.register(platform, token, user_id)
+        DeviceModel(user_id=user_id).update(actions=[DeviceModel.endpoint_arns.add({arn})])
+        return arn
+
+    def push(self, items: list[NotificationModel]) -> None:
+        """Push each item to every device of its user, in parallel."""
+        if not items:
+            return
+        by_user = {item.user_id: item for item in items}
+        sends = []
+        for device in DeviceModel.batch_get(list(by_user)):
+            sends += [(device.user_id, arn) for arn in device.endpoint_arns or ()]
+        if not sends:
+            return
+
+        def push(pair: tuple[str, str]) -> None:
+            user_id, arn = pair
+            item = by_user[user_id]
+            if not self._push.send(arn, item.title, item.body, {"kind": item.kind, "space_id": item.space_id}):
+                self._forget(user_id, arn)
+
+        with ThreadPoolExecutor(max_workers=min(8, len(sends))) as pool:
+            list(pool.map(push, sends))
+
+    def _forget(self, user_id: str, arn: str) -> None:
+        try:
+            DeviceModel(user_id=user_id).update(actions=[DeviceModel.endpoint_arns.delete({arn})])
+        except UpdateError:
+            pass
+
+
+def notification_view(item: NotificationModel) -> dict[str, Any]:
+    return {"id": item.key, "kind": item.kind, "space_id": item.space_id, "title": item.title, "body": item.body,
+            "read": bool(item.read), "created_at": iso(item.created_at),
+            "data": item.data.as_dict() if item.data is not None and hasattr(item.data, "as_dict") else (item.data or {})}
