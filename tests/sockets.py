@@ -17,11 +17,14 @@ def next_event(ws: ClientConnection, kind: str, timeout: float = 10.0) -> dict:
             return event
 
 
-def none_of(ws: ClientConnection, kind: str, wait: float = 0.5) -> bool:
-    """True if no event of a kind arrives before the socket stays quiet for ``wait`` seconds."""
-    try:
-        while True:
-            if json.loads(ws.recv(timeout=wait))["type"] == kind:
-                return False
-    except TimeoutError:
-        return True
+def events_before_pong(ws: ClientConnection) -> list[str]:
+    """The types of the events a socket gets before the answer to a ping sent now.
+
+    Events are posted before the request that caused them returns, and a socket delivers in
+    order, so an event missing from this list was never sent to this socket — proved without
+    waiting for a silence."""
+    ws.send(json.dumps({"action": "ping"}))
+    seen = []
+    while (kind := json.loads(ws.recv(timeout=10))["type"]) != "pong":
+        seen.append(kind)
+    return seen

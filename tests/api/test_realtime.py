@@ -3,13 +3,12 @@ websocket handlers, and the app posts events back through the management API."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from typing import Iterator
 
+import boto3
 import pytest
-from aiohttp import web
 from chalice.test import Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -20,53 +19,37 @@ from local.ws_gateway import create_app
 from tests.api.rooms_support import Room, open_room
 from tests.conftest import FAST_HASHER
 from tests.fakes import RecordingMedia
-from tests.sockets import next_event, none_of
+from tests.servers import ServedApp
+from tests.sockets import events_before_pong, next_event
 from tests.support import Api
 
 
-class GatewayThread:
-    def __init__(self, chalice_app) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.app = create_app(chalice_app)
-        self.runner = web.AppRunner(self.app)
-        self.port = 0
-        ready = threading.Event()
-        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
-        ready.wait(10)
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        ready.set()
-        self.loop.run_forever()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
 @pytest.fixture
-def gateway(aws) -> Iterator[GatewayThread]:
+def gateway(aws) -> Iterator[ServedApp]:
     from app import app
 
-    running = GatewayThread(app)
-    yield running
-    running.stop()
+    served = ServedApp(create_app(app))
+    yield served
+    served.stop()
 
 
 @pytest.fixture
-def rt(aws, clock, settings, gateway) -> Iterator[Api]:
-    """The API with the real realtime publisher, pointed at the in-process gateway."""
+def live_settings(settings, gateway):
+    """The real realtime publisher, pointed at the in-process gateway."""
+    return settings.model_copy(update=dict(ws_management_url=f"{gateway.url}/dev", realtime_url=f"ws://127.0.0.1:{gateway.port}"))
+
+
+@pytest.fixture
+def rt(aws, clock, live_settings) -> Iterator[Api]:
+    """The API with the real realtime publisher."""
+    yield from _api_with(live_settings, clock)
+
+
+def _api_with(settings, clock) -> Iterator[Api]:
     from app import app
     from tests.conftest import _empty_tables
 
-    live_settings = settings.model_copy(update=dict(ws_management_url=f"http://127.0.0.1:{gateway.port}/dev",
-                            realtime_url=f"ws://127.0.0.1:{gateway.port}"))
-    built = build_services(live_settings, clock=clock, hasher=FAST_HASHER, media=RecordingMedia())
-    use_services(built)
+    use_services(build_services(settings, clock=clock, hasher=FAST_HASHER, media=RecordingMedia()))
     with Client(app) as client:
         yield Api(client)
     use_services(None)
@@ -76,6 +59,15 @@ def rt(aws, clock, settings, gateway) -> Iterator[Api]:
 def _socket(api: Api, room: Room, person) -> ClientConnection:
     joined = api.post(f"/v1/spaces/{room.space_id}/join", token=person.token).body
     return connect(f"{joined['realtime']['url']}/?token={joined['realtime']['token']}", open_timeout=10, legacy=True)
+
+
+def _connect_event(connection_id: str, token: str) -> dict:
+    """A $connect event as API Gateway shapes it."""
+    return {"requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": connection_id,
+                               "domainName": "127.0.0.1", "stage": "dev", "apiId": "local", "requestId": "r1",
+                               "messageDirection": "IN", "connectedAt": 0, "requestTimeEpoch": 0,
+                               "identity": {"sourceIp": "127.0.0.1"}},
+            "queryStringParameters": {"token": token}, "headers": {}, "isBase64Encoded": False}
 
 
 
@@ -102,7 +94,8 @@ def test_room_events_chat_and_direct_messages(rt, clock):
 
     rt.post(f"/v1/spaces/{room.space_id}/speak-requests", token=room.listener.token)
     assert next_event(host, "speak_request.created")["data"] == {"user_id": room.listener.id}
-    assert none_of(speaker, "speak_request.created") and none_of(listener, "speak_request.created")
+    assert "speak_request.created" not in events_before_pong(speaker)
+    assert "speak_request.created" not in events_before_pong(listener)
 
     rt.put(f"/v1/spaces/{room.space_id}/participants/{room.listener.id}", {"role": "speaker"}, token=room.host.token)
     for ws in (host, speaker, listener):
@@ -116,7 +109,7 @@ def test_room_events_chat_and_direct_messages(rt, clock):
     speaker.send(json.dumps({"action": "message", "text": "psst", "to_user_id": room.listener.id}))
     assert next_event(listener, "message.created")["data"]["to_user_id"] == room.listener.id
     assert next_event(speaker, "message.created")["data"]["text"] == "psst"
-    assert none_of(host, "message.created")
+    assert "message.created" not in events_before_pong(host)
 
     listener.send(json.dumps({"action": "reaction", "emoji": "🔥"}))
     assert next_event(host, "reaction.created")["data"] == {"user_id": room.listener.id, "emoji": "🔥"}
@@ -171,37 +164,43 @@ def test_an_abruptly_closed_client_is_cleaned_up(rt):
 
 
 def test_gone_connections_are_deleted_not_retried(rt):
-    from chalicelib.wiring import services
+    from app import app
 
     room = open_room(rt)
     ws = _socket(rt, room, room.host)
-    services().realtime_gateway._directory.add("gone-connection-id", room.space_id, room.listener.id, "listener")
+    # API Gateway accepted a socket that then dropped without a $disconnect reaching us.
+    token = rt.post(f"/v1/spaces/{room.space_id}/join", token=room.listener.token).body["realtime"]["token"]
+    with Client(app) as client:
+        client.lambda_.invoke("websocket_connect", _connect_event("gone-connection-id", token))
+    assert ConnectionModel.count() == 2
     rt.post(f"/v1/spaces/{room.space_id}/messages", {"text": "anyone?"}, token=room.host.token)
     assert next_event(ws, "message.created")
     assert [c.connection_id for c in ConnectionModel.scan()] != ["gone-connection-id"] and ConnectionModel.count() == 1
     ws.close()
 
 
-def test_big_rooms_fan_out_through_the_queue(rt, aws):
-    import boto3
+@pytest.fixture
+def rt_small_inline(aws, clock, live_settings) -> Iterator[Api]:
+    """The API posting inline to one connection at most: bigger audiences go through SQS."""
+    yield from _api_with(live_settings.model_copy(update=dict(realtime_inline_limit=1)), clock)
 
+
+def test_big_rooms_fan_out_through_the_queue(rt_small_inline, settings):
     from app import app
-    from chalicelib.settings import get_settings
-    from chalicelib.wiring import services
 
+    rt = rt_small_inline
     room = open_room(rt)
     sockets = [_socket(rt, room, p) for p in (room.host, room.speaker, room.listener)]
-    services().realtime_gateway._inline_limit = 1  # anything above one connection goes through SQS
     rt.post(f"/v1/spaces/{room.space_id}/messages", {"text": "to everyone"}, token=room.host.token)
-    assert all(none_of(ws, "message.created", wait=0.3) for ws in sockets)  # not posted inline
+    assert all("message.created" not in events_before_pong(ws) for ws in sockets)  # not posted inline
 
+    queue = settings.queue_name("realtime")
     sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.get_queue_url(QueueName=get_settings().queue_name("realtime"))["QueueUrl"]
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    messages = sqs.receive_message(QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MaxNumberOfMessages=10)["Messages"]
     assert len(messages) == 1 and len(json.loads(messages[0]["Body"])["connection_ids"]) == 3
     with Client(app) as client:
         client.lambda_.invoke("realtime_fanout", client.events.generate_sqs_event(
-            queue_name=get_settings().queue_name("realtime"), message_bodies=[messages[0]["Body"]]))
+            queue_name=queue, message_bodies=[messages[0]["Body"]]))
     for ws in sockets:
         assert next_event(ws, "message.created")["data"]["text"] == "to everyone"
         ws.close()

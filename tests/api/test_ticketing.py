@@ -3,16 +3,13 @@ onboarding, checkout holds under a race, signed webhooks, access, refunds on can
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Iterator
 
 import pytest
 import requests
-from aiohttp import web
 from chalice.test import Client
 
 from chalicelib.errors import DomainError
@@ -25,29 +22,18 @@ from local.stripe_standin import Config, create_app, sign
 from tests.api.rooms_support import make_host, make_person
 from tests.conftest import FAST_HASHER
 from tests.fakes import RecordingMedia, RecordingPublisher
+from tests.servers import ServedApp
 from tests.support import Api
 
 SECRET = "whsec_test_secret"
 
 
-class StandIn:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.port = 0
-        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
-        ready.wait(10)
-        self.base = f"http://127.0.0.1:{self.port}"
+class StandIn(ServedApp):
+    """The Stripe stand-in, served in-process."""
 
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.runner = web.AppRunner(create_app(Config(webhook_secret=SECRET)))
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        ready.set()
-        self.loop.run_forever()
+    def __init__(self) -> None:
+        super().__init__(create_app(Config(webhook_secret=SECRET)))
+        self.base = self.url
 
     def test_route(self, path: str) -> dict:
         reply = requests.post(self.base + path, timeout=10)
@@ -59,8 +45,10 @@ class StandIn:
 
 
 @pytest.fixture(scope="module")
-def stripe_standin() -> StandIn:
-    return StandIn()
+def stripe_standin() -> Iterator[StandIn]:
+    standin = StandIn()
+    yield standin
+    standin.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,41 @@
+"""Serving an aiohttp application from a thread, for tests whose own code is synchronous
+(the Chalice test client, requests, websockets' sync client)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from aiohttp import web
+
+
+class ServedApp:
+    """The app on a free loopback port, on its own event loop in a daemon thread."""
+
+    def __init__(self, app: web.Application, **runner_options: Any):
+        self.app = app
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._runner = web.AppRunner(app, **runner_options)
+        ready = threading.Event()
+        threading.Thread(target=self._serve, args=(ready,), daemon=True).start()
+        if not ready.wait(10):
+            raise TimeoutError("the app did not start serving within 10 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = self._runner.addresses[0][1]
+        ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
