@@ -74,8 +74,10 @@ def _content(model: type[BaseModel] | None, components: dict[str, Any], descript
 
 def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(schema.pop("$defs", {}))
-    components[model.__name__] = schema
+    for name, component in [*schema.pop("$defs", {}).items(), (model.__name__, schema)]:
+        # Two models of one name would share a component, and one of them would be described wrongly.
+        if components.setdefault(name, component) != component:
+            raise ValueError(f"two different schemas are named {name!r}: rename one of the models")
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 

@@ -48,7 +48,9 @@ class SearchQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
 
 
-class TicketOut(BaseModel):
+class TicketTermsOut(BaseModel):
+    """A ticketed space's terms and how many are sold."""
+
     price_cents: int
     currency: str
     max_tickets: int
@@ -75,7 +77,7 @@ class SpaceOut(BaseModel):
     ended_at: AwareDatetime | None
     created_at: AwareDatetime
     is_ticketed: bool
-    ticket: TicketOut | None
+    ticket: TicketTermsOut | None
     topic_ids: list[str]
     lang: str
 
@@ -89,7 +91,7 @@ def space_out(space: SpaceModel) -> SpaceOut:
     ticket = None
     if space.is_ticketed:
         sold = int(space.tickets_sold or 0)
-        ticket = TicketOut(price_cents=int(space.ticket_price_cents or 0), currency=space.ticket_currency or "usd",
+        ticket = TicketTermsOut(price_cents=int(space.ticket_price_cents or 0), currency=space.ticket_currency or "usd",
                            max_tickets=int(space.max_tickets or 0), tickets_sold=sold,
                            sold_out=sold + int(space.tickets_held or 0) >= int(space.max_tickets or 0))
     return SpaceOut(
