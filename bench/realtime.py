@@ -47,8 +47,6 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [50] if args.quick else [50, 200, 500]
 
-    from dataclasses import replace
-
     from moto import mock_aws
 
     from chalicelib.models.tables import create_all_tables
@@ -56,19 +54,21 @@ def main() -> None:
     from chalicelib.settings import get_settings
     from chalicelib.wiring import build_services, use_services
     from local.bootstrap import create_queues, sqs_queue_names
-    from tests.api.test_realtime import GatewayThread
+    from local.ws_gateway import create_app
     from tests.conftest import FAST_HASHER, serialized_requests
     from tests.fakes import RecordingMedia
+    from tests.servers import ServedApp
 
     with serialized_requests(), mock_aws():
         create_all_tables(wait=False)
         create_queues(sqs_queue_names())
         from app import app
 
-        gateway = GatewayThread(app)
+        gateway = ServedApp(create_app(app))
         private, _ = generate_media_keypair()
-        settings = replace(get_settings(), ws_management_url=f"http://127.0.0.1:{gateway.port}/dev",
-                           realtime_url=f"ws://127.0.0.1:{gateway.port}", host_min_followers=0, media_token_private_key=private)
+        settings = get_settings().model_copy(update=dict(
+            ws_management_url=f"{gateway.url}/dev", realtime_url=f"ws://127.0.0.1:{gateway.port}", host_min_followers=0,
+            media_token_private_key=private))
         services = build_services(settings, hasher=FAST_HASHER, media=RecordingMedia())
         use_services(services)
         print(f"{'sockets':>8} {'delivered':>10} {'seconds':>8} {'events/s':>9}")
