@@ -34,6 +34,7 @@ from chalicelib.services.rooms import RoomService
 from chalicelib.services.search import SpaceSearch
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
+from chalicelib.services.speaking import SpeakingIndicators
 from chalicelib.services.ticketing.ledger import TicketLedger
 from chalicelib.services.ticketing.payouts import PayoutService
 from chalicelib.services.ticketing.refunds import RefundService
@@ -62,6 +63,7 @@ class Services:
     realtime_gateway: RealtimeGateway
     realtime: RealtimeService
     chat: ChatService
+    speaking: SpeakingIndicators
     reminders: Reminders
     fanout: Fanout
     inbox: Inbox
@@ -121,6 +123,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
         chat=chat,
+        speaking=SpeakingIndicators(clock, events, settings.service_secret),
         reminders=reminders,
         fanout=fanout,
         inbox=inbox,

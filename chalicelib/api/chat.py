@@ -1,14 +1,11 @@
-"""Chat over REST (the socket has the same actions), and the media worker's speaking callback."""
+"""Chat over REST (the socket has the same actions)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from chalicelib import signatures
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import PageQuery, Strict
-from chalicelib.errors import Unauthorized
-from chalicelib.events import RoomEvent
 from chalicelib.services.chat import message_view
 from chalicelib.wiring import services
 
@@ -34,16 +31,6 @@ class MessagesPage(BaseModel):
     next_cursor: str | None
 
 
-class SpeakerLevel(Strict):
-    user_id: str = Field(max_length=64)
-    level: float = Field(ge=0.0, le=1.0)
-
-
-class SpeakingIn(Strict):
-    speakers: list[SpeakerLevel] = Field(max_length=20)
-    at: str | None = Field(default=None, max_length=40)
-
-
 @router.route("POST", "/v1/spaces/{space_id}/messages", summary="Chat to the room, or to one participant",
               body=MessageIn, response=MessageOut, status=201)
 def post_message(call: Call) -> MessageOut:
@@ -56,14 +43,3 @@ def post_message(call: Call) -> MessageOut:
 def list_messages(call: Call) -> MessagesPage:
     page = services().chat.history(call.me, call.params["space_id"], call.query.cursor, call.query.limit)
     return MessagesPage(messages=[MessageOut(**message_view(m)) for m in page.messages], next_cursor=page.next_cursor)
-
-
-@router.route("POST", "/v1/internal/spaces/{space_id}/speaking", summary="Who is speaking (media worker only, signed)",
-              body=SpeakingIn, auth=False, status=202)
-def speaking(call: Call) -> dict:
-    s = services()
-    if not signatures.verify(s.settings.service_secret, call.raw_body, call.headers.get(signatures.HEADER.lower())):
-        raise Unauthorized("A valid service signature is required.", code="invalid_signature")
-    data = {"speakers": [sp.model_dump() for sp in call.body.speakers]}
-    s.events.publish(RoomEvent("speaking", call.params["space_id"], s.clock.now(), data))
-    return {"ok": True}

@@ -1,0 +1,30 @@
+"""Callbacks from Parlor's own media workers, signed with the service secret instead of a
+user's token."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from chalicelib.api.routing import Call, Router
+from chalicelib.api.schemas import Strict
+from chalicelib.wiring import services
+
+router = Router(__name__, tag="internal")
+
+
+class SpeakerLevel(Strict):
+    user_id: str = Field(max_length=64)
+    level: float = Field(ge=0.0, le=1.0)
+
+
+class SpeakingIn(Strict):
+    speakers: list[SpeakerLevel] = Field(max_length=20)
+    at: str | None = Field(default=None, max_length=40)
+
+
+@router.route("POST", "/v1/internal/spaces/{space_id}/speaking", summary="Who is speaking (media worker only, signed)",
+              body=SpeakingIn, auth=False, status=202)
+def speaking(call: Call) -> dict:
+    levels = [level.model_dump() for level in call.body.speakers]
+    services().speaking.report(call.params["space_id"], call.raw_body, call.headers.get("x-parlor-signature"), levels)
+    return {"ok": True}
