@@ -170,46 +170,28 @@ def test_at_most_two_cohosts(api):
     assert len(_space(api, room, room.host.token)["host_ids"]) == 3
 
 
-def test_speaker_limit_holds_under_concurrent_promotions(container, api):
+@pytest.mark.parametrize(("role", "limit", "guests"), [("speaker", 10, 16), ("cohost", 2, 6)])
+def test_role_limits_hold_under_concurrent_promotions(container, api, role, limit, guests):
     host = make_host(api, "host")
     space_id = api.post("/v1/spaces", {"title": "Packed"}, token=host.token).body["id"]
-    guests = [make_person(api, f"guest{i}") for i in range(16)]
-    for g in guests:
-        container.rooms.join(g.id, space_id)
+    people = [make_person(api, f"guest{i}") for i in range(guests)]
+    for person in people:
+        container.rooms.join(person.id, space_id)
 
-    def promote(guest):
+    def promote(person):
         try:
-            container.moderation.set_role(host.id, space_id, guest.id, "speaker")
+            container.moderation.set_role(host.id, space_id, person.id, role)
             return "ok"
         except DomainError as exc:
             return exc.code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        outcomes = list(pool.map(promote, guests))
-    assert outcomes.count("ok") == 10 and outcomes.count("role_limit_reached") == 6
+        outcomes = list(pool.map(promote, people))
+    assert outcomes.count("ok") == limit and outcomes.count("role_limit_reached") == guests - limit
     space = SpaceModel.get(space_id)
-    assert len(space.speaker_ids) == 10 and space.listener_count == 6
-    assert sum(1 for p in ParticipantModel.query(space_id) if p.role == "speaker") == 10
-
-
-def test_cohost_limit_holds_under_concurrent_promotions(container, api):
-    host = make_host(api, "host")
-    space_id = api.post("/v1/spaces", {"title": "Crew"}, token=host.token).body["id"]
-    guests = [make_person(api, f"guest{i}") for i in range(6)]
-    for g in guests:
-        container.rooms.join(g.id, space_id)
-
-    def promote(guest):
-        try:
-            container.moderation.set_role(host.id, space_id, guest.id, "cohost")
-            return "ok"
-        except DomainError as exc:
-            return exc.code
-
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        outcomes = list(pool.map(promote, guests))
-    assert outcomes.count("ok") == 2
-    assert len(SpaceModel.get(space_id).cohost_ids) == 2
+    role_set = space.speaker_ids if role == "speaker" else space.cohost_ids
+    assert len(role_set) == limit and space.listener_count == guests - limit
+    assert sum(1 for p in ParticipantModel.query(space_id) if p.role == role) == limit
 
 
 def test_when_the_host_leaves_the_first_cohost_acts_as_host(api, events):
