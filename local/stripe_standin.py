@@ -4,7 +4,8 @@ No maintained fake covers Checkout and Connect, so this serves what the official
 SDK calls here — Connect accounts and account links, Checkout sessions, payment intents,
 charges, refunds, events — with Stripe's object shapes, form-encoded parameters,
 ``Idempotency-Key`` replay, Stripe-shaped errors, and webhooks signed exactly as Stripe
-signs them (``Stripe-Signature: t=<ts>,v1=<HMAC-SHA256(secret, "<ts>.<payload>")>``).
+signs them (``Stripe-Signature: t=<ts>,v1=<HMAC-SHA256(secret, "<ts>.<payload>")>``, the scheme
+``parlor_contract.signatures`` implements for Parlor's own services).
 Pages a person would use (onboarding, hosted checkout) are plain HTML forms; test routes
 under ``/_test`` do the same without a browser. State lives in memory.
 """
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
+
+from parlor_contract.signatures import sign
 
 log = logging.getLogger("parlor.stripe_standin")
 API_VERSION = "2025-03-31.basil"
@@ -70,11 +71,6 @@ def _lists(node: Any) -> Any:
             return [_lists(node[k]) for k in sorted(node, key=int)]
         return {k: _lists(v) for k, v in node.items()}
     return node
-
-
-def sign(secret: str, payload: str, timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
-    return f"t={t},v1={hmac.new(secret.encode(), f'{t}.{payload}'.encode(), hashlib.sha256).hexdigest()}"
 
 
 @dataclass

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from chalicelib import signatures
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import PageQuery, Strict
 from chalicelib.errors import Unauthorized
 from chalicelib.events import RoomEvent
 from chalicelib.services.chat import message_view
 from chalicelib.wiring import services
+from parlor_contract import signatures
 
 router = Router(__name__, tag="chat")
 

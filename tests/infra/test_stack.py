@@ -15,6 +15,8 @@ import pytest
 cdk = pytest.importorskip("aws_cdk")
 from aws_cdk.assertions import Match, Template  # noqa: E402
 
+from parlor_contract.worker import WorkerEnv  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -82,14 +84,14 @@ def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Templ
     assert container["PortMappings"] == [{"ContainerPort": WORKER_PORT, "Protocol": "tcp"}]
     assert task["Properties"]["RequiresCompatibilities"] == ["FARGATE"]
     configured = {e["Name"] for e in container["Environment"]} | {s["Name"] for s in container["Secrets"]}
-    read_by_worker = set(re.findall(r'"(PARLOR_[A-Z_]+)"', (ROOT / "media_worker" / "config.py").read_text()))
+    read_by_worker = set(WorkerEnv)  # exactly the worker's settings (tests/media_worker/test_config.py)
     # Everything the stack sets is read by the worker; what it leaves out is the per-task
-    # override (space, API URL) or has a default.
+    # override (space, API URL, set by the API's EcsLauncher) or the public address (found by STUN).
     assert configured <= read_by_worker
-    assert read_by_worker - configured <= {"PARLOR_SPACE_ID", "PARLOR_API_URL", "PARLOR_MEDIA_PUBLIC_HOST",
-                                           "PARLOR_MEDIA_PUBLIC_URL"}
+    assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.API_URL, WorkerEnv.PUBLIC_HOST, WorkerEnv.PUBLIC_URL}
     dockerfile = (ROOT / "media_worker" / "Dockerfile").read_text()
     assert f'CMD {json.dumps(WORKER_COMMAND)}' in dockerfile and f"EXPOSE {WORKER_PORT}/tcp" in dockerfile
+    assert set(re.findall(r"\b(PARLOR_[A-Z_]+)", dockerfile)) <= read_by_worker
 
 
 def test_the_worker_security_group_opens_only_http_and_webrtc(template: Template):

@@ -18,9 +18,10 @@ from aiohttp import web
 
 from chalicelib.services.tokens import generate_media_keypair
 from media_worker import ice
-from media_worker.auth import SIGNATURE_HEADER, sign
 from media_worker.config import WorkerConfig
 from media_worker.server import Worker
+from parlor_contract import signatures
+from parlor_contract.media import MEDIA_TOKEN_AUDIENCE
 from tests.media_worker.peers import hears, offer, silent_at
 
 PRIVATE_KEY, PUBLIC_KEY = generate_media_keypair()
@@ -28,9 +29,10 @@ SECRET = "worker-test-service-secret-0123456789"
 SPACE = "01SPACEFORMEDIATESTS0000000"
 
 
-def token(user_id: str, role: str, space_id: str = SPACE, ttl: int = 120, key: str = PRIVATE_KEY) -> str:
+def token(user_id: str, role: str, space_id: str = SPACE, ttl: int = 120, key: str = PRIVATE_KEY,
+          audience: str = MEDIA_TOKEN_AUDIENCE) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": user_id, "space_id": space_id, "role": role, "aud": "parlor-media", "iat": now,
+    return jwt.encode({"sub": user_id, "space_id": space_id, "role": role, "aud": audience, "iat": now,
                        "exp": now + ttl}, key, algorithm="EdDSA")
 
 
@@ -38,7 +40,8 @@ def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awa
     """Start a worker on a free loopback port, run the scenario against it, stop everything."""
     async def main() -> Any:
         ice.gather_only_on("127.0.0.1")
-        config = WorkerConfig(space_id=SPACE, token_public_key=PUBLIC_KEY, service_secret=SECRET, port=0, **overrides)
+        config = WorkerConfig(**{"space_id": SPACE, "token_public_key": PUBLIC_KEY, "service_secret": SECRET, "port": 0,
+                                 **overrides})
         worker = Worker(config)
         runner = web.AppRunner(worker.app(), access_log=None)
         await runner.setup()
@@ -54,9 +57,11 @@ def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awa
     return asyncio.run(main())
 
 
-async def control(session: aiohttp.ClientSession, url: str, command: dict, secret: str = SECRET) -> int:
+async def control(session: aiohttp.ClientSession, url: str, command: dict, secret: str = SECRET,
+                  signed_at: float | None = None) -> int:
     body = json.dumps(command).encode()
-    async with session.post(f"{url}/control", data=body, headers={SIGNATURE_HEADER: sign(secret, body)}) as resp:
+    headers = {signatures.HEADER: signatures.sign(secret, body, now=signed_at)}
+    async with session.post(f"{url}/control", data=body, headers=headers) as resp:
         return resp.status
 
 
@@ -133,11 +138,13 @@ def test_a_removed_participant_is_disconnected():
     run_with_worker(scenario)
 
 
-@pytest.mark.parametrize("bad", ["forged", "expired", "other_space", "missing"])
+@pytest.mark.parametrize("bad", ["forged", "expired", "other_space", "other_audience", "unknown_role", "missing"])
 def test_bad_media_tokens_are_refused(bad):
     forged_key, _ = generate_media_keypair()
     tokens = {"forged": token("eve", "speaker", key=forged_key), "expired": token("eve", "speaker", ttl=-10),
-              "other_space": token("eve", "speaker", space_id="ANOTHERSPACE"), "missing": ""}
+              "other_space": token("eve", "speaker", space_id="ANOTHERSPACE"),
+              "other_audience": token("eve", "speaker", audience="parlor-realtime"),
+              "unknown_role": token("eve", "king"), "missing": ""}
 
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         status, body, peer = await offer(session, url, tokens[bad], tone=440)
@@ -167,6 +174,7 @@ def test_a_malformed_offer_gets_400_and_does_not_disturb_the_room():
 def test_control_needs_a_valid_signature_and_a_known_action():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         assert await control(session, url, {"action": "close"}, secret="wrong-secret") == 401
+        assert await control(session, url, {"action": "close"}, signed_at=time.time() - 301) == 401  # stale
         async with session.post(f"{url}/control", json={"action": "close"}) as resp:
             assert resp.status == 401
         assert await control(session, url, {"action": "explode"}) == 400
@@ -206,3 +214,12 @@ def test_an_empty_room_closes_after_the_grace_period():
         await dan.close()
 
     run_with_worker(scenario, empty_grace_seconds=0.5, heartbeat_seconds=0.1)
+
+
+def test_a_worker_without_a_service_secret_takes_no_control_call():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        # Anyone can compute a MAC with an empty key: such a signature proves nothing.
+        assert await control(session, url, {"action": "close"}, secret="") == 401
+        assert not worker.stop.is_set()
+
+    run_with_worker(scenario, service_secret="")
