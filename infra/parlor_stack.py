@@ -138,7 +138,9 @@ class ParlorStack(cdk.Stack):
         workers_table.grant_read_write_data(task.task_role)
         task.add_container(
             WORKER_CONTAINER,
-            image=ecs.ContainerImage.from_asset(str(ROOT / "media_worker")),
+            # Built from the repository root so the image carries parlor_contract; the root's
+            # .dockerignore admits only media_worker/ and parlor_contract/.
+            image=ecs.ContainerImage.from_asset(str(ROOT), file="media_worker/Dockerfile", ignore_mode=cdk.IgnoreMode.DOCKER),
             command=derive.WORKER_COMMAND,
             port_mappings=[ecs.PortMapping(container_port=derive.WORKER_PORT, protocol=ecs.Protocol.TCP)],
             environment={WorkerEnv.PORT: str(derive.WORKER_PORT), WorkerEnv.BIND_HOST: "0.0.0.0",
