@@ -12,8 +12,9 @@ import logging
 import boto3
 
 from chalicelib.models.tables import create_all_tables
+from local import logs
 
-log = logging.getLogger("parlor.local")
+log = logging.getLogger(__name__)
 MAX_RECEIVES = 3
 
 
@@ -52,10 +53,10 @@ def main() -> None:
     queues = sqs_queue_names()
     create_queues(queues)
     create_platform_applications()
-    log.info("created tables: %s; queues: %s", ", ".join(created) or "none", ", ".join(queues) or "none")
+    log.info("created tables and queues", extra={"tables": created, "queues": queues})
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="[local] %(message)s")
+    logs.configure("bootstrap", level=logging.WARNING)  # boto's chatter stays out
     log.setLevel(logging.INFO)
     main()

@@ -24,9 +24,10 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from local import logs
 from parlor_contract.signatures import sign
 
-log = logging.getLogger("parlor.stripe_standin")
+log = logging.getLogger(__name__)
 API_VERSION = "2025-03-31.basil"
 
 
@@ -324,9 +325,9 @@ class StripeStandIn:
                 async with self._http.post(self.config.webhook_url, data=payload, headers=headers) as resp:
                     if resp.status < 300:
                         return
-                    log.warning("webhook %s answered %s", event["type"], resp.status)
+                    log.warning("webhook refused", extra={"event_type": event["type"], "status": resp.status})
             except Exception as exc:  # noqa: BLE001 - delivery is retried
-                log.warning("webhook %s failed: %s", event["type"], exc)
+                log.warning("webhook failed", extra={"event_type": event["type"], "error": str(exc)})
             await asyncio.sleep(0.5 * (attempt + 1))
 
     async def _close(self, app: web.Application) -> None:
@@ -353,10 +354,10 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("STRIPE_STANDIN_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("STRIPE_STANDIN_PORT", "12111")))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format='{"level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}')
+    logs.configure("stripe")
     config = Config(args.host, args.port, os.environ.get("STRIPE_WEBHOOK_URL", ""),
                     os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local"))
-    web.run_app(create_app(config), host=args.host, port=args.port, print=None)
+    web.run_app(create_app(config), host=args.host, port=args.port, print=None, access_log_class=logs.AccessLog)
 
 
 if __name__ == "__main__":
