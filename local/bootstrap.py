@@ -12,7 +12,6 @@ import logging
 import boto3
 
 from chalicelib.models.tables import create_all_tables
-from local import logs
 
 log = logging.getLogger(__name__)
 MAX_RECEIVES = 3
@@ -57,6 +56,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Imported here: the CDK app imports this module for the queue names, without aiohttp.
+    from local import logs
+
     logs.configure("bootstrap", level=logging.WARNING)  # boto's chatter stays out
     log.setLevel(logging.INFO)
     main()
