@@ -27,7 +27,7 @@ lint: install
 	$(VENV)/bin/hadolint media_worker/Dockerfile
 
 typecheck: install
-	$(PY) -m mypy chalicelib media_worker local
+	$(PY) -m mypy chalicelib media_worker local parlor_contract
 
 test: install lint typecheck
 	$(PY) -m pytest -q -n 2

@@ -19,6 +19,7 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from infra import derive
+from parlor_contract.worker import WorkerEnv
 
 ROOT = Path(__file__).resolve().parent.parent
 API_STAGE = "api"
@@ -137,17 +138,20 @@ class ParlorStack(cdk.Stack):
         workers_table.grant_read_write_data(task.task_role)
         task.add_container(
             WORKER_CONTAINER,
-            image=ecs.ContainerImage.from_asset(str(ROOT / "media_worker")),
+            # Built from the repository root so the image carries parlor_contract; the root's
+            # .dockerignore admits only media_worker/ and parlor_contract/.
+            image=ecs.ContainerImage.from_asset(str(ROOT), file="media_worker/Dockerfile", ignore_mode=cdk.IgnoreMode.DOCKER),
             command=derive.WORKER_COMMAND,
             port_mappings=[ecs.PortMapping(container_port=derive.WORKER_PORT, protocol=ecs.Protocol.TCP)],
-            environment={"PARLOR_MEDIA_PORT": str(derive.WORKER_PORT), "PARLOR_MEDIA_BIND_HOST": "0.0.0.0",
+            environment={WorkerEnv.PORT: str(derive.WORKER_PORT), WorkerEnv.BIND_HOST: "0.0.0.0",
                          # The task's public IP reaches clients through STUN (a 1:1 NAT); set from context.
-                         "PARLOR_MEDIA_STUN_URL": self.node.try_get_context("media_stun_url") or "",
-                         "PARLOR_WORKERS_TABLE": workers_table.table_name, "PARLOR_HEARTBEAT_SECONDS": "5",
-                         "PARLOR_EMPTY_GRACE_SECONDS": "120", "PARLOR_MEDIA_FAST_PATH": "1",
-                         "PARLOR_MEDIA_JITTER_PREFETCH": "0"},
-            secrets={"PARLOR_MEDIA_TOKEN_PUBLIC_KEY": ecs.Secret.from_secrets_manager(self.secret, "PARLOR_MEDIA_TOKEN_PUBLIC_KEY"),
-                     "PARLOR_SERVICE_SECRET": ecs.Secret.from_secrets_manager(self.secret, "PARLOR_SERVICE_SECRET")},
+                         WorkerEnv.STUN_URL: self.node.try_get_context("media_stun_url") or "",
+                         WorkerEnv.WORKERS_TABLE: workers_table.table_name, WorkerEnv.HEARTBEAT_SECONDS: "5",
+                         WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.FAST_PATH: "1",
+                         WorkerEnv.JITTER_PREFETCH: "0"},
+            # The secret's keys are named like the variables (the API reads the same ones).
+            secrets={name: ecs.Secret.from_secrets_manager(self.secret, name)
+                     for name in (WorkerEnv.TOKEN_PUBLIC_KEY, WorkerEnv.SERVICE_SECRET)},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="media-worker", log_retention=logs.RetentionDays.ONE_MONTH),
         )
         return cluster, task, vpc.public_subnets, group

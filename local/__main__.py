@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+from local import logs
 from local.stack import Ports, Stack
 
 
@@ -15,8 +16,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run Parlor's offline stack")
     parser.add_argument("--seed", action="store_true", help="create demo users and follows")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="[local] %(message)s")
-    log = logging.getLogger("parlor.local")
+    logs.configure("stack")
+    log = logging.getLogger("local")
 
     stack = Stack(Ports.from_env(os.environ))
     stopping = False
@@ -32,14 +33,11 @@ def main() -> None:
         from local.seed import seed
 
         seed(stack)
-    log.info("Parlor is up. REST API: http://127.0.0.1:%d  (Ctrl-C stops everything)", stack.ports.api)
-    for c in stack.components:
-        if c.url:
-            log.info("  %-8s %s", c.name, c.url)
+    log.info("Parlor is up (Ctrl-C stops everything)", extra={c.name: c.url for c in stack.components if c.url})
     try:
         while not stopping:
             if stack.failed():
-                log.error("stopped because a component exited: %s", ", ".join(stack.failed()))
+                log.error("stopped because a component exited", extra={"components": stack.failed()})
                 break
             time.sleep(0.5)
     finally:

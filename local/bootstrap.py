@@ -13,7 +13,7 @@ import boto3
 
 from chalicelib.models.tables import create_all_tables
 
-log = logging.getLogger("parlor.local")
+log = logging.getLogger(__name__)
 MAX_RECEIVES = 3
 
 
@@ -52,10 +52,13 @@ def main() -> None:
     queues = sqs_queue_names()
     create_queues(queues)
     create_platform_applications()
-    log.info("created tables: %s; queues: %s", ", ".join(created) or "none", ", ".join(queues) or "none")
+    log.info("created tables and queues", extra={"tables": created, "queues": queues})
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="[local] %(message)s")
+    # Imported here: the CDK app imports this module for the queue names, without aiohttp.
+    from local import logs
+
+    logs.configure("bootstrap", level=logging.WARNING)  # boto's chatter stays out
     log.setLevel(logging.INFO)
     main()

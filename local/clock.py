@@ -19,7 +19,9 @@ from typing import Any
 import boto3
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
-log = logging.getLogger("parlor.clock")
+from local import logs
+
+log = logging.getLogger(__name__)
 _SECONDS = {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
 
 
@@ -47,7 +49,7 @@ def run_schedule(app: Any, config: ScheduledEventConfig, stop: threading.Event, 
         try:
             handler(event, None)
         except Exception:  # noqa: BLE001 - a failing tick is logged; the next one runs anyway
-            log.exception("schedule %s failed", config.name)
+            log.exception("schedule failed", extra={"schedule": config.name})
 
 
 def drain_queue(app: Any, config: SQSEventConfig, stop: threading.Event) -> None:
@@ -70,7 +72,7 @@ def drain_queue(app: Any, config: SQSEventConfig, stop: threading.Event) -> None
         try:
             handler(event, None)
         except Exception:  # noqa: BLE001 - leave the batch for redelivery (and the DLQ)
-            log.exception("queue %s handler failed", config.queue)
+            log.exception("queue handler failed", extra={"queue": config.queue})
             continue
         sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                                                         for i, m in enumerate(messages)])
@@ -80,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run the app's schedules and drain its queues")
     parser.add_argument("--speedup", type=float, default=1.0, help="run schedules this many times faster")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format='{"level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}')
+    logs.configure("clock")
     from app import app
 
     stop = threading.Event()
@@ -92,7 +94,7 @@ def main() -> None:
             threads.append(threading.Thread(target=drain_queue, args=(app, source, stop), daemon=True))
     for thread in threads:
         thread.start()
-    log.info("running %d schedules and queues", len(threads))
+    log.info("running schedules and queues", extra={"count": len(threads)})
     try:
         while True:
             time.sleep(3600)

@@ -13,6 +13,8 @@ from typing import Any, Callable, Iterable
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
+from local import logs
+
 
 class SerializedApp:
     def __init__(self, app: Callable[..., Iterable[bytes]]):
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5005)
     args = parser.parse_args()
+    logs.configure("moto")  # werkzeug's request lines too
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 

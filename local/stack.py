@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
-log = logging.getLogger("parlor.local")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class Stack:
             wait_until_ready(component, timeout)
         if component.after_start:
             component.after_start(self.env)
-        log.info("%s ready%s", component.name, f" at {component.url}" if component.url else "")
+        log.info("ready", extra={"component": component.name, "url": component.url})
 
     def stop(self, timeout: float = 10.0) -> None:
         for component in reversed(self.components):

@@ -4,7 +4,8 @@ No maintained fake covers Checkout and Connect, so this serves what the official
 SDK calls here — Connect accounts and account links, Checkout sessions, payment intents,
 charges, refunds, events — with Stripe's object shapes, form-encoded parameters,
 ``Idempotency-Key`` replay, Stripe-shaped errors, and webhooks signed exactly as Stripe
-signs them (``Stripe-Signature: t=<ts>,v1=<HMAC-SHA256(secret, "<ts>.<payload>")>``).
+signs them (``Stripe-Signature: t=<ts>,v1=<HMAC-SHA256(secret, "<ts>.<payload>")>``, the scheme
+``parlor_contract.signatures`` implements for Parlor's own services).
 Pages a person would use (onboarding, hosted checkout) are plain HTML forms; test routes
 under ``/_test`` do the same without a browser. State lives in memory.
 """
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -25,7 +24,10 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-log = logging.getLogger("parlor.stripe_standin")
+from local import logs
+from parlor_contract.signatures import sign
+
+log = logging.getLogger(__name__)
 API_VERSION = "2025-03-31.basil"
 
 
@@ -70,11 +72,6 @@ def _lists(node: Any) -> Any:
             return [_lists(node[k]) for k in sorted(node, key=int)]
         return {k: _lists(v) for k, v in node.items()}
     return node
-
-
-def sign(secret: str, payload: str, timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
-    return f"t={t},v1={hmac.new(secret.encode(), f'{t}.{payload}'.encode(), hashlib.sha256).hexdigest()}"
 
 
 @dataclass
@@ -328,9 +325,9 @@ class StripeStandIn:
                 async with self._http.post(self.config.webhook_url, data=payload, headers=headers) as resp:
                     if resp.status < 300:
                         return
-                    log.warning("webhook %s answered %s", event["type"], resp.status)
+                    log.warning("webhook refused", extra={"event_type": event["type"], "status": resp.status})
             except Exception as exc:  # noqa: BLE001 - delivery is retried
-                log.warning("webhook %s failed: %s", event["type"], exc)
+                log.warning("webhook failed", extra={"event_type": event["type"], "error": str(exc)})
             await asyncio.sleep(0.5 * (attempt + 1))
 
     async def _close(self, app: web.Application) -> None:
@@ -357,10 +354,10 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("STRIPE_STANDIN_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("STRIPE_STANDIN_PORT", "12111")))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format='{"level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}')
+    logs.configure("stripe")
     config = Config(args.host, args.port, os.environ.get("STRIPE_WEBHOOK_URL", ""),
                     os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local"))
-    web.run_app(create_app(config), host=args.host, port=args.port, print=None)
+    web.run_app(create_app(config), host=args.host, port=args.port, print=None, access_log_class=logs.AccessLog)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-log = logging.getLogger("parlor.ws_gateway")
+from local import logs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -137,7 +139,7 @@ class Gateway:
         try:
             return await loop.run_in_executor(self._pool, entry, event, None)
         except Exception:  # noqa: BLE001 - a failing handler is a 500, as on API Gateway
-            log.exception("websocket handler %s failed", route)
+            log.exception("websocket handler failed", extra={"route": route})
             return {"statusCode": 500}
 
 
@@ -178,11 +180,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PARLOR_WS_PORT", "8001")))
     parser.add_argument("--stage", default=os.environ.get("PARLOR_WS_STAGE", "dev"))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format='{"level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}')
+    logs.configure("ws-gateway")
     from app import app as chalice_app
 
     web.run_app(create_app(chalice_app, args.stage, f"{args.host}:{args.port}"), host=args.host, port=args.port,
-                print=None)
+                print=None, access_log_class=logs.AccessLog)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ import sys
 
 from aiohttp import web
 
-from media_worker import ice
-from media_worker.config import WorkerConfig
+from media_worker import ice, logs
+from media_worker.config import ConfigError, WorkerConfig
 from media_worker.server import Worker
+
+log = logging.getLogger("media_worker")
 
 
 async def serve(config: WorkerConfig) -> None:
@@ -21,17 +23,24 @@ async def serve(config: WorkerConfig) -> None:
         ice.gather_only_on(config.bind_host)
     dynamodb = boto3.client("dynamodb") if config.workers_table else None
     worker = Worker(config, dynamodb)
+    # No access log: the worker logs what it did with each call (and never the bearer token).
     runner = web.AppRunner(worker.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.bind_host, config.port).start()
-    logging.getLogger("media_worker").info('{"event": "listening", "url": "%s"}', config.url)
+    log.info("listening", extra={"url": config.url})
     await worker.stop.wait()
     await runner.cleanup()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    asyncio.run(serve(WorkerConfig.from_env(argv=sys.argv[1:])))
+    logs.configure()
+    try:
+        config = WorkerConfig.load(sys.argv[1:])
+    except ConfigError as exc:
+        log.error("cannot start", extra={"error": str(exc)})
+        raise SystemExit(2) from None
+    logs.configure(space_id=config.space_id)
+    asyncio.run(serve(config))
 
 
 if __name__ == "__main__":

@@ -1,67 +1,79 @@
-"""The worker's configuration, read once from the environment (flags may override)."""
+"""The worker's configuration: each setting declared once (name, type, default, environment
+variable), read from the environment when the process starts; a few flags may override."""
 
 from __future__ import annotations
 
 import argparse
-import os
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parlor_contract.worker import WorkerEnv
+
+# Flags that override their variable (``python -m media_worker --port 9001``).
+_FLAGS = {"space_id": "--space-id", "port": "--port", "bind_host": "--bind-host", "public_host": "--public-host"}
 
 
-@dataclass(frozen=True)
-class WorkerConfig:
-    space_id: str
-    token_public_key: str
-    service_secret: str
-    bind_host: str = "127.0.0.1"
-    port: int = 9000
-    public_host: str = "127.0.0.1"
-    public_url: str = ""
-    api_url: str = ""
-    workers_table: str = ""
-    heartbeat_seconds: float = 5.0
-    empty_grace_seconds: float = 120.0
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names its variable (or flag)."""
+
+
+def _from(variable: WorkerEnv, default: Any = ..., **constraints: Any) -> Any:
+    return Field(default, validation_alias=str(variable), **constraints)
+
+
+class WorkerConfig(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, validate_by_name=True, validate_by_alias=True)
+
+    space_id: str = _from(WorkerEnv.SPACE_ID, min_length=1)
+    token_public_key: str = _from(WorkerEnv.TOKEN_PUBLIC_KEY, "")
+    service_secret: str = _from(WorkerEnv.SERVICE_SECRET, "", repr=False)
+    bind_host: str = _from(WorkerEnv.BIND_HOST, "127.0.0.1")
+    port: int = _from(WorkerEnv.PORT, 9000, ge=0, le=65535)
+    public_host: str = _from(WorkerEnv.PUBLIC_HOST, "127.0.0.1")
+    public_url: str = _from(WorkerEnv.PUBLIC_URL, "")
+    api_url: str = _from(WorkerEnv.API_URL, "")
+    workers_table: str = _from(WorkerEnv.WORKERS_TABLE, "")
+    heartbeat_seconds: float = _from(WorkerEnv.HEARTBEAT_SECONDS, 5.0, gt=0)
+    empty_grace_seconds: float = _from(WorkerEnv.EMPTY_GRACE_SECONDS, 120.0, ge=0)
     # How many 20 ms frames a speaker may queue before old ones are dropped (latency bound).
-    jitter_frames: int = 3
+    jitter_frames: int = _from(WorkerEnv.JITTER_FRAMES, 3, ge=1)
     # Optional STUN server (e.g. "stun:stun.l.google.com:19302"): behind a 1:1 NAT such as a
     # Fargate task's public IP, it lets the answer carry the public address. None by default.
-    stun_url: str = ""
+    stun_url: str = _from(WorkerEnv.STUN_URL, "")
     # Send listeners' packets through media_worker.fastpath (RTP + SRTP + sendto) instead of
     # aiortc's RTCRtpSender. On by default; PARLOR_MEDIA_FAST_PATH=0 is the plain aiortc path.
-    fast_path: bool = True
+    fast_path: bool = _from(WorkerEnv.FAST_PATH, True)
     # Packets a speaker's audio waits before decoding: 0 = none (each Opus packet is a whole
     # frame; media_worker.fastpath.ImmediateAudioBuffer), n = aiortc's buffer (its default 4 = 80 ms).
     # The room's playout buffer (media_worker.playout) absorbs the network's jitter.
-    jitter_prefetch: int = 0
+    jitter_prefetch: int = _from(WorkerEnv.JITTER_PREFETCH, 0, ge=0)
 
     @property
     def url(self) -> str:
         return self.public_url or f"http://{self.public_host}:{self.port}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, argv: list[str] | None = None) -> WorkerConfig:
-        env = os.environ if env is None else env
+    def load(cls, argv: list[str] | None = None) -> WorkerConfig:
+        """The environment's settings, overridden by flags; ``ConfigError`` names each missing
+        or malformed one."""
         parser = argparse.ArgumentParser(prog="python -m media_worker", description="Parlor media worker")
-        parser.add_argument("--space-id", default=env.get("PARLOR_SPACE_ID", ""))
-        parser.add_argument("--port", type=int, default=int(env.get("PARLOR_MEDIA_PORT", "9000")))
-        parser.add_argument("--bind-host", default=env.get("PARLOR_MEDIA_BIND_HOST", "127.0.0.1"))
-        parser.add_argument("--public-host", default=env.get("PARLOR_MEDIA_PUBLIC_HOST", "127.0.0.1"))
-        args = parser.parse_args(argv if argv is not None else [])
-        if not args.space_id:
-            raise SystemExit("PARLOR_SPACE_ID (or --space-id) is required")
-        return cls(
-            space_id=args.space_id,
-            token_public_key=env.get("PARLOR_MEDIA_TOKEN_PUBLIC_KEY", ""),
-            service_secret=env.get("PARLOR_SERVICE_SECRET", ""),
-            bind_host=args.bind_host,
-            port=args.port,
-            public_host=args.public_host,
-            public_url=env.get("PARLOR_MEDIA_PUBLIC_URL", ""),
-            api_url=env.get("PARLOR_API_URL", ""),
-            workers_table=env.get("PARLOR_WORKERS_TABLE", ""),
-            heartbeat_seconds=float(env.get("PARLOR_HEARTBEAT_SECONDS", "5")),
-            empty_grace_seconds=float(env.get("PARLOR_EMPTY_GRACE_SECONDS", "120")),
-            stun_url=env.get("PARLOR_MEDIA_STUN_URL", ""),
-            fast_path=env.get("PARLOR_MEDIA_FAST_PATH", "1") not in ("0", "false", "no"),
-            jitter_prefetch=int(env.get("PARLOR_MEDIA_JITTER_PREFETCH", "0")),
-        )
+        for field, flag in _FLAGS.items():
+            parser.add_argument(flag, dest=field, help=f"overrides {cls.model_fields[field].validation_alias}")
+        flags = {k: v for k, v in vars(parser.parse_args(argv or [])).items() if v is not None}
+        try:
+            return cls(**flags)  # validated like the environment's values, and preferred to them
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_explain(e) for e in exc.errors())) from None
+
+
+def _explain(error: Any) -> str:
+    """One error, named as the operator set it: the variable, or the flag (a flag's value is
+    reported under its field name)."""
+    where = str(error["loc"][0])
+    field = next((name for name, info in WorkerConfig.model_fields.items() if where in (name, info.validation_alias)), where)
+    variable, flag = WorkerConfig.model_fields[field].validation_alias, _FLAGS.get(field)
+    if error["type"] == "missing" or (field == "space_id" and error["type"] == "string_too_short"):
+        return f"{variable}{f' (or {flag})' if flag else ''} is required"
+    return f"{flag if where == field else variable}: {error['msg']} (got {error['input']!r})"

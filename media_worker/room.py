@@ -12,9 +12,9 @@ import numpy as np
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media_worker.auth import STAGE_ROLES
 from media_worker.mixer import FRAME_SAMPLES, SILENCE, Broadcast, PacketTrack, Sink, level, to_mono
 from media_worker.playout import PlayoutBuffer
+from parlor_contract.media import STAGE_ROLES
 
 log = logging.getLogger("media_worker.room")
 SPEAKING_LEVEL = 0.02  # RMS above which someone counts as talking

@@ -15,13 +15,17 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.mediastreams import MediaStreamTrack
 
 from media_worker import ice
-from media_worker.auth import SIGNATURE_HEADER, InvalidToken, sign, verify_media_token, verify_signature
+from media_worker.auth import InvalidToken, verify_media_token
 from media_worker.config import WorkerConfig
 from media_worker.fastpath import FastSender, IdleTrack, tune_jitter_buffers
 from media_worker.room import Room
+from parlor_contract import signatures
+from parlor_contract.media import SPEAKING_PATH, ControlAction, Role
+from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerState
 
 log = logging.getLogger("media_worker")
-ROLES = ("host", "cohost", "speaker", "listener")
+# Commands about one participant (``{"action", "user_id"}``); close is about the room.
+_PER_USER = (ControlAction.SET_ROLE, ControlAction.MUTE, ControlAction.UNMUTE, ControlAction.REMOVE)
 
 
 class Worker:
@@ -29,7 +33,7 @@ class Worker:
         self.config = config
         self.room = Room(config.jitter_frames, on_speaking=self._report_speaking)
         self.stop = asyncio.Event()
-        self.state = "ready"
+        self.state = WorkerState.READY
         self._dynamodb = dynamodb
         self._http: ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -52,7 +56,7 @@ class Worker:
         try:
             if scheme.lower() != "bearer":
                 raise InvalidToken("missing bearer token")
-            claims = verify_media_token(token.strip(), self.config.token_public_key, self.config.space_id)
+            grant = verify_media_token(token.strip(), self.config.token_public_key, self.config.space_id)
         except InvalidToken as exc:
             return _error(401, "invalid_token", f"The media token is not valid: {exc}")
         try:
@@ -76,49 +80,47 @@ class Worker:
         tune_jitter_buffers(pc, self.config.jitter_prefetch)
         if self.config.fast_path:
             out: MediaStreamTrack = IdleTrack()
-            participant = await self.room.admit(claims.user_id, claims.role, pc, out, FastSender(pc, pc.addTrack(out)))
+            participant = await self.room.admit(grant.user_id, grant.role, pc, out, FastSender(pc, pc.addTrack(out)))
         else:
-            participant = await self.room.admit(claims.user_id, claims.role, pc)
+            participant = await self.room.admit(grant.user_id, grant.role, pc)
             pc.addTrack(participant.out)
         for track in inbound:
             self.room.attach_inbound(participant, track)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed") and self.room.participants.get(claims.user_id) is participant:
-                await self.room.remove(claims.user_id)
+            if pc.connectionState in ("failed", "closed") and self.room.participants.get(grant.user_id) is participant:
+                await self.room.remove(grant.user_id)
 
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
         sdp = ice.announce(pc.localDescription.sdp, self.config.bind_host, self.config.public_host)
-        log.info(json.dumps({"event": "offer", "user_id": claims.user_id, "role": claims.role}))
+        log.info("offer answered", extra={"user_id": grant.user_id, "role": grant.role})
         return web.json_response({"sdp": sdp, "type": "answer"})
 
     async def control(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        if not verify_signature(self.config.service_secret, raw, request.headers.get(SIGNATURE_HEADER)):
+        if not signatures.verify(self.config.service_secret, raw, request.headers.get(signatures.HEADER)):
             return _error(401, "invalid_signature", "Control calls must be signed with the service secret.")
         try:
             command = json.loads(raw)
-            action = command["action"]
+            action = ControlAction(command["action"])
         except (ValueError, KeyError, TypeError):
-            return _error(400, "bad_command", "A JSON body with an action is expected.")
+            return _error(400, "bad_command", f"A JSON body with an action ({', '.join(ControlAction)}) is expected.")
         user_id = command.get("user_id")
-        if action in ("set_role", "mute", "unmute", "remove") and not isinstance(user_id, str):
+        if action in _PER_USER and not isinstance(user_id, str):
             return _error(400, "bad_command", f"{action} needs a user_id.")
-        if action == "set_role":
-            if command.get("role") not in ROLES:
+        if action == ControlAction.SET_ROLE:
+            if command.get("role") not in tuple(Role):
                 return _error(400, "bad_command", "set_role needs a role.")
             self.room.set_role(user_id, command["role"])
-        elif action in ("mute", "unmute"):
-            self.room.set_muted(user_id, action == "mute")
-        elif action == "remove":
+        elif action in (ControlAction.MUTE, ControlAction.UNMUTE):
+            self.room.set_muted(user_id, action == ControlAction.MUTE)
+        elif action == ControlAction.REMOVE:
             await self.room.remove(user_id)
-        elif action == "close":
+        elif action == ControlAction.CLOSE:
             self.stop.set()
-        else:
-            return _error(400, "bad_command", f"Unknown action {action!r}.")
-        log.info(json.dumps({"event": "control", "action": action, "user_id": user_id}))
+        log.info("control", extra={"action": action, "user_id": user_id})
         return web.json_response({"ok": True})
 
     async def health(self, request: web.Request) -> web.Response:
@@ -145,7 +147,7 @@ class Worker:
         self._tasks = [asyncio.ensure_future(self.room.run(self.stop)), asyncio.ensure_future(self._watch())]
 
     async def _shutdown(self, app: web.Application) -> None:
-        self.state = "closing"
+        self.state = WorkerState.CLOSING
         self.stop.set()
         await self.room.close()
         await self._heartbeat()
@@ -160,7 +162,7 @@ class Worker:
             await self._heartbeat()
             empty_since = self.room.empty_since
             if empty_since is not None and time.monotonic() - empty_since > self.config.empty_grace_seconds:
-                log.info(json.dumps({"event": "empty_room_timeout"}))
+                log.info("room empty past the grace period: closing")
                 self.stop.set()
             try:
                 await asyncio.wait_for(self.stop.wait(), timeout=self.config.heartbeat_seconds)
@@ -172,24 +174,24 @@ class Worker:
         if dynamodb is None or not self.config.workers_table:
             return
         now = datetime.now(UTC)
-        values = {":url": {"S": self.config.url}, ":state": {"S": self.state},
-                  ":participants": {"M": {k: {"N": str(v)} for k, v in self._by_role().items()}},
-                  ":packets": {"N": str(self.room.counters.packets_out)}, ":cpu": {"N": f"{time.process_time():.3f}"},
-                  ":pid": {"N": str(os.getpid())}, ":at": {"S": now.isoformat().replace("+00:00", "Z")},
-                  ":expires": {"N": str(int((now + timedelta(days=1)).timestamp()))}}
+        values = {HeartbeatField.URL: {"S": self.config.url}, HeartbeatField.STATE: {"S": str(self.state)},
+                  HeartbeatField.PARTICIPANTS: {"M": {k: {"N": str(v)} for k, v in self._by_role().items()}},
+                  HeartbeatField.PACKETS_FORWARDED: {"N": str(self.room.counters.packets_out)},
+                  HeartbeatField.CPU_SECONDS: {"N": f"{time.process_time():.3f}"}, HeartbeatField.PID: {"N": str(os.getpid())},
+                  HeartbeatField.HEARTBEAT_AT: {"S": now.isoformat().replace("+00:00", "Z")},
+                  HeartbeatField.EXPIRES_AT: {"N": str(int((now + timedelta(days=1)).timestamp()))}}
         try:
             result = await asyncio.get_running_loop().run_in_executor(None, lambda: dynamodb.update_item(
-                TableName=self.config.workers_table, Key={"space_id": {"S": self.config.space_id}},
-                UpdateExpression="SET #url = :url, #state = :state, participants = :participants, "
-                                 "packets_forwarded = :packets, cpu_seconds = :cpu, pid = :pid, heartbeat_at = :at, "
-                                 "expires_at = :expires",
-                ExpressionAttributeNames={"#url": "url", "#state": "state"}, ExpressionAttributeValues=values,
+                TableName=self.config.workers_table, Key={str(HeartbeatField.SPACE_ID): {"S": self.config.space_id}},
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+                ExpressionAttributeNames={f"#{name}": str(name) for name in values},
+                ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
                 ReturnValues="ALL_NEW"))
         except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried next time
-            log.warning(json.dumps({"event": "heartbeat_failed", "error": str(exc)}))
+            log.warning("heartbeat failed", extra={"error": str(exc)})
             return
-        if result.get("Attributes", {}).get("space_state", {}).get("S") == "ended":
-            log.info(json.dumps({"event": "space_ended"}))
+        if result.get("Attributes", {}).get(HeartbeatField.SPACE_STATE, {}).get("S") == SPACE_ENDED:
+            log.info("the space has ended: closing")
             self.stop.set()
 
     async def _report_speaking(self, speakers: list[tuple[str, float]]) -> None:
@@ -197,16 +199,16 @@ class Worker:
             return
         body = json.dumps({"speakers": [{"user_id": u, "level": min(1.0, lv)} for u, lv in speakers],
                            "at": datetime.now(UTC).isoformat()}).encode()
-        url = f"{self.config.api_url}/v1/internal/spaces/{self.config.space_id}/speaking"
+        url = self.config.api_url + SPEAKING_PATH.format(space_id=self.config.space_id)
+        headers = {"Content-Type": "application/json", signatures.HEADER: signatures.sign(self.config.service_secret, body)}
         try:
-            async with self._http.post(url, data=body, headers={"Content-Type": "application/json",
-                                                                 SIGNATURE_HEADER: sign(self.config.service_secret, body)}):
+            async with self._http.post(url, data=body, headers=headers):
                 pass
         except Exception as exc:  # noqa: BLE001 - speaking indicators are best effort
-            log.warning(json.dumps({"event": "speaking_report_failed", "error": str(exc)}))
+            log.warning("speaking report failed", extra={"error": str(exc)})
 
     def _by_role(self) -> dict[str, int]:
-        counts = dict.fromkeys(ROLES, 0)
+        counts = {str(role): 0 for role in Role}
         for participant in self.room.participants.values():
             counts[participant.role] = counts.get(participant.role, 0) + 1
         return counts

@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.errors import Unavailable
 from chalicelib.events import RoomEvent
 from chalicelib.gateways.media import MediaEndpoint
+from parlor_contract.media import ControlAction
 
 
 class RecordingPublisher:
@@ -40,8 +41,10 @@ class RecordingMedia:
             raise Unavailable("The media worker is starting.", code="media_starting", retry_after=1)
         return MediaEndpoint(url=f"http://media.test/{space_id}")
 
-    def control(self, space_id: str, action: str, **fields: Any) -> None:
+    def control(self, space_id: str, action: ControlAction, **fields: Any) -> bool:
+        ControlAction(action)  # services may send only what the worker understands
         self.controls.append((space_id, action, fields))
+        return True
 
     def stop(self, space_id: str) -> None:
         self.stopped.append(space_id)

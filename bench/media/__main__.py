@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import jwt
@@ -34,7 +35,10 @@ from bench.media.wiretap import WireTap
 from chalicelib.services.tokens import generate_media_keypair
 from local.stack import free_port
 from media_worker import ice
-from media_worker.auth import SIGNATURE_HEADER, sign
+from parlor_contract.media import MEDIA_TOKEN_ALGORITHM, MediaGrant, Role
+from parlor_contract.signatures import HEADER as SIGNATURE_HEADER
+from parlor_contract.signatures import sign
+from parlor_contract.worker import WorkerEnv
 from tests.media_worker.peers import ToneTrack, offer
 
 TICKS_PER_SECOND = 50
@@ -96,9 +100,9 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
         argv = [sys.executable, "-m", "media_worker"]
     else:
         argv = [sys.executable, "-m", "bench.media.relay_server", "--port", str(port)]
-    env = {**os.environ, "PARLOR_SPACE_ID": "BENCH", "PARLOR_MEDIA_PORT": str(port), "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
-           "PARLOR_SERVICE_SECRET": SERVICE_SECRET, "PARLOR_EMPTY_GRACE_SECONDS": "600", "PARLOR_WORKERS_TABLE": "",
-           "PARLOR_MEDIA_FAST_PATH": "0" if kind == "naive" else "1"}
+    env = {**os.environ, WorkerEnv.SPACE_ID: "BENCH", WorkerEnv.PORT: str(port), WorkerEnv.TOKEN_PUBLIC_KEY: public_key,
+           WorkerEnv.SERVICE_SECRET: SERVICE_SECRET, WorkerEnv.EMPTY_GRACE_SECONDS: "600", WorkerEnv.WORKERS_TABLE: "",
+           WorkerEnv.FAST_PATH: "0" if kind == "naive" else "1"}
     proc = subprocess.Popen(argv, env=env, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     deadline = time.monotonic() + 20
     import urllib.request
@@ -114,9 +118,9 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
 
 
 def media_token(private_key: str, user: str, role: str) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": user, "space_id": "BENCH", "role": role, "aud": "parlor-media", "iat": now,
-                       "exp": now + 600}, private_key, algorithm="EdDSA")
+    now = datetime.now(UTC)
+    claims = MediaGrant("BENCH", user, Role(role)).claims(issued_at=now, expires_at=now + timedelta(seconds=600))
+    return jwt.encode(claims, private_key, algorithm=MEDIA_TOKEN_ALGORITHM)
 
 
 async def control(session: aiohttp.ClientSession, url: str, command: dict[str, str]) -> None:

@@ -8,6 +8,8 @@ from pydantic import Field
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import Strict
 from chalicelib.wiring import services
+from parlor_contract import signatures
+from parlor_contract.media import SPEAKING_PATH
 
 router = Router(__name__, tag="internal")
 
@@ -22,9 +24,9 @@ class SpeakingIn(Strict):
     at: str | None = Field(default=None, max_length=40)
 
 
-@router.route("POST", "/v1/internal/spaces/{space_id}/speaking", summary="Who is speaking (media worker only, signed)",
+@router.route("POST", SPEAKING_PATH, summary="Who is speaking (media worker only, signed)",
               body=SpeakingIn, auth=False, status=202)
 def speaking(call: Call) -> dict:
     levels = [level.model_dump() for level in call.body.speakers]
-    services().speaking.report(call.params["space_id"], call.raw_body, call.headers.get("x-parlor-signature"), levels)
+    services().speaking.report(call.params["space_id"], call.raw_body, call.headers.get(signatures.HEADER.lower()), levels)
     return {"ok": True}

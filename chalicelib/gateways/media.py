@@ -20,11 +20,13 @@ from typing import Any, Mapping, Protocol
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from chalicelib import signatures
 from chalicelib.clock import Clock, iso
 from chalicelib.errors import Unavailable
 from chalicelib.logs import logger
-from chalicelib.models.media_workers import READY, STARTING, MediaWorkerModel
+from chalicelib.models.media_workers import MediaWorkerModel
+from parlor_contract import signatures
+from parlor_contract.media import ControlAction
+from parlor_contract.worker import SPACE_ENDED, WorkerEnv, WorkerState
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ class MediaGateway(Protocol):
     def endpoint(self, space_id: str) -> MediaEndpoint:
         """The worker's URL once it is ready; raises ``Unavailable`` while it starts."""
 
-    def control(self, space_id: str, action: str, **fields: Any) -> None:
-        """Tell the worker about a role change, mute, removal or close (best effort)."""
+    def control(self, space_id: str, action: ControlAction, **fields: Any) -> bool:
+        """Tell the worker about a role change, mute, removal or close (a ``ControlAction``).
+        Best effort: True if the worker took the command, False (logged) otherwise."""
 
     def stop(self, space_id: str) -> None:
         """Stop the worker of a space that ended (idempotent)."""
@@ -55,8 +58,8 @@ class UnavailableMedia:
     def endpoint(self, space_id: str) -> MediaEndpoint:
         raise Unavailable("No media worker is configured.", code="media_unavailable", retry_after=5)
 
-    def control(self, space_id: str, action: str, **fields: Any) -> None:
-        return None
+    def control(self, space_id: str, action: ControlAction, **fields: Any) -> bool:
+        return False
 
     def stop(self, space_id: str) -> None:
         return None
@@ -80,7 +83,7 @@ class WorkerMediaGateway:
 
     def start(self, space_id: str) -> None:
         now = self._clock.now()
-        record = MediaWorkerModel(space_id=space_id, state=STARTING, launched_at=iso(now),
+        record = MediaWorkerModel(space_id=space_id, state=WorkerState.STARTING, launched_at=iso(now),
                                   expires_at=now + timedelta(days=1))
         alive_since = iso(now - self._dead_after)
         try:
@@ -101,32 +104,34 @@ class WorkerMediaGateway:
         if record is None or self._is_dead(record):
             self.start(space_id)
             raise Unavailable("The media worker is starting; retry shortly.", code="media_starting", retry_after=1)
-        if record.state != READY or not record.url:
+        if record.state != WorkerState.READY or not record.url:
             raise Unavailable("The media worker is starting; retry shortly.", code="media_starting", retry_after=1)
         return MediaEndpoint(record.url)
 
-    def control(self, space_id: str, action: str, **fields: Any) -> None:
+    def control(self, space_id: str, action: ControlAction, **fields: Any) -> bool:
+        command = ControlAction(action)  # a typo here is a bug, not a worker's refusal
         record = self._record(space_id)
         if record is None or not record.url:
-            return
-        body = json.dumps({"action": action, **fields}).encode()
+            return False
+        body = json.dumps({"action": command, **fields}).encode()
         request = urllib.request.Request(
             f"{record.url}/control", data=body, method="POST",
             headers={"Content-Type": "application/json", signatures.HEADER: signatures.sign(self._secret, body)})
         try:
             with urllib.request.urlopen(request, timeout=self._control_timeout):
-                pass
-        except (urllib.error.URLError, OSError) as exc:
+                return True
+        except (urllib.error.URLError, OSError) as exc:  # HTTPError (a refusal) is a URLError too
             # The worker also learns the truth from its next token/heartbeat; never fail the API call.
-            logger.warning("media control failed", extra={"space_id": space_id, "action": action, "error": str(exc)})
+            logger.warning("media control failed", extra={"space_id": space_id, "action": command, "error": str(exc)})
+            return False
 
     def stop(self, space_id: str) -> None:
         record = self._record(space_id)
         if record is None:
             return
         # Recorded first: a worker that misses the close call still stops at its next heartbeat.
-        record.update(actions=[MediaWorkerModel.space_state.set("ended")])
-        self.control(space_id, "close")
+        record.update(actions=[MediaWorkerModel.space_state.set(SPACE_ENDED)])
+        self.control(space_id, ControlAction.CLOSE)
         if record.handle:
             self._launcher.terminate(record.handle)
 
@@ -152,8 +157,8 @@ class LocalProcessLauncher:
 
     def launch(self, space_id: str) -> str:
         port = _free_port_from(self._base_port)
-        env = {**self._env, "PARLOR_SPACE_ID": space_id, "PARLOR_MEDIA_PORT": str(port),
-               "PARLOR_MEDIA_BIND_HOST": "127.0.0.1", "PARLOR_MEDIA_PUBLIC_HOST": self._public_host}
+        env = {**self._env, WorkerEnv.SPACE_ID: space_id, WorkerEnv.PORT: str(port),
+               WorkerEnv.BIND_HOST: "127.0.0.1", WorkerEnv.PUBLIC_HOST: self._public_host}
         child = subprocess.Popen([sys.executable, "-m", "media_worker"], env=env)
         self._children[str(child.pid)] = child
         return str(child.pid)
@@ -168,7 +173,7 @@ class LocalProcessLauncher:
 
 
 class EcsLauncher:
-    """Runs one Fargate task per live space (``PARLOR_SPACE_ID`` as a container override)."""
+    """Runs one Fargate task per live space (its space id and the API's URL as container overrides)."""
 
     def __init__(self, ecs: Any, cluster: str, task_definition: str, container: str, subnets: list[str],
                  security_groups: list[str], api_url: str = ""):
@@ -190,7 +195,7 @@ class EcsLauncher:
             networkConfiguration={"awsvpcConfiguration": {"subnets": self._subnets, "securityGroups": self._security_groups,
                                                           "assignPublicIp": "ENABLED"}},
             overrides={"containerOverrides": [{"name": self._container, "environment": [
-                {"name": "PARLOR_SPACE_ID", "value": space_id}, {"name": "PARLOR_API_URL", "value": self._api_url}]}]},
+                {"name": WorkerEnv.SPACE_ID, "value": space_id}, {"name": WorkerEnv.API_URL, "value": self._api_url}]}]},
         )
         if not response.get("tasks"):
             raise Unavailable("Could not start a media worker.", code="media_unavailable", retry_after=5)
@@ -213,10 +218,14 @@ def _free_port_from(start: int) -> int:
 
 def worker_env(settings_env: Mapping[str, str], workers_table: str, public_key: str, service_secret: str,
                api_url: str) -> dict[str, str]:
-    """The environment a local worker needs beyond its space id and port."""
-    env = dict(settings_env)
-    env.update({"PARLOR_WORKERS_TABLE": workers_table, "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": public_key,
-                "PARLOR_SERVICE_SECRET": service_secret, "PARLOR_API_URL": api_url})
+    """The environment a local worker needs beyond its space id and port: the process's own
+    (AWS endpoint and credentials, paths) without the API's secrets (the media token's
+    private key, the session secret, Stripe's keys), which a worker must never hold."""
+    worker_names = set(WorkerEnv)
+    env = {k: v for k, v in settings_env.items()
+           if not k.startswith(("PARLOR_", "STRIPE_")) or k in worker_names}
+    env.update({WorkerEnv.WORKERS_TABLE: workers_table, WorkerEnv.TOKEN_PUBLIC_KEY: public_key,
+                WorkerEnv.SERVICE_SECRET: service_secret, WorkerEnv.API_URL: api_url})
     return env
 
 

@@ -6,10 +6,16 @@ from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UnicodeSetAt
 from pynamodb.models import Model
 
 from chalicelib.models.base import table_meta
+from parlor_contract.media import STAGE_ROLES as STAGE_ROLES  # re-exported: the services import roles from here
+from parlor_contract.media import Role
 
-HOST, COHOST, SPEAKER, LISTENER = "host", "cohost", "speaker", "listener"
-ROLES = (HOST, COHOST, SPEAKER, LISTENER)
-STAGE_ROLES = (HOST, COHOST, SPEAKER)
+# The worker knows the same roles: they are the contract's. Typed as ``str``, which they are:
+# a role read back from DynamoDB is a plain string and equals (and hashes as) these.
+HOST: str = Role.HOST
+COHOST: str = Role.COHOST
+SPEAKER: str = Role.SPEAKER
+LISTENER: str = Role.LISTENER
+ROLES: tuple[str, ...] = tuple(Role)
 
 # Participant status.
 PRESENT, LEFT, REMOVED, BANNED = "present", "left", "removed", "banned"

@@ -18,6 +18,7 @@ from chalicelib.models.participants import BANNED, REMOVED, STAGE_ROLES, Partici
 from chalicelib.models.spaces import LIVE, SCHEDULED, SpaceModel
 from chalicelib.services import permissions
 from chalicelib.services.membership import Membership
+from parlor_contract.media import ControlAction
 
 
 class Moderation:
@@ -37,7 +38,7 @@ class Moderation:
         self._membership.change_role(target, new_role)
         self._audit(space_id, actor_id, "set_role", target_id, {"from": old_role, "to": new_role})
         self._publish(space_id, "participant.role_changed", {"user_id": target_id, "from": old_role, "role": new_role})
-        self._media.control(space_id, "set_role", user_id=target_id, role=new_role)
+        self._media.control(space_id, ControlAction.SET_ROLE, user_id=target_id, role=new_role)
         target.refresh()
         return target
 
@@ -51,7 +52,7 @@ class Moderation:
         if actor_id != target_id:
             self._audit(space_id, actor_id, "mute", target_id)
         self._publish(space_id, "participant.muted", {"user_id": target_id, "by": actor_id})
-        self._media.control(space_id, "mute", user_id=target_id)
+        self._media.control(space_id, ControlAction.MUTE, user_id=target_id)
         return target
 
     def remove(self, actor_id: str, space_id: str, target_id: str, ban: bool) -> None:
@@ -67,7 +68,7 @@ class Moderation:
         self._membership.exit(target, BANNED if ban else REMOVED)
         self._audit(space_id, actor_id, "ban" if ban else "remove", target_id)
         self._publish(space_id, "participant.removed", {"user_id": target_id, "banned": ban})
-        self._media.control(space_id, "remove", user_id=target_id)
+        self._media.control(space_id, ControlAction.REMOVE, user_id=target_id)
 
     def audit_log(self, actor_id: str, space_id: str, cursor: str | None,
                   limit: int) -> tuple[list[AuditEntryModel], str | None]:

@@ -18,6 +18,7 @@ from chalicelib.services import permissions
 from chalicelib.services.membership import Membership
 from chalicelib.services.room_moves import MAX_SPEAKERS
 from chalicelib.services.tokens import RoomTokens
+from parlor_contract.media import ControlAction
 
 
 class Admission(Protocol):
@@ -107,7 +108,7 @@ class RoomService:
             return False
         self._membership.exit(participant, LEFT)
         self._publish(space_id, "participant.left", {"user_id": user_id})
-        self._media.control(space_id, "remove", user_id=user_id)
+        self._media.control(space_id, ControlAction.REMOVE, user_id=user_id)
         return True
 
     # -- hands and your own microphone ------------------------------------------------
@@ -138,7 +139,7 @@ class RoomService:
         participant = self._present(space_id, user_id)
         if self._membership.set_muted(participant, False):
             self._publish(space_id, "participant.unmuted", {"user_id": user_id})
-            self._media.control(space_id, "unmute", user_id=user_id)
+            self._media.control(space_id, ControlAction.UNMUTE, user_id=user_id)
         return participant
 
     # -- reading -------------------------------------------------------------------

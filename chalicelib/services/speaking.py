@@ -3,10 +3,10 @@ them, signed; the room hears them as ``speaking`` events."""
 
 from __future__ import annotations
 
-from chalicelib import signatures
 from chalicelib.clock import Clock
 from chalicelib.errors import Unauthorized
 from chalicelib.events import EventPublisher, RoomEvent
+from parlor_contract import signatures
 
 
 class SpeakingIndicators:

@@ -8,6 +8,7 @@ import jwt
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Unauthorized
+from parlor_contract.media import MEDIA_TOKEN_ALGORITHM, MediaGrant, Role
 
 _ISSUER = "parlor"
 _SESSION_AUDIENCE = "parlor-api"
@@ -47,7 +48,6 @@ class SessionTokens:
         return claims
 
 
-_MEDIA_AUDIENCE = "parlor-media"
 _REALTIME_AUDIENCE = "parlor-realtime"
 
 
@@ -56,7 +56,8 @@ class RoomTokens:
     realtime socket. Both carry the space, the user and the role.
 
     Media tokens are signed with an Ed25519 private key that only the API holds; workers
-    verify them with the public key, so a compromised worker cannot mint tokens.
+    verify them with the public key, so a compromised worker cannot mint tokens. Their
+    audience, algorithm and claims are the worker's contract (``parlor_contract.media``).
     """
 
     def __init__(self, media_private_key_pem: str, realtime_secret: str, clock: Clock,
@@ -69,9 +70,8 @@ class RoomTokens:
 
     def media(self, space_id: str, user_id: str, role: str) -> str:
         now = self._clock.now()
-        claims = {"sub": user_id, "space_id": space_id, "role": role, "aud": _MEDIA_AUDIENCE, "iat": now,
-                  "exp": now + self._media_ttl}
-        return jwt.encode(claims, self._media_key, algorithm="EdDSA")
+        claims = MediaGrant(space_id, user_id, Role(role)).claims(issued_at=now, expires_at=now + self._media_ttl)
+        return jwt.encode(claims, self._media_key, algorithm=MEDIA_TOKEN_ALGORITHM)
 
     def realtime(self, space_id: str, user_id: str, role: str) -> str:
         now = self._clock.now()

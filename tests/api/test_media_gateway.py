@@ -1,20 +1,27 @@
 """The media launcher: one worker per live space, readiness from the heartbeat, replacement
-of dead workers, signed control calls, and the ECS calls it makes (under moto)."""
+of dead workers, signed control calls (taken by a real worker), the environment a worker is
+started with, and the ECS calls it makes (under moto)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import aiohttp
 import boto3
 import pytest
 
-from chalicelib import signatures
 from chalicelib.clock import iso
 from chalicelib.errors import Unavailable
-from chalicelib.gateways.media import EcsLauncher, WorkerMediaGateway
+from chalicelib.gateways.media import EcsLauncher, WorkerMediaGateway, worker_env
 from chalicelib.models.media_workers import MediaWorkerModel
+from media_worker.server import Worker
+from parlor_contract import signatures
+from parlor_contract.worker import SPACE_ENDED, WorkerEnv, WorkerState
+from tests.media_worker.test_worker import SECRET as WORKER_SECRET
+from tests.media_worker.test_worker import SPACE, run_with_worker
 
 SECRET = "service-secret-for-tests-0123456789"
 
@@ -33,7 +40,7 @@ class RecordingLauncher:
 
 
 def heartbeat(space_id: str, url: str, at) -> None:
-    MediaWorkerModel(space_id=space_id).update(actions=[MediaWorkerModel.state.set("ready"), MediaWorkerModel.url.set(url),
+    MediaWorkerModel(space_id=space_id).update(actions=[MediaWorkerModel.state.set(WorkerState.READY), MediaWorkerModel.url.set(url),
                                                         MediaWorkerModel.heartbeat_at.set(iso(at))])
 
 
@@ -88,7 +95,7 @@ def test_a_worker_that_never_came_up_is_replaced_after_the_deadline(gateway, lau
 def test_stop_marks_the_space_ended_and_terminates(gateway, launcher, clock):
     gateway.start("space-1")
     gateway.stop("space-1")
-    assert MediaWorkerModel.get("space-1").space_state == "ended"
+    assert MediaWorkerModel.get("space-1").space_state == SPACE_ENDED
     assert launcher.terminated == ["handle-1"]
     gateway.stop("never-started")  # idempotent, nothing to do
 
@@ -112,7 +119,7 @@ def test_control_calls_are_signed_with_the_service_secret(gateway, clock):
     try:
         gateway.start("space-1")
         heartbeat("space-1", f"http://127.0.0.1:{server.server_address[1]}", clock.now())
-        gateway.control("space-1", "mute", user_id="u1")
+        assert gateway.control("space-1", "mute", user_id="u1") is True
     finally:
         server.shutdown()
     body, header = _ControlRecorder.received[-1]
@@ -125,16 +132,44 @@ def test_control_calls_are_signed_with_the_service_secret(gateway, clock):
 def test_control_to_an_unreachable_worker_does_not_fail(gateway, clock):
     gateway.start("space-1")
     heartbeat("space-1", "http://127.0.0.1:1", clock.now())
-    gateway.control("space-1", "mute", user_id="u1")  # logged, not raised
+    assert gateway.control("space-1", "mute", user_id="u1") is False  # logged, not raised
 
 
-def test_signatures_expire():
-    body = b'{"action":"close"}'
-    header = signatures.sign(SECRET, body, now=1_000_000)
-    assert signatures.verify(SECRET, body, header, now=1_000_100)
-    assert not signatures.verify(SECRET, body, header, now=1_000_000 + 301)
-    assert not signatures.verify(SECRET, body, "t=abc,v1=00", now=1_000_000)
-    assert not signatures.verify(SECRET, body, None)
+def test_control_without_a_ready_worker_reaches_nobody(gateway):
+    assert gateway.control("never-started", "mute", user_id="u1") is False
+    gateway.start("space-1")  # launched, no heartbeat yet: no URL
+    assert gateway.control("space-1", "mute", user_id="u1") is False
+
+
+def test_control_knows_only_the_contracts_actions(gateway):
+    with pytest.raises(ValueError):
+        gateway.control("space-1", "explode")
+
+
+def test_the_worker_takes_the_apis_control_calls_and_only_with_the_service_secret(container, clock, launcher):
+    """The API's gateway signs, the worker verifies: the same function (parlor_contract.signatures)."""
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        heartbeat(SPACE, url, clock.now())
+        loop = asyncio.get_running_loop()
+        forged = WorkerMediaGateway(launcher, clock, "not-the-service-secret-0123456789")
+        assert await loop.run_in_executor(None, lambda: forged.control(SPACE, "close")) is False
+        assert not worker.stop.is_set()
+        real = WorkerMediaGateway(launcher, clock, WORKER_SECRET)
+        assert await loop.run_in_executor(None, lambda: real.control(SPACE, "mute", user_id="nobody")) is True
+        assert await loop.run_in_executor(None, lambda: real.control(SPACE, "close")) is True
+        assert worker.stop.is_set()
+
+    run_with_worker(scenario)
+
+
+def test_a_local_worker_gets_its_settings_and_none_of_the_apis_secrets():
+    api_env = {"PATH": "/usr/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:5005", "PARLOR_MEDIA_TOKEN_PRIVATE_KEY": "private",
+               "PARLOR_JWT_SECRET": "jwt", "PARLOR_STRIPE_API_KEY": "sk_test", "STRIPE_WEBHOOK_SECRET": "whsec",
+               WorkerEnv.STUN_URL: "stun:example.org"}
+    env = worker_env(api_env, "parlor-media_workers", "public", "service", "http://127.0.0.1:8000")
+    assert env == {"PATH": "/usr/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:5005", WorkerEnv.STUN_URL: "stun:example.org",
+                   WorkerEnv.WORKERS_TABLE: "parlor-media_workers", WorkerEnv.TOKEN_PUBLIC_KEY: "public",
+                   WorkerEnv.SERVICE_SECRET: "service", WorkerEnv.API_URL: "http://127.0.0.1:8000"}
 
 
 def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
@@ -155,7 +190,7 @@ def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
     task = ecs.describe_tasks(cluster="parlor-media", tasks=[arn])["tasks"][0]
     overrides = task["overrides"]["containerOverrides"][0]
     assert overrides["name"] == "media-worker"
-    assert {"name": "PARLOR_SPACE_ID", "value": "01SPACE"} in overrides["environment"]
+    assert {"name": WorkerEnv.SPACE_ID, "value": "01SPACE"} in overrides["environment"]
     assert task["startedBy"] == "space-01SPACE" and task["launchType"] == "FARGATE"
 
     launcher.terminate(arn)

@@ -1,27 +1,32 @@
-"""The media worker's speaking callback: only a body signed with the service secret, fresh,
-becomes a ``speaking`` event in the room."""
+"""The media worker's speaking callback: only a body signed with the service secret (the
+worker signs with the same function), fresh and unaltered, becomes a ``speaking`` event;
+an API that has no service secret takes no report at all."""
 
 from __future__ import annotations
 
 import json
 import time
+from typing import Iterator
 
 import pytest
+from chalice.test import Client
 
-from chalicelib import signatures
+from chalicelib.wiring import build_services, use_services
+from parlor_contract import signatures
+from parlor_contract.media import SPEAKING_PATH
+from tests.conftest import FAST_HASHER
+from tests.support import Api
 
-PATH = "/v1/internal/spaces/01SPACE/speaking"
-BODY = json.dumps({"speakers": [{"user_id": "ada", "level": 0.4}]}).encode()
+PATH = SPEAKING_PATH.format(space_id="01SPACE")
+BODY = json.dumps({"speakers": [{"user_id": "ada", "level": 0.4}], "at": "2026-11-30T12:00:00Z"}).encode()
 
 
-def _report(api, body: bytes, signature: str | None):
-    headers = {} if signature is None else {signatures.HEADER: signature}
-    return api.post(PATH, raw=body, headers=headers)
+def _report(api: Api, signature: str | None):
+    return api.post(PATH, raw=BODY, headers={signatures.HEADER: signature} if signature is not None else {})
 
 
 def test_a_signed_report_reaches_the_room(api, settings, events):
-    reply = _report(api, BODY, signatures.sign(settings.service_secret, BODY))
-    assert reply.status == 202
+    assert _report(api, signatures.sign(settings.service_secret, BODY)).status == 202
     [event] = events.of_type("speaking")
     assert event.space_id == "01SPACE" and event.data == {"speakers": [{"user_id": "ada", "level": 0.4}]}
 
@@ -30,11 +35,26 @@ def test_a_signed_report_reaches_the_room(api, settings, events):
 def test_an_unsigned_or_forged_report_is_refused_and_announces_nothing(api, settings, events, forgery):
     signature = {
         "unsigned": None,
-        "wrong secret": signatures.sign("not-the-service-secret", BODY),
+        "wrong secret": signatures.sign("not-the-service-secret-0123456789", BODY),
         "stale": signatures.sign(settings.service_secret, BODY, now=time.time() - signatures.TOLERANCE_SECONDS - 5),
         "other body": signatures.sign(settings.service_secret, BODY.replace(b"0.4", b"0.9")),
-        "garbage": "t=x,v1=y",
+        "garbage": "t=now,v1=hmm",
     }[forgery]
-    reply = _report(api, BODY, signature)
+    reply = _report(api, signature)
     assert reply.status == 401 and reply.error_code == "invalid_signature"
+    assert events.of_type("speaking") == []
+
+
+@pytest.fixture
+def api_without_a_service_secret(container, settings, clock, events, media) -> Iterator[Api]:
+    from app import app
+
+    use_services(build_services(settings.model_copy(update=dict(service_secret="")), clock=clock, hasher=FAST_HASHER,
+                                events=events, media=media))
+    with Client(app) as client:
+        yield Api(client)
+
+
+def test_an_api_without_a_service_secret_takes_no_report(api_without_a_service_secret, events):
+    assert _report(api_without_a_service_secret, signatures.sign("", BODY)).status == 401
     assert events.of_type("speaking") == []

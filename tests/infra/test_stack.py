@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,14 +16,21 @@ import pytest
 cdk = pytest.importorskip("aws_cdk")
 from aws_cdk.assertions import Match, Template  # noqa: E402
 
+from parlor_contract.worker import WorkerEnv  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+def outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cdk.out")
+
+
+@pytest.fixture(scope="module")
+def template(outdir: Path) -> Template:
     from infra.app import build
 
-    app = build(outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    app = build(outdir=str(outdir))
     stack = app.node.find_child("Parlor-prod")
     return Template.from_stack(stack)  # type: ignore[arg-type]
 
@@ -82,14 +90,33 @@ def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Templ
     assert container["PortMappings"] == [{"ContainerPort": WORKER_PORT, "Protocol": "tcp"}]
     assert task["Properties"]["RequiresCompatibilities"] == ["FARGATE"]
     configured = {e["Name"] for e in container["Environment"]} | {s["Name"] for s in container["Secrets"]}
-    read_by_worker = set(re.findall(r'"(PARLOR_[A-Z_]+)"', (ROOT / "media_worker" / "config.py").read_text()))
+    read_by_worker = set(WorkerEnv)  # exactly the worker's settings (tests/media_worker/test_config.py)
     # Everything the stack sets is read by the worker; what it leaves out is the per-task
-    # override (space, API URL) or has a default.
+    # override (space, API URL, set by the API's EcsLauncher) or the public address (found by STUN).
     assert configured <= read_by_worker
-    assert read_by_worker - configured <= {"PARLOR_SPACE_ID", "PARLOR_API_URL", "PARLOR_MEDIA_PUBLIC_HOST",
-                                           "PARLOR_MEDIA_PUBLIC_URL"}
+    assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.API_URL, WorkerEnv.PUBLIC_HOST, WorkerEnv.PUBLIC_URL}
     dockerfile = (ROOT / "media_worker" / "Dockerfile").read_text()
     assert f'CMD {json.dumps(WORKER_COMMAND)}' in dockerfile and f"EXPOSE {WORKER_PORT}/tcp" in dockerfile
+    assert set(re.findall(r"\b(PARLOR_[A-Z_]+)", dockerfile)) <= read_by_worker
+
+
+def test_the_lambda_package_carries_the_contract_at_its_top_level(resources: dict, outdir: Path):
+    """Chalice ships app.py, chalicelib/ and what vendor/ holds: vendor/parlor_contract links the package in."""
+    function = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::Function")
+    with zipfile.ZipFile(outdir / f"asset.{function['Properties']['CodeUri']['Key']}") as package:
+        names = set(package.namelist())
+    assert {f"parlor_contract/{p.name}" for p in (ROOT / "parlor_contract").glob("*.py")} <= names
+    assert {"app.py", "chalicelib/__init__.py", "chalicelib/gateways/media.py"} <= names
+    assert not [n for n in names if n.split("/")[0] in ("media_worker", "local", "tests", "infra", "vendor")]
+
+
+def test_the_worker_image_is_built_from_the_worker_and_the_contract_only(outdir: Path):
+    (image,) = json.loads((outdir / "Parlor-prod.assets.json").read_text())["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "media_worker/Dockerfile"
+    context = outdir / image["source"]["directory"]  # the build context, as CDK staged it from the root
+    assert {p.name for p in context.iterdir()} == {"media_worker", "parlor_contract", ".dockerignore"}
+    assert {p.name for p in (context / "parlor_contract").iterdir()} == {p.name for p in (ROOT / "parlor_contract").glob("*.py")}
+    assert (context / "media_worker" / "__main__.py").is_file()
 
 
 def test_the_worker_security_group_opens_only_http_and_webrtc(template: Template):

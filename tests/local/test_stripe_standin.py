@@ -8,7 +8,8 @@ import pytest
 import requests
 import stripe
 
-from local.stripe_standin import sign, unflatten
+from local.stripe_standin import unflatten
+from parlor_contract.signatures import sign
 from tests.api.test_ticketing import SECRET, StandIn
 
 

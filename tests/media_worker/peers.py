@@ -6,6 +6,7 @@ import asyncio
 import fractions
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import aiohttp
 import av
@@ -62,6 +63,14 @@ class Peer:
         audio = np.concatenate(self.frames) if self.frames else np.zeros(0)
         return audio[-wanted:]
 
+    async def next_audio(self, seconds: float, timeout: float = 10) -> np.ndarray:
+        """The next ``seconds`` of audio this peer receives, once it has: a check that something
+        is *not* heard means something only over audio that really arrived."""
+        start = len(self.frames)
+        await until(lambda: sum(len(f) for f in self.frames[start:]) >= seconds * RATE, timeout,
+                    f"{seconds} s of audio did not arrive")
+        return np.concatenate(self.frames[start:])[: int(seconds * RATE)]
+
     async def close(self) -> None:
         await self.pc.close()
 
@@ -100,6 +109,17 @@ async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: floa
         if resp.status == 200:
             await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         return resp.status, answer, peer
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10, message: str = "") -> None:
+    """Wait until ``condition()`` holds, polling; fail if it still does not after ``timeout`` s.
+    (A fixed sleep is too short on a slow machine and wasted on a fast one.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(message or f"not true within {timeout} s")
+        await asyncio.sleep(0.05)
 
 
 def tone_strength(audio: np.ndarray, frequency: float) -> float:

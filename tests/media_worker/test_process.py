@@ -1,5 +1,6 @@
 """``python -m media_worker`` as a real process: it listens, reports health, writes its
-heartbeat, and exits when told to close or when its space has ended."""
+heartbeat, exits when told to close or when its space has ended, refuses to start without
+its space, and logs one JSON object per line, never a secret."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from chalicelib import signatures
 from local.stack import free_port
+from parlor_contract import signatures
+from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerEnv, WorkerState
 from tests.media_worker.test_worker import PUBLIC_KEY, SECRET, SPACE
 
 
@@ -27,16 +30,22 @@ class WorkerSetup:
     dynamodb: Any
     table: str
     port: int
+    log: Path
 
     def start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "media_worker"], env=self.env, stderr=subprocess.DEVNULL)
+        out = self.log.open("ab")
+        return subprocess.Popen([sys.executable, "-m", "media_worker"], env=self.env, stdout=out, stderr=out)
+
+    def log_lines(self) -> list[dict]:
+        """Every line the process wrote, each of which must be a JSON object."""
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
 
     def record(self) -> dict:
         return self.dynamodb.get_item(TableName=self.table, Key={"space_id": {"S": SPACE}}).get("Item", {})
 
 
 @pytest.fixture
-def setup() -> Iterator[WorkerSetup]:
+def setup(tmp_path: Path) -> Iterator[WorkerSetup]:
     """A moto server with a workers table, and the environment a worker process needs."""
     moto_port, port = free_port(), free_port()
     table = f"workers-{port}"  # moto's backends are shared by every server in this process
@@ -49,11 +58,11 @@ def setup() -> Iterator[WorkerSetup]:
                           AttributeDefinitions=[{"AttributeName": "space_id", "AttributeType": "S"}],
                           BillingMode="PAY_PER_REQUEST")
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-           "AWS_DEFAULT_REGION": "us-east-1", "PARLOR_SPACE_ID": SPACE, "PARLOR_MEDIA_PORT": str(port),
-           "PARLOR_MEDIA_TOKEN_PUBLIC_KEY": PUBLIC_KEY, "PARLOR_SERVICE_SECRET": SECRET, "PARLOR_WORKERS_TABLE": table,
-           "PARLOR_HEARTBEAT_SECONDS": "0.5"}
+           "AWS_DEFAULT_REGION": "us-east-1", WorkerEnv.SPACE_ID: SPACE, WorkerEnv.PORT: str(port),
+           WorkerEnv.TOKEN_PUBLIC_KEY: PUBLIC_KEY, WorkerEnv.SERVICE_SECRET: SECRET, WorkerEnv.WORKERS_TABLE: table,
+           WorkerEnv.HEARTBEAT_SECONDS: "0.5"}
     try:
-        yield WorkerSetup(env, dynamodb, table, port)
+        yield WorkerSetup(env, dynamodb, table, port, tmp_path / "worker.log")
     finally:
         server.stop()
 
@@ -62,7 +71,7 @@ def test_the_worker_process_heartbeats_and_closes_on_command(setup: WorkerSetup)
     proc = setup.start()
     try:
         deadline, item = time.monotonic() + 30, {}
-        while time.monotonic() < deadline and item.get("state", {}).get("S") != "ready":
+        while time.monotonic() < deadline and item.get(HeartbeatField.STATE, {}).get("S") != WorkerState.READY:
             time.sleep(0.2)
             item = setup.record()
         assert item["url"]["S"] == f"http://127.0.0.1:{setup.port}" and int(item["pid"]["N"]) == proc.pid
@@ -75,16 +84,36 @@ def test_the_worker_process_heartbeats_and_closes_on_command(setup: WorkerSetup)
             assert resp.status == 200
         assert proc.wait(timeout=15) == 0
         assert setup.record()["state"]["S"] == "closing"
+        lines = setup.log_lines()
+        assert {"listening", "control"} <= {line["message"] for line in lines}
+        assert all(line["service"] == "media-worker" and line["space_id"] == SPACE for line in lines[1:])
+        assert SECRET not in setup.log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
 
 
 def test_the_worker_stops_when_its_space_has_ended(setup: WorkerSetup):
-    setup.dynamodb.put_item(TableName=setup.table, Item={"space_id": {"S": SPACE}, "space_state": {"S": "ended"}})
+    setup.dynamodb.put_item(TableName=setup.table, Item={HeartbeatField.SPACE_ID: {"S": SPACE},
+                                                         HeartbeatField.SPACE_STATE: {"S": SPACE_ENDED}})
     proc = setup.start()
     try:
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    (WorkerEnv.SPACE_ID, None, "PARLOR_SPACE_ID (or --space-id) is required"),
+    (WorkerEnv.PORT, "ninety", "PARLOR_MEDIA_PORT: Input should be a valid integer"),
+])
+def test_the_worker_refuses_to_start_on_a_missing_or_malformed_setting(setup: WorkerSetup, variable, value, says):
+    setup.env.pop(variable, None)
+    if value is not None:
+        setup.env[variable] = value
+    proc = setup.start()
+    assert proc.wait(timeout=30) == 2
+    (line,) = setup.log_lines()
+    assert line["level"] == "ERROR" and says in line["error"]
+

@@ -18,19 +18,21 @@ from aiohttp import web
 
 from chalicelib.services.tokens import generate_media_keypair
 from media_worker import ice
-from media_worker.auth import SIGNATURE_HEADER, sign
 from media_worker.config import WorkerConfig
 from media_worker.server import Worker
-from tests.media_worker.peers import hears, offer, silent_at
+from parlor_contract import signatures
+from parlor_contract.media import MEDIA_TOKEN_AUDIENCE
+from tests.media_worker.peers import hears, offer, silent_at, until
 
 PRIVATE_KEY, PUBLIC_KEY = generate_media_keypair()
 SECRET = "worker-test-service-secret-0123456789"
 SPACE = "01SPACEFORMEDIATESTS0000000"
 
 
-def token(user_id: str, role: str, space_id: str = SPACE, ttl: int = 120, key: str = PRIVATE_KEY) -> str:
+def token(user_id: str, role: str, space_id: str = SPACE, ttl: int = 120, key: str = PRIVATE_KEY,
+          audience: str = MEDIA_TOKEN_AUDIENCE) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": user_id, "space_id": space_id, "role": role, "aud": "parlor-media", "iat": now,
+    return jwt.encode({"sub": user_id, "space_id": space_id, "role": role, "aud": audience, "iat": now,
                        "exp": now + ttl}, key, algorithm="EdDSA")
 
 
@@ -38,7 +40,8 @@ def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awa
     """Start a worker on a free loopback port, run the scenario against it, stop everything."""
     async def main() -> Any:
         ice.gather_only_on("127.0.0.1")
-        config = WorkerConfig(space_id=SPACE, token_public_key=PUBLIC_KEY, service_secret=SECRET, port=0, **overrides)
+        config = WorkerConfig(**{"space_id": SPACE, "token_public_key": PUBLIC_KEY, "service_secret": SECRET, "port": 0,
+                                 **overrides})
         worker = Worker(config)
         runner = web.AppRunner(worker.app(), access_log=None)
         await runner.setup()
@@ -54,9 +57,11 @@ def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awa
     return asyncio.run(main())
 
 
-async def control(session: aiohttp.ClientSession, url: str, command: dict, secret: str = SECRET) -> int:
+async def control(session: aiohttp.ClientSession, url: str, command: dict, secret: str = SECRET,
+                  signed_at: float | None = None) -> int:
     body = json.dumps(command).encode()
-    async with session.post(f"{url}/control", data=body, headers={SIGNATURE_HEADER: sign(secret, body)}) as resp:
+    headers = {signatures.HEADER: signatures.sign(secret, body, now=signed_at)}
+    async with session.post(f"{url}/control", data=body, headers=headers) as resp:
         return resp.status
 
 
@@ -67,14 +72,16 @@ def test_everyone_hears_every_speaker_but_themselves_and_listeners_are_never_hea
         # A listener that tries to send anyway (a tone at 880 Hz) is not forwarded.
         _, _, cleo = await offer(session, url, token("cleo", "listener"), tone=880)
         _, _, dan = await offer(session, url, token("dan", "listener"))
-        await asyncio.sleep(2.5)
-        listener_audio = dan.recent(1.0)
+        await until(lambda: hears(dan.recent(1.0), 440) and hears(dan.recent(1.0), 660), message="a listener hears both speakers")
+        await until(lambda: hears(ada.recent(1.0), 660) and hears(bob.recent(1.0), 440) and hears(cleo.recent(1.0), 440))
+        listener_audio = await dan.next_audio(1.0)
         assert hears(listener_audio, 440) and hears(listener_audio, 660), "a listener hears both speakers"
         assert silent_at(listener_audio, 880), "a listener's audio reaches nobody"
-        assert hears(ada.recent(1.0), 660) and silent_at(ada.recent(1.0), 440), "a speaker does not hear itself"
-        assert hears(bob.recent(1.0), 440) and silent_at(bob.recent(1.0), 660)
-        assert silent_at(ada.recent(1.0), 880) and silent_at(bob.recent(1.0), 880)
-        assert hears(cleo.recent(1.0), 440) and silent_at(cleo.recent(1.0), 880)
+        ada_audio, bob_audio, cleo_audio = ada.recent(1.0), bob.recent(1.0), cleo.recent(1.0)
+        assert hears(ada_audio, 660) and silent_at(ada_audio, 440), "a speaker does not hear itself"
+        assert hears(bob_audio, 440) and silent_at(bob_audio, 660)
+        assert silent_at(ada_audio, 880) and silent_at(bob_audio, 880)
+        assert hears(cleo_audio, 440) and silent_at(cleo_audio, 880)
         for peer in (ada, bob, cleo, dan):
             await peer.close()
 
@@ -86,14 +93,14 @@ def test_a_muted_speaker_goes_silent_and_a_demoted_one_too():
         _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
         _, _, bob = await offer(session, url, token("bob", "speaker"), tone=660)
         _, _, dan = await offer(session, url, token("dan", "listener"))
-        await asyncio.sleep(2.0)
-        assert hears(dan.recent(0.8), 660)
+        await until(lambda: hears(dan.recent(0.8), 660) and hears(dan.recent(0.8), 440))
         assert await control(session, url, {"action": "mute", "user_id": "bob"}) == 200
-        await asyncio.sleep(1.0)
-        assert silent_at(dan.recent(0.6), 660) and hears(dan.recent(0.6), 440)
+        await until(lambda: silent_at(dan.recent(0.6), 660), message="a muted speaker goes silent")
+        after_mute = await dan.next_audio(0.6)
+        assert silent_at(after_mute, 660) and hears(after_mute, 440), "and stays silent, while the others are heard"
         assert await control(session, url, {"action": "set_role", "user_id": "ada", "role": "listener"}) == 200
-        await asyncio.sleep(1.0)
-        assert silent_at(dan.recent(0.6), 440)
+        await until(lambda: silent_at(dan.recent(0.6), 440), message="a demoted speaker goes silent")
+        assert silent_at(await dan.next_audio(0.6), 440)
         for peer in (ada, bob, dan):
             await peer.close()
 
@@ -104,14 +111,14 @@ def test_a_promoted_listener_reoffers_with_a_track_and_is_heard():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
         _, _, dan = await offer(session, url, token("dan", "listener"), tone=660)
-        await asyncio.sleep(1.5)
-        assert silent_at(ada.recent(0.8), 660)
+        await until(lambda: hears(dan.recent(0.8), 440))  # both connected and audio flows
+        assert silent_at(await ada.next_audio(0.8), 660), "a listener's tone is not heard"
         assert await control(session, url, {"action": "set_role", "user_id": "dan", "role": "speaker"}) == 200
         await dan.close()
         _, _, dan_again = await offer(session, url, token("dan", "speaker"), tone=660)
-        await asyncio.sleep(2.0)
-        assert hears(ada.recent(0.8), 660)
-        assert hears(dan_again.recent(0.8), 440) and silent_at(dan_again.recent(0.8), 660)
+        await until(lambda: hears(ada.recent(0.8), 660), message="the promoted speaker is heard")
+        await until(lambda: hears(dan_again.recent(0.8), 440))
+        assert silent_at(dan_again.recent(0.8), 660)
         assert len(worker.room.participants) == 2
         await ada.close()
         await dan_again.close()
@@ -123,7 +130,7 @@ def test_a_removed_participant_is_disconnected():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
         _, _, dan = await offer(session, url, token("dan", "listener"))
-        await asyncio.sleep(1.0)
+        await until(lambda: hears(dan.recent(0.5), 440))
         assert await control(session, url, {"action": "remove", "user_id": "dan"}) == 200
         await asyncio.wait_for(dan.ended.wait(), timeout=10)
         assert "dan" not in worker.room.participants and "ada" in worker.room.participants
@@ -133,11 +140,13 @@ def test_a_removed_participant_is_disconnected():
     run_with_worker(scenario)
 
 
-@pytest.mark.parametrize("bad", ["forged", "expired", "other_space", "missing"])
+@pytest.mark.parametrize("bad", ["forged", "expired", "other_space", "other_audience", "unknown_role", "missing"])
 def test_bad_media_tokens_are_refused(bad):
     forged_key, _ = generate_media_keypair()
     tokens = {"forged": token("eve", "speaker", key=forged_key), "expired": token("eve", "speaker", ttl=-10),
-              "other_space": token("eve", "speaker", space_id="ANOTHERSPACE"), "missing": ""}
+              "other_space": token("eve", "speaker", space_id="ANOTHERSPACE"),
+              "other_audience": token("eve", "speaker", audience="parlor-realtime"),
+              "unknown_role": token("eve", "king"), "missing": ""}
 
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         status, body, peer = await offer(session, url, tokens[bad], tone=440)
@@ -156,8 +165,8 @@ def test_a_malformed_offer_gets_400_and_does_not_disturb_the_room():
         assert status == 400 and body["error"]["code"] == "bad_offer"
         async with session.post(f"{url}/offer", data=b"{not json", headers={"Authorization": f"Bearer {token('eve', 'listener')}"}) as r:
             assert r.status == 400
-        await asyncio.sleep(1.5)
-        assert hears(dan.recent(0.8), 440) and set(worker.room.participants) == {"ada", "dan"}
+        await until(lambda: hears(dan.recent(0.8), 440), message="the room carries on")
+        assert set(worker.room.participants) == {"ada", "dan"}
         for peer in (ada, dan, junk):
             await peer.close()
 
@@ -167,6 +176,7 @@ def test_a_malformed_offer_gets_400_and_does_not_disturb_the_room():
 def test_control_needs_a_valid_signature_and_a_known_action():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         assert await control(session, url, {"action": "close"}, secret="wrong-secret") == 401
+        assert await control(session, url, {"action": "close"}, signed_at=time.time() - 301) == 401  # stale
         async with session.post(f"{url}/control", json={"action": "close"}) as resp:
             assert resp.status == 401
         assert await control(session, url, {"action": "explode"}) == 400
@@ -183,7 +193,7 @@ def test_health_and_metrics():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
         _, _, dan = await offer(session, url, token("dan", "listener"))
-        await asyncio.sleep(1.0)
+        await until(lambda: worker.room.counters.frames_in > 10 and worker.room.counters.packets_out > 20)
         async with session.get(f"{url}/health") as resp:
             assert resp.status == 200 and (await resp.json())["space_id"] == SPACE
         async with session.get(f"{url}/metrics") as resp:
@@ -199,10 +209,20 @@ def test_health_and_metrics():
 def test_an_empty_room_closes_after_the_grace_period():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         _, _, dan = await offer(session, url, token("dan", "listener"))
-        await asyncio.sleep(0.5)
-        assert not worker.stop.is_set()
+        # Occupied for twice the grace period: still serving (fails as soon as it stops).
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(worker.stop.wait(), timeout=1.0)
         await control(session, url, {"action": "remove", "user_id": "dan"})
         await asyncio.wait_for(worker.stop.wait(), timeout=5)
         await dan.close()
 
     run_with_worker(scenario, empty_grace_seconds=0.5, heartbeat_seconds=0.1)
+
+
+def test_a_worker_without_a_service_secret_takes_no_control_call():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        # Anyone can compute a MAC with an empty key: such a signature proves nothing.
+        assert await control(session, url, {"action": "close"}, secret="") == 401
+        assert not worker.stop.is_set()
+
+    run_with_worker(scenario, service_secret="")

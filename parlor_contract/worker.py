@@ -1,0 +1,52 @@
+"""The media worker's process contract: the environment it is started with (by the local
+launcher, ECS and the CDK task definition) and the record it keeps in the workers table."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class WorkerEnv(StrEnum):
+    """Environment variables ``python -m media_worker`` reads (``media_worker.config``)."""
+
+    SPACE_ID = "PARLOR_SPACE_ID"
+    PORT = "PARLOR_MEDIA_PORT"
+    BIND_HOST = "PARLOR_MEDIA_BIND_HOST"
+    PUBLIC_HOST = "PARLOR_MEDIA_PUBLIC_HOST"
+    PUBLIC_URL = "PARLOR_MEDIA_PUBLIC_URL"
+    TOKEN_PUBLIC_KEY = "PARLOR_MEDIA_TOKEN_PUBLIC_KEY"
+    SERVICE_SECRET = "PARLOR_SERVICE_SECRET"
+    API_URL = "PARLOR_API_URL"
+    WORKERS_TABLE = "PARLOR_WORKERS_TABLE"
+    HEARTBEAT_SECONDS = "PARLOR_HEARTBEAT_SECONDS"
+    EMPTY_GRACE_SECONDS = "PARLOR_EMPTY_GRACE_SECONDS"
+    JITTER_FRAMES = "PARLOR_MEDIA_JITTER_FRAMES"
+    STUN_URL = "PARLOR_MEDIA_STUN_URL"
+    FAST_PATH = "PARLOR_MEDIA_FAST_PATH"
+    JITTER_PREFETCH = "PARLOR_MEDIA_JITTER_PREFETCH"
+
+
+class WorkerState(StrEnum):
+    STARTING = "starting"  # written by the launcher
+    READY = "ready"  # written by the worker's heartbeat: it takes offers at its url
+    CLOSING = "closing"  # the worker's last heartbeat
+
+
+class HeartbeatField(StrEnum):
+    """Attributes of a worker's record (table ``media_workers``, key ``space_id``). The worker
+    writes all but ``space_state``; the API writes ``space_state`` and reads the rest."""
+
+    SPACE_ID = "space_id"
+    URL = "url"
+    STATE = "state"
+    PARTICIPANTS = "participants"  # role -> count
+    PACKETS_FORWARDED = "packets_forwarded"
+    CPU_SECONDS = "cpu_seconds"
+    PID = "pid"
+    HEARTBEAT_AT = "heartbeat_at"  # ISO 8601 UTC
+    EXPIRES_AT = "expires_at"  # epoch seconds (the table's TTL)
+    SPACE_STATE = "space_state"
+
+
+# ``space_state`` once the space has ended: the worker closes at its next heartbeat.
+SPACE_ENDED = "ended"

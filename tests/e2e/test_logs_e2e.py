@@ -1,0 +1,66 @@
+"""What the local stack's processes log while people use a room: one JSON object per line
+(but for what ``chalice local`` prints itself), and never a token or a secret (session,
+realtime and media tokens, the media-token key)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+from websockets.sync.client import connect
+
+from media_worker import ice
+from tests.e2e.http import Http
+from tests.e2e.test_room_e2e import _join, _sign_up
+from tests.media_worker.peers import offer
+from tests.sockets import next_event
+
+
+def _json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+async def _listen(media_url: str, media_token: str) -> int:
+    ice.gather_only_on("127.0.0.1")
+    async with aiohttp.ClientSession() as session:
+        status, _, peer = await offer(session, media_url, media_token)
+        await peer.close()
+        return status
+
+
+def test_no_log_line_carries_a_token_or_a_secret(stack):
+    http = Http(f"http://127.0.0.1:{stack.ports.api}")
+    host, fan, other = _sign_up(http, "logs_host"), _sign_up(http, "logs_fan"), _sign_up(http, "logs_other")
+    for follower in (fan, other):  # hosting needs two followers in the e2e stack
+        assert http.call("PUT", f"/v1/me/following/{host['id']}", token=follower["token"])[0] == 200
+    status, space = http.call("POST", "/v1/spaces", {"title": "Logs"}, token=host["token"])
+    assert status == 201, space
+    joined = _join(http, space["id"], fan)
+    socket = connect(f"{joined['realtime']['url']}/?token={joined['realtime']['token']}", open_timeout=10, legacy=True)
+    assert asyncio.run(_listen(joined["media"]["url"], joined["media"]["token"])) == 200
+    socket.send(json.dumps({"action": "ping"}))
+    assert http.call("POST", f"/v1/spaces/{space['id']}/messages", {"text": "hi"}, token=host["token"])[0] == 201
+    assert next_event(socket, "message.created")
+    socket.close()
+    assert http.call("POST", f"/v1/spaces/{space['id']}/end", token=host["token"])[0] == 200
+
+    assert stack.log_dir is not None
+    logs = {path.name: path.read_text() for path in Path(stack.log_dir).glob("*.log")}
+    assert {"api.log", "ws.log", "stripe.log", "clock.log", "moto.log"} <= set(logs)
+    secrets = {"host's session token": host["token"], "fan's session token": fan["token"], "realtime token": joined["realtime"]["token"],
+               "media token": joined["media"]["token"],
+               "media-token private key": stack.env["PARLOR_MEDIA_TOKEN_PRIVATE_KEY"].splitlines()[1]}
+    for name, text in logs.items():
+        for what, secret in secrets.items():
+            assert secret not in text, f"{name} carries the {what}"
+        if name != "api.log":  # `chalice local` formats its process's root logger as plain text itself
+            not_json = [line for line in text.splitlines() if line.strip() and not _json_object(line)]
+            assert not not_json, f"{name}: {not_json[:5]}"
+    # The worker (its output goes where the API's does) logged the offer, as JSON, with its space.
+    worker_lines = [json.loads(line) for line in logs["api.log"].splitlines() if '"service":"media-worker"' in line]
+    assert any(line["message"] == "offer answered" and line["space_id"] == space["id"] for line in worker_lines)

@@ -1,0 +1,62 @@
+"""The worker's settings: read once from the environment (the contract's variable names),
+flags override, and a missing or malformed value is an error that names its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from media_worker.config import ConfigError, WorkerConfig
+from parlor_contract.worker import WorkerEnv
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for variable in WorkerEnv:
+        monkeypatch.delenv(variable, raising=False)
+    return monkeypatch
+
+
+def test_every_setting_comes_from_a_variable_the_contract_names():
+    assert {field.validation_alias for field in WorkerConfig.model_fields.values()} == set(WorkerEnv)
+
+
+def test_settings_are_read_from_the_environment(clean_env):
+    for variable, value in {WorkerEnv.SPACE_ID: "S1", WorkerEnv.PORT: "9100", WorkerEnv.HEARTBEAT_SECONDS: "0.5",
+                            WorkerEnv.FAST_PATH: "0", WorkerEnv.SERVICE_SECRET: "s3cret", WorkerEnv.PUBLIC_HOST: "203.0.113.9",
+                            WorkerEnv.JITTER_FRAMES: "5"}.items():
+        clean_env.setenv(variable, value)
+    config = WorkerConfig.load([])
+    assert (config.space_id, config.port, config.heartbeat_seconds, config.fast_path) == ("S1", 9100, 0.5, False)
+    assert (config.service_secret, config.jitter_frames, config.url) == ("s3cret", 5, "http://203.0.113.9:9100")
+    assert "s3cret" not in repr(config)
+
+
+def test_defaults(clean_env):
+    clean_env.setenv(WorkerEnv.SPACE_ID, "S1")
+    config = WorkerConfig.load()
+    assert (config.bind_host, config.port, config.fast_path, config.jitter_prefetch, config.empty_grace_seconds) == (
+        "127.0.0.1", 9000, True, 0, 120.0)
+
+
+def test_flags_override_their_variables(clean_env):
+    clean_env.setenv(WorkerEnv.SPACE_ID, "FROMENV")
+    clean_env.setenv(WorkerEnv.PORT, "9100")
+    config = WorkerConfig.load(["--space-id", "FROMFLAG", "--port", "9200", "--bind-host", "0.0.0.0",
+                                "--public-host", "198.51.100.7"])
+    assert (config.space_id, config.port, config.bind_host, config.public_host) == ("FROMFLAG", 9200, "0.0.0.0", "198.51.100.7")
+
+
+@pytest.mark.parametrize(("env", "argv", "message"), [
+    ({}, [], "PARLOR_SPACE_ID (or --space-id) is required"),
+    ({WorkerEnv.SPACE_ID: ""}, [], "PARLOR_SPACE_ID (or --space-id) is required"),
+    ({WorkerEnv.SPACE_ID: "S1", WorkerEnv.PORT: "nine"}, [], "PARLOR_MEDIA_PORT: Input should be a valid integer"),
+    ({WorkerEnv.SPACE_ID: "S1", WorkerEnv.HEARTBEAT_SECONDS: "soon"}, [], "PARLOR_HEARTBEAT_SECONDS: Input should be a valid number"),
+    ({WorkerEnv.SPACE_ID: "S1", WorkerEnv.FAST_PATH: "perhaps"}, [], "PARLOR_MEDIA_FAST_PATH: Input should be a valid boolean"),
+    ({WorkerEnv.SPACE_ID: "S1"}, ["--port", "70000"], "--port: Input should be less than or equal to 65535"),
+])
+def test_a_missing_or_malformed_setting_is_named(clean_env, env, argv, message):
+    for variable, value in env.items():
+        clean_env.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        WorkerConfig.load(argv)
+    assert message in str(error.value)
