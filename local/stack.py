@@ -115,8 +115,7 @@ def components(ports: Ports) -> list[Component]:
         ),
         Component(
             "api",
-            [str(Path(py).parent / "chalice"), "local", "--host", "127.0.0.1", "--port", str(ports.api),
-             "--stage", "dev", "--no-autoreload"],
+            [py, "-m", "local.api", "--port", str(ports.api)],
             ready_url=f"http://127.0.0.1:{ports.api}/openapi.json",
             url=f"http://127.0.0.1:{ports.api}",
         ),

@@ -1,6 +1,5 @@
-"""What the local stack's processes log while people use a room: one JSON object per line
-(but for what ``chalice local`` prints itself), and never a token or a secret (session,
-realtime and media tokens, the media-token key)."""
+"""What the local stack's processes log while people use a room: one JSON object per line,
+and never a token or a secret (session, realtime and media tokens, the media-token key)."""
 
 from __future__ import annotations
 
@@ -58,9 +57,8 @@ def test_no_log_line_carries_a_token_or_a_secret(stack):
     for name, text in logs.items():
         for what, secret in secrets.items():
             assert secret not in text, f"{name} carries the {what}"
-        if name != "api.log":  # `chalice local` formats its process's root logger as plain text itself
-            not_json = [line for line in text.splitlines() if line.strip() and not _json_object(line)]
-            assert not not_json, f"{name}: {not_json[:5]}"
+        not_json = [line for line in text.splitlines() if line.strip() and not _json_object(line)]
+        assert not not_json, f"{name}: {not_json[:5]}"
     # The worker (its output goes where the API's does) logged the offer, as JSON, with its space.
     worker_lines = [json.loads(line) for line in logs["api.log"].splitlines() if '"service":"media-worker"' in line]
     assert any(line["message"] == "offer answered" and line["space_id"] == space["id"] for line in worker_lines)

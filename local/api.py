@@ -1,0 +1,48 @@
+"""``python -m local.api``: the REST API served as ``chalice local`` serves it (the same
+local server and request handling), with every log line JSON and request paths logged
+without their query strings."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalice.cli.factory import CLIFactory
+from chalice.local import ChaliceRequestHandler, create_local_server
+
+from local import logs
+from local.stack import ROOT
+
+log = logging.getLogger("local.api")
+
+
+class JsonRequestHandler(ChaliceRequestHandler):
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        log.info("request", extra={"method": self.command, "path": urlsplit(self.path).path, "status": int(code),
+                                   "remote": self.client_address[0]})
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+        log.warning(format % args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The local REST API")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--stage", default="dev")
+    args = parser.parse_args()
+    logs.configure("api")
+    os.environ["AWS_CHALICE_CLI_MODE"] = "true"  # as chalice local sets it
+    config = CLIFactory(str(ROOT), environ=os.environ).create_config_obj(chalice_stage_name=args.stage)
+    server = create_local_server(config.chalice_app, config, args.host, args.port)
+    server.server.RequestHandlerClass = functools.partial(JsonRequestHandler, app_object=config.chalice_app, config=config)
+    log.info("serving", extra={"url": f"http://{args.host}:{args.port}"})
+    server.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
