@@ -16,7 +16,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from media_worker import ice
 from tests.e2e.http import Http
-from tests.media_worker.peers import hears, offer
+from tests.media_worker.peers import hears, offer, until
 from tests.sockets import events_before_pong, next_event
 
 
@@ -53,11 +53,14 @@ async def _listen_while_speaking(media_url: str, speaker_token: str, listener_to
         assert status == 200, body
         status, body, listener = await offer(session, media_url, listener_token)
         assert status == 200, body
-        await asyncio.sleep(3.0)
-        heard = hears(listener.recent(1.0), 440)
-        await speaker.close()
-        await listener.close()
-        return heard
+        try:
+            await until(lambda: hears(listener.recent(1.0), 440), timeout=15, message="the listener never heard the speaker")
+            return True
+        except AssertionError:
+            return False
+        finally:
+            await speaker.close()
+            await listener.close()
 
 
 def test_a_room_end_to_end(stack):
