@@ -1,6 +1,8 @@
 """Settings, each declared once: name, type, default and environment variable
-(``PARLOR_`` + the name in capitals, unless an alias names another). Read once per
-process, on first use — never at import.
+(``PARLOR_`` + the name in capitals). Read once per process, when first asked for — not
+when a module is imported (``app.py`` asks as it builds the app). An empty variable counts
+as unset. The AWS region is not a setting: every client takes the SDK's own
+(``AWS_DEFAULT_REGION``, set on Lambda), so the models and the clients cannot disagree.
 
 On AWS some values are not plain environment: the secrets (one Secrets Manager JSON whose
 keys are named like the variables) and the two URLs the Lambdas cannot be given directly
@@ -13,8 +15,7 @@ import os
 from functools import lru_cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools.utilities import parameters
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -23,7 +24,7 @@ CommaList = Annotated[tuple[str, ...], NoDecode]  # "a, b" in the environment
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_ignore_empty=True)
 
     stage: str = "dev"
     table_prefix: str = "parlor-dev"
@@ -34,7 +35,6 @@ class Settings(BaseSettings):
     host_min_followers: int = 600
     max_body_bytes: int = 16 * 1024
     api_url: str = "http://127.0.0.1:8000"
-    region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # Ed25519 private key (PEM) that signs media tokens; workers get the public half.
     media_token_private_key: str = ""
     media_token_public_key: str = ""
@@ -92,7 +92,9 @@ class Settings(BaseSettings):
     @classmethod
     def env_name(cls, field: str) -> str:
         """The environment variable that sets ``field``."""
-        return _env_name(field, cls.model_fields[field])
+        if field not in cls.model_fields:
+            raise KeyError(field)
+        return ENV_PREFIX + field.upper()
 
     @classmethod
     def environment(cls, **values: Any) -> dict[str, str]:
@@ -107,13 +109,6 @@ class Settings(BaseSettings):
         return f"{self.table_prefix}-{short_name}"
 
 
-def _env_name(field: str, info: FieldInfo) -> str:
-    alias = info.validation_alias
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
-    return str(alias) if alias else ENV_PREFIX + field.upper()
-
-
 class AwsParameters(PydanticBaseSettingsSource):
     """The values kept outside the environment on AWS, fetched once through Powertools
     Parameters. The secret's keys are environment variable names (``PARLOR_JWT_SECRET``);
@@ -123,8 +118,10 @@ class AwsParameters(PydanticBaseSettingsSource):
         return None, field_name, False  # everything is fetched at once in __call__
 
     def __call__(self) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities import parameters  # boto3 comes with it: only where it is used
+
         env = os.environ
-        by_env_name = {_env_name(name, info): name for name, info in Settings.model_fields.items()}
+        by_env_name = {Settings.env_name(name): name for name in Settings.model_fields}
         values: dict[str, Any] = {}
         if arn := env.get(Settings.env_name("secrets_arn")):
             secret = parameters.get_secret(arn, transform="json")

@@ -18,8 +18,9 @@ from chalicelib.events import EventPublisher
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.gateways.payments import Payments
 from chalicelib.gateways.push import PushGateway
-from chalicelib.gateways.queues import QueueSender
+from chalicelib.gateways.queues import Queue, QueueSender
 from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
+from chalicelib.models.media_workers import MediaWorkerModel
 from chalicelib.services.accounts import AccountService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
@@ -79,21 +80,21 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
                    events: EventPublisher | None = None, media: MediaGateway | None = None,
                    payments: Payments | None = None) -> Services:
     clock = clock or SystemClock()
-    connection = Connection(region=settings.region)
+    connection = Connection()
     tokens = SessionTokens(settings.jwt_secret, settings.token_ttl_seconds, clock)
     media_key = settings.media_token_private_key or generate_media_keypair()[0]
     room_tokens = RoomTokens(media_key, settings.jwt_secret, clock)
     directory = ConnectionDirectory(clock)
     management = _client("apigatewaymanagementapi", settings, endpoint_url=settings.ws_management_url)
     realtime_gateway = RealtimeGateway(directory, management,
-                                       QueueSender(_client("sqs", settings), settings.queue_name("realtime")),
+                                       QueueSender(_client("sqs", settings), settings.queue_name(Queue.REALTIME)),
                                        settings.realtime_inline_limit)
     events = events or realtime_gateway
     media = media or _default_media(settings, clock)
     membership = Membership(connection, clock, events)
     chat = ChatService(clock, membership, events)
     social = SocialGraph(connection, clock)
-    notifications_queue = QueueSender(_client("sqs", settings), settings.queue_name("notifications"))
+    notifications_queue = QueueSender(_client("sqs", settings), settings.queue_name(Queue.NOTIFICATIONS))
     reminders = Reminders(connection, clock, settings, notifications_queue)
     inbox = Inbox(clock)
     devices = Devices(PushGateway(_client("sns", settings), {"apns": settings.sns_apns_arn, "fcm": settings.sns_fcm_arn}))
@@ -101,7 +102,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     payments = payments or Payments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base)
     payouts = PayoutService(settings, payments)
     ledger = TicketLedger(connection)
-    refunds = RefundService(ledger, clock, payments, QueueSender(_client("sqs", settings), settings.queue_name("refunds")))
+    refunds = RefundService(ledger, clock, payments, QueueSender(_client("sqs", settings), settings.queue_name(Queue.REFUNDS)))
     seats = SeatService(ledger, clock, settings, payments, payouts, refunds)
     spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[reminders, fanout, refunds],
                           ticket_rules=payouts)
@@ -121,7 +122,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         search=SpaceSearch(),
         feed=LiveFeed(social, settings.feed_following_limit),
         realtime_gateway=realtime_gateway,
-        realtime=RealtimeService(room_tokens, directory, chat, realtime_gateway),
+        realtime=RealtimeService(room_tokens, membership, directory, chat, realtime_gateway),
         chat=chat,
         speaking=SpeakingIndicators(clock, events, settings.service_secret),
         reminders=reminders,
@@ -140,7 +141,7 @@ def _client(service: str, settings: Settings, **kwargs: Any) -> Callable[[], Any
     """A boto3 client built on first use (cold start pays only for what it calls)."""
     import boto3
 
-    return cache(lambda: boto3.client(service, region_name=settings.region, **kwargs))
+    return cache(lambda: boto3.client(service, **kwargs))
 
 
 def _default_media(settings: Settings, clock: Clock) -> MediaGateway:
@@ -150,13 +151,13 @@ def _default_media(settings: Settings, clock: Clock) -> MediaGateway:
 
     launcher: media.Launcher
     if settings.media_launcher == "local":
-        env = media.worker_env(os.environ, settings.table_name("media_workers"), settings.media_token_public_key,
+        env = media.worker_env(os.environ, MediaWorkerModel.Meta.table_name, settings.media_token_public_key,
                                settings.service_secret, settings.api_url)
         launcher = media.LocalProcessLauncher(env, settings.media_base_port)
     elif settings.media_launcher == "ecs":
         import boto3
 
-        launcher = media.EcsLauncher(boto3.client("ecs", region_name=settings.region), settings.ecs_cluster,
+        launcher = media.EcsLauncher(boto3.client("ecs"), settings.ecs_cluster,
                                      settings.ecs_task_definition, settings.ecs_container, list(settings.ecs_subnets),
                                      list(settings.ecs_security_groups), settings.api_url)
     else:

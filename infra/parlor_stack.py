@@ -3,6 +3,7 @@ tables and queues (derived from the code), push, secrets, and the media workers'
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -18,12 +19,16 @@ from aws_cdk import aws_ssm as ssm
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from chalicelib.settings import Settings
 from infra import derive
 from parlor_contract.worker import WorkerEnv
 
 ROOT = Path(__file__).resolve().parent.parent
 API_STAGE = "api"
 WORKER_CONTAINER = "media-worker"
+# Secrets the deployer puts into the stack's secret (README: "Deploying to AWS").
+SECRETS_TO_SET = ("service_secret", "media_token_private_key", "media_token_public_key", "stripe_api_key",
+                  "stripe_webhook_secret")
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER, "B": dynamodb.AttributeType.BINARY}
 
 
@@ -36,14 +41,13 @@ class ParlorStack(cdk.Stack):
         super().__init__(scope, construct_id)
         self.tables = self._tables()
         self.queues = self._queues()
+        # The secret's keys are the settings' variable names (chalicelib.settings reads them so).
+        to_set = [Settings.env_name(name) for name in SECRETS_TO_SET]
         self.secret = secretsmanager.Secret(
-            self, "Secrets", description="Parlor secrets: PARLOR_JWT_SECRET (generated), PARLOR_SERVICE_SECRET, "
-                                         "PARLOR_MEDIA_TOKEN_PRIVATE_KEY, PARLOR_MEDIA_TOKEN_PUBLIC_KEY, Stripe keys",
+            self, "Secrets", description=f"Parlor secrets: {Settings.env_name('jwt_secret')} (generated), {', '.join(to_set)}",
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template='{"PARLOR_SERVICE_SECRET": "set-me", "PARLOR_MEDIA_TOKEN_PRIVATE_KEY": "set-me", '
-                                       '"PARLOR_MEDIA_TOKEN_PUBLIC_KEY": "set-me", "PARLOR_STRIPE_API_KEY": "set-me", '
-                                       '"PARLOR_STRIPE_WEBHOOK_SECRET": "set-me"}',
-                generate_string_key="PARLOR_JWT_SECRET", exclude_punctuation=True, password_length=48))
+                secret_string_template=json.dumps(dict.fromkeys(to_set, "set-me")),
+                generate_string_key=Settings.env_name("jwt_secret"), exclude_punctuation=True, password_length=48))
         cluster, task, subnets, group = self._media_workers(stage)
         prefix = f"/parlor/{stage}"
         role = iam.Role(self, "ApiRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -55,21 +59,12 @@ class ParlorStack(cdk.Stack):
             "iam_role_arn": role.role_arn,
             "lambda_timeout": 30,
             "lambda_memory_size": 512,
-            "environment_variables": {
-                "PARLOR_STAGE": stage,
-                "PARLOR_TABLE_PREFIX": f"parlor-{stage}",
-                "PARLOR_SECRETS_ARN": self.secret.secret_arn,
-                "PARLOR_WS_MANAGEMENT_URL_PARAM": f"{prefix}/ws-management-url",
-                "PARLOR_API_URL_PARAM": f"{prefix}/api-url",
-                "PARLOR_MEDIA_LAUNCHER": "ecs",
-                "PARLOR_ECS_CLUSTER": cluster.cluster_name,
-                "PARLOR_ECS_TASK_DEFINITION": task.task_definition_arn,
-                "PARLOR_ECS_CONTAINER": WORKER_CONTAINER,
-                "PARLOR_ECS_SUBNETS": ",".join(s.subnet_id for s in subnets),
-                "PARLOR_ECS_SECURITY_GROUPS": group.security_group_id,
-                "PARLOR_SNS_APNS_ARN": apns_arn,
-                "PARLOR_SNS_FCM_ARN": fcm_arn,
-            },
+            "environment_variables": Settings.environment(
+                stage=stage, table_prefix=f"parlor-{stage}", secrets_arn=self.secret.secret_arn,
+                ws_management_url_param=f"{prefix}/ws-management-url", api_url_param=f"{prefix}/api-url",
+                media_launcher="ecs", ecs_cluster=cluster.cluster_name, ecs_task_definition=task.task_definition_arn,
+                ecs_container=WORKER_CONTAINER, ecs_subnets=[s.subnet_id for s in subnets],
+                ecs_security_groups=[group.security_group_id], sns_apns_arn=apns_arn, sns_fcm_arn=fcm_arn),
         })
         # The Lambdas cannot reference their own APIs in their environment (a cycle), so the
         # URLs go through SSM and are read once at cold start (chalicelib.settings).
@@ -149,9 +144,10 @@ class ParlorStack(cdk.Stack):
                          WorkerEnv.WORKERS_TABLE: workers_table.table_name, WorkerEnv.HEARTBEAT_SECONDS: "5",
                          WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.FAST_PATH: "1",
                          WorkerEnv.JITTER_PREFETCH: "0"},
-            # The secret's keys are named like the variables (the API reads the same ones).
-            secrets={name: ecs.Secret.from_secrets_manager(self.secret, name)
-                     for name in (WorkerEnv.TOKEN_PUBLIC_KEY, WorkerEnv.SERVICE_SECRET)},
+            # The worker's variables, from the keys the API reads the same values under.
+            secrets={WorkerEnv.TOKEN_PUBLIC_KEY: ecs.Secret.from_secrets_manager(
+                         self.secret, Settings.env_name("media_token_public_key")),
+                     WorkerEnv.SERVICE_SECRET: ecs.Secret.from_secrets_manager(self.secret, Settings.env_name("service_secret"))},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="media-worker", log_retention=logs.RetentionDays.ONE_MONTH),
         )
         return cluster, task, vpc.public_subnets, group

@@ -24,7 +24,8 @@ def _from(variable: WorkerEnv, default: Any = ..., **constraints: Any) -> Any:
 
 
 class WorkerConfig(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, validate_by_name=True, validate_by_alias=True)
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, validate_by_name=True, validate_by_alias=True,
+                                      env_ignore_empty=True)
 
     space_id: str = _from(WorkerEnv.SPACE_ID, min_length=1)
     token_public_key: str = _from(WorkerEnv.TOKEN_PUBLIC_KEY, "")

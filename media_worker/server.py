@@ -150,7 +150,7 @@ class Worker:
         self.state = WorkerState.CLOSING
         self.stop.set()
         await self.room.close()
-        await self._heartbeat()
+        await self.heartbeat()
         for task in self._tasks:
             task.cancel()
         if self._http is not None:
@@ -159,7 +159,7 @@ class Worker:
     async def _watch(self) -> None:
         """Heartbeat every few seconds; stop when the space ended or the room stayed empty."""
         while not self.stop.is_set():
-            await self._heartbeat()
+            await self.heartbeat()
             empty_since = self.room.empty_since
             if empty_since is not None and time.monotonic() - empty_since > self.config.empty_grace_seconds:
                 log.info("room empty past the grace period: closing")
@@ -169,7 +169,8 @@ class Worker:
             except TimeoutError:
                 pass
 
-    async def _heartbeat(self) -> None:
+    async def heartbeat(self) -> None:
+        """Write this worker's record now (URL, state, load), and stop if the API marked the space ended."""
         dynamodb = self._dynamodb
         if dynamodb is None or not self.config.workers_table:
             return

@@ -8,11 +8,10 @@ import json
 from chalice import Chalice, Rate
 from chalice.app import SQSEvent
 
+from chalicelib.gateways.queues import Queue
 from chalicelib.logs import logger
 from chalicelib.settings import Settings
 from chalicelib.wiring import services
-
-NOTIFICATIONS_QUEUE, REFUNDS_QUEUE = "notifications", "refunds"
 
 
 def end_unattended_spaces(event: object) -> None:
@@ -55,6 +54,6 @@ def register(app: Chalice, settings: Settings) -> None:
     app.schedule(Rate(1, unit=Rate.MINUTES), name="end_unattended_spaces")(end_unattended_spaces)
     app.schedule(Rate(1, unit=Rate.MINUTES), name="send_due_reminders")(send_due_reminders)
     app.schedule(Rate(10, unit=Rate.MINUTES), name="sweep_refunds")(sweep_refunds)
-    app.on_sqs_message(queue=settings.queue_name(NOTIFICATIONS_QUEUE), batch_size=10,
+    app.on_sqs_message(queue=settings.queue_name(Queue.NOTIFICATIONS), batch_size=10,
                        name="notification_jobs")(notification_jobs)
-    app.on_sqs_message(queue=settings.queue_name(REFUNDS_QUEUE), batch_size=10, name="refund_jobs")(refund_jobs)
+    app.on_sqs_message(queue=settings.queue_name(Queue.REFUNDS), batch_size=10, name="refund_jobs")(refund_jobs)

@@ -10,11 +10,10 @@ from chalice import Chalice, Response
 from chalice.app import SQSEvent, WebsocketEvent
 
 from chalicelib.errors import DomainError
+from chalicelib.gateways.queues import Queue
 from chalicelib.logs import logger
 from chalicelib.settings import Settings
 from chalicelib.wiring import services
-
-REALTIME_QUEUE = "realtime"
 
 
 def websocket_connect(event: WebsocketEvent) -> Response | None:
@@ -49,4 +48,4 @@ def register(app: Chalice, settings: Settings) -> None:
     app.on_ws_connect()(websocket_connect)
     app.on_ws_message()(websocket_message)
     app.on_ws_disconnect()(websocket_disconnect)
-    app.on_sqs_message(queue=settings.queue_name(REALTIME_QUEUE), batch_size=10, name="realtime_fanout")(realtime_fanout)
+    app.on_sqs_message(queue=settings.queue_name(Queue.REALTIME), batch_size=10, name="realtime_fanout")(realtime_fanout)

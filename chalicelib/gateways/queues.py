@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Any, Callable
+
+
+class Queue(StrEnum):
+    """Parlor's queues, by short name (``Settings.queue_name`` gives the deployed name): the
+    senders here and the handlers in ``chalicelib/api`` name them from this one list."""
+
+    NOTIFICATIONS = "notifications"  # fan-out pages and send batches
+    REFUNDS = "refunds"  # one refund per message
+    REALTIME = "realtime"  # an event for a batch of sockets
 
 
 class QueueSender:

@@ -1,9 +1,9 @@
 """What every model shares: its table name comes from settings, billing is on demand.
 
 The name is looked up when PynamoDB first talks to the table, not when the model class
-is defined, so importing a model reads no settings. The region is botocore's (``AWS_REGION``
-on Lambda), and so is the endpoint (``AWS_ENDPOINT_URL[_DYNAMODB]``): the same models talk
-to moto locally and to DynamoDB on AWS.
+is defined, so importing a model reads no settings. The region is the SDK's
+(``AWS_DEFAULT_REGION``, as for every client), and so is the endpoint
+(``AWS_ENDPOINT_URL[_DYNAMODB]``): the same models talk to moto locally and to DynamoDB on AWS.
 """
 
 from __future__ import annotations

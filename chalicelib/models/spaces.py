@@ -115,6 +115,10 @@ class SpaceModel(Model):
         whatever makes its refunds owed."""
         return [SpaceModel.refund_sweep.set(REFUNDS_DUE), SpaceModel.refunds_marked_at.set(now)]
 
+    def holds_host_powers(self, user_id: str) -> bool:
+        """The creator, or the acting host (the first co-host while the creator is away)."""
+        return user_id in (self.creator_id, self.acting_host_id)
+
     @property
     def host_ids(self) -> list[str]:
         return [self.creator_id, *sorted(self.cohost_ids or ())]

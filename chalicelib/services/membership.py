@@ -80,7 +80,7 @@ class Membership:
         if participant is not None and participant.status == BANNED:
             raise Banned()
         role = participant.role if participant is not None and participant.present else None
-        return permissions.Actor(user_id, role, user_id in (space.creator_id, space.acting_host_id))
+        return permissions.Actor(user_id, role, space.holds_host_powers(user_id))
 
     # -- moves -------------------------------------------------------------------------
 
@@ -102,9 +102,6 @@ class Membership:
             if not failed:
                 raise
             return failed
-        if role == HOST:
-            SpaceModel(space_id=space_id).update(actions=[SpaceModel.acting_host_id.set(user_id),
-                                                          SpaceModel.unattended_since.remove()])
         return set()
 
     def change_role(self, participant: ParticipantModel, new_role: str) -> None:
@@ -158,17 +155,17 @@ class Membership:
 
     def empty_room(self, space_id: str) -> None:
         """The space ended: everyone is out, and nobody is on stage there any more. The
-        space keeps its last counts."""
+        space and the participants keep their last counts and roles (the room as it ended)."""
         for participant in self.present(space_id):
-            participant.update(actions=self._leaving(participant, LEFT))
+            participant.update(actions=[ParticipantModel.status.set(LEFT), ParticipantModel.updated_at.set(self._clock.now())])
             stage = Move(participant.user_id, participant.role, None).on_stage_actions(space_id)
             if stage:
                 OnStageModel(user_id=participant.user_id).update(actions=stage)
 
-    def ban_absent(self, space_id: str, user_id: str) -> None:
-        """Ban someone who is not in the room (the host may exclude people in advance)."""
+    def ban_absent(self, space_id: str, user_id: str, existing: ParticipantModel | None) -> None:
+        """Ban someone who is not in the room (the host may exclude people in advance);
+        ``existing`` is their record from an earlier visit, if any."""
         now = self._clock.now()
-        existing = ParticipantModel.find(space_id, user_id)
         if existing is None:
             ParticipantModel(space_id=space_id, user_id=user_id, role=LISTENER, status=BANNED, muted=False,
                              updated_at=now).save()
@@ -203,7 +200,7 @@ class Membership:
 
     def _hosts_changed(self, space_id: str) -> None:
         """Keep the acting host true after a host or co-host came, went or changed role."""
-        space = SpaceModel.get(space_id, consistent_read=True)
+        space = SpaceModel.lookup(space_id, consistent_read=True)
         previous = space.acting_host_id
         creator = ParticipantModel.find(space_id, space.creator_id)
         cohosts = sorted(space.cohost_ids or ())

@@ -62,7 +62,7 @@ class Moderation:
         actor = self._membership.actor(space, actor_id)
         target = self._membership.find(space_id, target_id)
         if target is None or not target.present:
-            self._ban_absent(space, actor, target_id, ban)
+            self._ban_absent(space, actor, target_id, target, ban)
             return
         permissions.check_remove(actor, _target(space, target))
         self._membership.exit(target, BANNED if ban else REMOVED)
@@ -82,7 +82,8 @@ class Moderation:
 
     # -- internals -------------------------------------------------------------------
 
-    def _ban_absent(self, space: SpaceModel, actor: permissions.Actor, target_id: str, ban: bool) -> None:
+    def _ban_absent(self, space: SpaceModel, actor: permissions.Actor, target_id: str, existing: ParticipantModel | None,
+                    ban: bool) -> None:
         if not ban:
             raise NotInSpace()
         if space.state not in (SCHEDULED, LIVE):
@@ -93,7 +94,7 @@ class Moderation:
             permissions.require_moderator(actor)
         if target_id == space.creator_id:
             raise Forbidden("Nobody may do that to the host.", code="cannot_target_host")
-        self._membership.ban_absent(space.space_id, target_id)
+        self._membership.ban_absent(space.space_id, target_id, existing)
         self._audit(space.space_id, actor.user_id, "ban", target_id, {"present": False})
 
     def _context(self, actor_id: str, space_id: str, target_id: str

@@ -7,15 +7,16 @@ from typing import Any
 
 from chalicelib.errors import DomainError, Forbidden, Unauthorized, ValidationFailed
 from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
-from chalicelib.models.participants import PRESENT, ParticipantModel
 from chalicelib.services.chat import ChatService
+from chalicelib.services.membership import Membership
 from chalicelib.services.tokens import RoomTokens
 
 
 class RealtimeService:
-    def __init__(self, tokens: RoomTokens, directory: ConnectionDirectory, chat: ChatService,
+    def __init__(self, tokens: RoomTokens, membership: Membership, directory: ConnectionDirectory, chat: ChatService,
                  gateway: RealtimeGateway | None):
         self._tokens = tokens
+        self._membership = membership
         self._directory = directory
         self._chat = chat
         self._gateway = gateway
@@ -26,8 +27,8 @@ class RealtimeService:
             raise Unauthorized("A realtime token is required.", code="missing_token")
         claims = self._tokens.verify_realtime(token)
         space_id, user_id = str(claims["space_id"]), str(claims["sub"])
-        participant = ParticipantModel.find(space_id, user_id)
-        if participant is None or participant.status != PRESENT:
+        participant = self._membership.find(space_id, user_id)
+        if participant is None or not participant.present:
             raise Forbidden("You are not in this space.", code="not_in_space")
         self._directory.add(connection_id, space_id, user_id, participant.role)
 

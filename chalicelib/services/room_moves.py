@@ -3,8 +3,9 @@
 A place is absent (None) or a role. From a move follow, in one spelling: the space's
 counters (``participant_count``, ``listener_count``), its role sets (``cohost_ids``,
 ``speaker_ids``, whose sizes cap the roles — conditions, so the caps hold under concurrent
-promotions) and the user's on-stage record that feeds the purple circles. Pure: it builds
-expressions, ``Membership`` writes them.
+promotions), the user's on-stage record that feeds the purple circles, and — when the
+creator takes the host's seat — who holds host powers. Pure: it builds expressions,
+``Membership`` writes them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from pynamodb.expressions.condition import size
 
-from chalicelib.models.participants import COHOST, LISTENER, SPEAKER, STAGE_ROLES, OnStageModel
+from chalicelib.models.participants import COHOST, HOST, LISTENER, SPEAKER, STAGE_ROLES, OnStageModel
 from chalicelib.models.spaces import SpaceModel
 
 MAX_COHOSTS = 2
@@ -51,6 +52,8 @@ class Move:
             actions.append(_ROLE_SETS[self.before].delete({self.user_id}))
         if self.after in _ROLE_SETS:
             actions.append(_ROLE_SETS[self.after].add({self.user_id}))
+        if self.after == HOST:  # the creator is back: they run the room, which is attended again
+            actions += [SpaceModel.acting_host_id.set(self.user_id), SpaceModel.unattended_since.remove()]
         return actions
 
     def apply_to_new(self, space: SpaceModel) -> None:
@@ -60,6 +63,8 @@ class Move:
         if self.after in _ROLE_SETS:
             roles = set(getattr(space, _ROLE_SETS[self.after].attr_name) or ()) | {self.user_id}
             setattr(space, _ROLE_SETS[self.after].attr_name, roles)
+        if self.after == HOST:
+            space.acting_host_id = self.user_id
 
     def room_condition(self) -> Any | None:
         """There is room in the role moved into."""

@@ -169,7 +169,7 @@ class SpaceService:
     def end(self, actor_id: str, space_id: str) -> SpaceModel:
         """The host (or the acting host) ends a live space; everyone is out."""
         space = self.get(space_id)
-        if actor_id not in (space.creator_id, space.acting_host_id):
+        if not space.holds_host_powers(actor_id):
             raise NotHost()
         return self._end(space)
 
@@ -250,14 +250,13 @@ class SpaceService:
             with tx:
                 host_seated = self._membership.seat_host(tx, space, now)
                 if creating:
-                    space.state, space.started_at, space.acting_host_id = LIVE, now, space.creator_id
+                    space.state, space.started_at = LIVE, now
                     host_seated.apply_to_new(space)
                     tx.put("space", space, condition=SpaceModel.space_id.does_not_exist())
                     tx.change("host", user, [UserModel.hosting_space_id.set(space.space_id)],
                               condition=UserModel.hosting_space_id.does_not_exist())
                 else:
                     tx.change("space", space, [SpaceModel.state.set(LIVE), SpaceModel.started_at.set(now),
-                                               SpaceModel.acting_host_id.set(space.creator_id),
                                                *host_seated.space_actions()],
                               condition=SpaceModel.state == SCHEDULED)
                     tx.change("host", user, [UserModel.hosting_space_id.set(space.space_id),
@@ -281,6 +280,7 @@ class SpaceService:
         tx = Transaction(self._connection)
         try:
             with tx:
+                # Nobody holds host powers in an ended space.
                 tx.change("space", space, [SpaceModel.state.set(ENDED), SpaceModel.ended_at.set(now),
                                            SpaceModel.acting_host_id.remove()],
                           condition=SpaceModel.state == LIVE)

@@ -20,8 +20,8 @@ from chalicelib.models.media_workers import MediaWorkerModel
 from media_worker.server import Worker
 from parlor_contract import signatures
 from parlor_contract.worker import SPACE_ENDED, WorkerEnv, WorkerState
-from tests.media_worker.test_worker import SECRET as WORKER_SECRET
-from tests.media_worker.test_worker import SPACE, run_with_worker
+from tests.media_worker.worker_support import SECRET as WORKER_SECRET
+from tests.media_worker.worker_support import SPACE, run_with_worker
 
 SECRET = "service-secret-for-tests-0123456789"
 

@@ -37,7 +37,7 @@ def test_the_worker_record_model_has_the_heartbeat_fields():
     # The launcher's own attributes (where it started the worker, and when) are the only others.
     assert set(attributes) - set(HeartbeatField) == {"handle", "launched_at"}
     assert set(HeartbeatField) <= set(attributes)
-    assert MediaWorkerModel._hash_key_attribute().attr_name == HeartbeatField.SPACE_ID
+    assert MediaWorkerModel.space_id.is_hash_key and MediaWorkerModel.space_id.attr_name == HeartbeatField.SPACE_ID
 
 
 class _Launcher:
@@ -51,7 +51,7 @@ class _Launcher:
 def test_the_api_reads_the_workers_heartbeat_and_the_worker_reads_the_apis_end(container):
     config = WorkerConfig(space_id=SPACE, public_url="http://127.0.0.1:1", workers_table=MediaWorkerModel.Meta.table_name)
     worker = Worker(config, boto3.client("dynamodb", region_name="us-east-1"))
-    asyncio.run(worker._heartbeat())
+    asyncio.run(worker.heartbeat())
 
     record = MediaWorkerModel.get(SPACE)
     assert (record.state, record.url, record.participants.as_dict()) == (
@@ -63,7 +63,7 @@ def test_the_api_reads_the_workers_heartbeat_and_the_worker_reads_the_apis_end(c
     gateway.stop(SPACE)  # the close call cannot reach it: the record tells it
     assert MediaWorkerModel.get(SPACE).space_state == SPACE_ENDED
     assert not worker.stop.is_set()
-    asyncio.run(worker._heartbeat())
+    asyncio.run(worker.heartbeat())
     assert worker.stop.is_set()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 from websockets.sync.client import connect
 
+from chalicelib.settings import Settings
 from media_worker import ice
 from tests.e2e.http import Http
 from tests.e2e.test_room_e2e import _join, _sign_up
@@ -53,7 +54,7 @@ def test_no_log_line_carries_a_token_or_a_secret(stack):
     assert {"api.log", "ws.log", "stripe.log", "clock.log", "moto.log"} <= set(logs)
     secrets = {"host's session token": host["token"], "fan's session token": fan["token"], "realtime token": joined["realtime"]["token"],
                "media token": joined["media"]["token"],
-               "media-token private key": stack.env["PARLOR_MEDIA_TOKEN_PRIVATE_KEY"].splitlines()[1]}
+               "media-token private key": stack.env[Settings.env_name("media_token_private_key")].splitlines()[1]}
     for name, text in logs.items():
         for what, secret in secrets.items():
             assert secret not in text, f"{name} carries the {what}"

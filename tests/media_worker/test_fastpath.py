@@ -14,7 +14,7 @@ from aiortc.rtp import RtpPacket
 
 from media_worker.fastpath import FastSender, ImmediateAudioBuffer, tune_jitter_buffers
 from tests.media_worker.peers import hears, offer, silent_at, until
-from tests.media_worker.test_worker import run_with_worker, token
+from tests.media_worker.worker_support import run_with_worker, token
 
 
 def test_the_internals_the_fast_path_uses_are_there():

@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from local.stack import free_port
 from parlor_contract import signatures
 from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerEnv, WorkerState
-from tests.media_worker.test_worker import PUBLIC_KEY, SECRET, SPACE
+from tests.media_worker.worker_support import PUBLIC_KEY, SECRET, SPACE
 
 
 @dataclass

@@ -17,33 +17,38 @@ def clean_env(monkeypatch):
     """No PARLOR_ variables from the developer's shell."""
     import os
 
-    for name in [n for n in os.environ if n.startswith("PARLOR_") or n == "AWS_REGION"]:
+    for name in [n for n in os.environ if n.startswith("PARLOR_")]:
         monkeypatch.delenv(name)
     return monkeypatch
 
 
 def test_defaults_match_the_design(clean_env):
-    clean_env.delenv("AWS_DEFAULT_REGION", raising=False)
     s = Settings()
     assert s.host_min_followers == 600 and s.max_scheduled_per_host == 10 and s.schedule_horizon_days == 30
-    assert s.platform_fee_bps == 300 and s.region == "us-east-1"
+    assert s.platform_fee_bps == 300
     assert s.table_name("users") == "parlor-dev-users" and s.queue_name("notifications") == "parlor-dev-notifications"
 
 
 def test_each_setting_is_read_from_its_declared_variable(clean_env):
     clean_env.setenv("PARLOR_HOST_MIN_FOLLOWERS", "2")
     clean_env.setenv("PARLOR_TABLE_PREFIX", "x")
-    clean_env.setenv("AWS_REGION", "eu-west-1")
     clean_env.setenv("PARLOR_ECS_SUBNETS", "subnet-a, subnet-b")
     s = Settings()
-    assert s.host_min_followers == 2 and s.table_name("users") == "x-users" and s.region == "eu-west-1"
+    assert s.host_min_followers == 2 and s.table_name("users") == "x-users"
     assert s.ecs_subnets == ("subnet-a", "subnet-b")
+
+
+def test_an_empty_variable_counts_as_unset(clean_env):
+    clean_env.setenv("PARLOR_HOST_MIN_FOLLOWERS", "")
+    clean_env.setenv("PARLOR_STRIPE_API_BASE", "")
+    s = Settings()
+    assert s.host_min_followers == 600 and s.stripe_api_base == ""
 
 
 def test_every_setting_has_one_environment_variable_and_the_names_round_trip(clean_env):
     names = {field: Settings.env_name(field) for field in Settings.model_fields}
     assert len(set(names.values())) == len(names)
-    assert names["jwt_secret"] == "PARLOR_JWT_SECRET" and names["region"] == "AWS_REGION"
+    assert names["jwt_secret"] == "PARLOR_JWT_SECRET"
     for name, value in Settings.environment(platform_fee_bps=150, ecs_security_groups=("sg-1", "sg-2")).items():
         clean_env.setenv(name, value)
     s = Settings()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.clock import Clock
@@ -60,10 +59,8 @@ class SeatService:
         """Admission: a paid ticket lets you in (hosts, co-hosts and guests get in anyway)."""
         if not space.is_ticketed:
             return True
-        try:
-            return TicketModel.get(space.space_id, user_id).status == PAID
-        except DoesNotExist:
-            return False
+        ticket = self._ledger.find(space.space_id, user_id)  # consistent: a buyer who just paid gets in
+        return ticket is not None and ticket.status == PAID
 
     def checkout(self, buyer_id: str, space_id: str) -> tuple[str, str]:
         """Hold a seat and open a Checkout Session; returns (session_id, checkout_url)."""
@@ -134,7 +131,7 @@ class SeatService:
             return "already"  # paid (a repeated event), or already being refunded
         refused = self._ledger.move(space_id, buyer_id, was=EXPIRED, to=PAID, at=now, payment_intent_id=payment_intent_id,
                                     space_changes=[SpaceModel.seats_taken.add(1), SpaceModel.tickets_sold.add(1)],
-                                    space_condition=_a_seat_is_free(SpaceModel.get(space_id)))
+                                    space_condition=_a_seat_is_free(SpaceModel.lookup(space_id)))
         if SPACE in refused:  # sold out meanwhile, or cancelled
             return self._refunds.refund_seatless_payment(space_id, buyer_id, payment_intent_id, EXPIRED, now)
         if TICKET in refused:
