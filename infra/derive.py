@@ -55,6 +55,17 @@ def queue_names() -> list[str]:
     return sqs_queue_names()
 
 
+def queue_event_sources() -> list[tuple[str, str]]:
+    """Each queue handler's function and SQS event, as Chalice names them in its SAM template."""
+    from chalice.app import SQSEventConfig
+    from chalice.utils import to_cfn_resource_name
+
+    from app import app
+
+    return [(to_cfn_resource_name(s.name), to_cfn_resource_name(f"{s.name}-sqs-event-source"))
+            for s in app.event_sources if isinstance(s, SQSEventConfig)]
+
+
 WORKER_COMMAND = ["python", "-m", "media_worker"]
 WORKER_PORT = 9000
 # aioice binds each peer connection to an ephemeral UDP port (it has no port-range option):

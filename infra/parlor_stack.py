@@ -75,6 +75,7 @@ class ParlorStack(cdk.Stack):
                                       string_value=cdk.Fn.sub("https://${RestAPI}.execute-api.${AWS::Region}."
                                                               "${AWS::URLSuffix}/" + API_STAGE))
         self._grant_api(role, task, cluster, ws_url, api_url, [a for a in (apns_arn, fcm_arn) if a])
+        self._report_batch_item_failures()
         cdk.CfnOutput(self, "RestApiUrlOutput", value=api_url.string_value)
         cdk.CfnOutput(self, "WebsocketUrlOutput", value=cdk.Fn.sub("wss://${WebsocketAPI}.execute-api.${AWS::Region}."
                                                                    "${AWS::URLSuffix}/" + API_STAGE))
@@ -116,6 +117,13 @@ class ParlorStack(cdk.Stack):
                              threshold=300, evaluation_periods=3, alarm_description=f"{name} is falling behind")
             queues[name] = queue
         return queues
+
+    def _report_batch_item_failures(self) -> None:
+        """Queue handlers answer which messages failed (chalicelib/api/batches.py); Chalice's
+        template does not say so, and without it Lambda would delete a batch's failed messages."""
+        for function, event in derive.queue_event_sources():
+            self.api.get_resource(function).add_property_override(
+                f"Events.{event}.Properties.FunctionResponseTypes", ["ReportBatchItemFailures"])
 
     # -- media workers -------------------------------------------------------------------------
 

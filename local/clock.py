@@ -4,7 +4,9 @@ moto never fires schedules or invokes Lambdas from queues, so this process impor
 app, runs each ``Rate`` schedule on its timer, and long-polls each ``on_sqs_message``
 queue, handing messages to the same handlers with SQS-shaped events. A message is deleted
 only when its handler succeeds; otherwise it becomes visible again and, after the queue's
-max receives, lands in the dead-letter queue, as on AWS.
+max receives, lands in the dead-letter queue, as on AWS. A handler that answers with
+``batchItemFailures`` (``ReportBatchItemFailures`` on AWS) failed only those messages:
+the others are deleted.
 """
 
 from __future__ import annotations
@@ -70,12 +72,24 @@ def drain_queue(app: Any, config: SQSEventConfig, stop: threading.Event) -> None
             "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m.get("MD5OfBody", ""),
             "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"} for m in messages]}
         try:
-            handler(event, None)
+            response = handler(event, None)
         except Exception:  # noqa: BLE001 - leave the batch for redelivery (and the DLQ)
             log.exception("queue handler failed", extra={"queue": config.queue})
             continue
-        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                                                        for i, m in enumerate(messages)])
+        failed = failed_message_ids(response)
+        if failed:
+            log.warning("queue handler failed some messages", extra={"queue": config.queue, "failed": len(failed)})
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                            for i, m in enumerate(done)])
+
+
+def failed_message_ids(response: Any) -> set[str]:
+    """The messages a partial batch response names as failed (none when the handler answered nothing)."""
+    if not isinstance(response, dict):
+        return set()
+    return {str(item["itemIdentifier"]) for item in response.get("batchItemFailures") or []}
 
 
 def main() -> None:

@@ -3,11 +3,12 @@ app, with the queue names of the deployment's settings."""
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from chalice import Chalice, Rate
 from chalice.app import SQSEvent
 
+from chalicelib.api.batches import each_job
 from chalicelib.gateways.queues import Queue
 from chalicelib.logs import logger
 from chalicelib.settings import Settings
@@ -35,19 +36,16 @@ def sweep_refunds(event: object) -> None:
         logger.warning("refunds queued again by the sweep", extra={"count": queued})
 
 
-def notification_jobs(event: SQSEvent) -> None:
-    """Fan-out pages and send batches. A failure raises, so SQS retries and then dead-letters."""
-    consumer = services().notification_jobs
-    for record in event:
-        consumer.handle(json.loads(record.body))
+def notification_jobs(event: SQSEvent) -> dict[str, Any]:
+    """Fan-out pages and send batches. A failed job is reported, so SQS retries it alone and then dead-letters it."""
+    return each_job(event, services().notification_jobs.handle)
 
 
-def refund_jobs(event: SQSEvent) -> None:
+def refund_jobs(event: SQSEvent) -> dict[str, Any]:
     """One refund per message; safe to redeliver (Stripe idempotency key per payment)."""
     refunds = services().refunds
-    for record in event:
-        job = json.loads(record.body)
-        refunds.refund(job["space_id"], job["buyer_id"], job.get("payment_intent_id"))  # absent in older jobs
+    return each_job(event, lambda job: refunds.refund(job["space_id"], job["buyer_id"],
+                                                      job.get("payment_intent_id")))  # absent in older jobs
 
 
 def register(app: Chalice, settings: Settings) -> None:

@@ -161,3 +161,13 @@ def test_the_api_may_run_only_the_media_task(resources: dict):
     run = statements["ecs:RunTask"]
     assert run["Resource"] == {"Ref": next(n for n, r in resources.items() if r["Type"] == "AWS::ECS::TaskDefinition")}
     assert "ecs:cluster" in run["Condition"]["ArnEquals"]
+
+
+def test_queue_handlers_report_their_failed_messages_alone(resources: dict):
+    """Without ReportBatchItemFailures Lambda ignores the handlers' batchItemFailures and deletes every message."""
+    from infra.derive import queue_names
+
+    sqs_events = {(name, event_name): event for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"
+                  for event_name, event in (r["Properties"].get("Events") or {}).items() if event["Type"] == "SQS"}
+    assert len(sqs_events) == len(queue_names())
+    assert all(e["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for e in sqs_events.values())
