@@ -9,6 +9,7 @@ from typing import Any
 from chalice import Chalice, Response
 from chalice.app import SQSEvent, WebsocketEvent
 
+from chalicelib.api.batches import each_job
 from chalicelib.errors import DomainError
 from chalicelib.gateways.queues import Queue
 from chalicelib.logs import logger
@@ -34,12 +35,9 @@ def websocket_disconnect(event: WebsocketEvent) -> None:
     services().realtime.disconnect(event.connection_id)
 
 
-def realtime_fanout(event: SQSEvent) -> None:
-    """Post one event to a batch of connections (from ``RealtimeGateway.publish``)."""
-    gateway = services().realtime_gateway
-    for record in event:
-        job: dict[str, Any] = json.loads(record.body)
-        gateway.deliver(job["payload"], job["connection_ids"])
+def realtime_fanout(event: SQSEvent) -> dict[str, Any]:
+    """Post one event to a batch of connections (from ``RealtimeGateway.publish``), then close those it ends."""
+    return each_job(event, services().realtime_gateway.fan_out)
 
 
 def register(app: Chalice, settings: Settings) -> None:

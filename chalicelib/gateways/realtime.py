@@ -4,7 +4,9 @@ Who gets an event is decided from the connections table; posting uses the manage
 (``post_to_connection``), whose endpoint comes from settings, so the same code talks to
 API Gateway on AWS and to the local gateway offline. A connection that is gone (410) is
 deleted. Small audiences are posted inline, in parallel; bigger ones are handed to SQS in
-batches and posted by the fan-out handler, so no request waits on a big room.
+batches and posted by the fan-out handler, so no request waits on a big room. An event that
+ends someone's presence (``space.ended``, ``participant.removed``) closes their sockets only
+after it was posted to them: the closing travels with the queued batch.
 """
 
 from __future__ import annotations
@@ -84,12 +86,18 @@ class RealtimeGateway:
         targets = self._directory.for_event(event)
         payload = event.wire()
         ids = [c.connection_id for c in targets]
+        closing = _closed_by(event, targets)
         if len(ids) <= self._inline_limit or self._fanout is None:
             self.deliver(payload, ids)
+            self.close(closing)
         else:
-            self._fanout([{"payload": payload, "connection_ids": ids[i:i + BATCH_SIZE]}
-                          for i in range(0, len(ids), BATCH_SIZE)])
-        self._close_after(event, targets)
+            self._fanout([{"payload": payload, "connection_ids": batch, "close_ids": [c for c in batch if c in closing]}
+                          for batch in (ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE))])
+
+    def fan_out(self, job: dict[str, Any]) -> None:
+        """A queued batch (from ``publish``): post the event, then close the sockets it ends."""
+        self.deliver(job["payload"], job["connection_ids"])
+        self.close(job.get("close_ids") or [])  # absent in jobs queued before closing travelled with them
 
     def send(self, connection_id: str, payload: dict[str, Any]) -> None:
         """Answer one socket directly (pong, an error for what it sent)."""
@@ -118,16 +126,19 @@ class RealtimeGateway:
             logger.warning("post_to_connection failed", extra={"connection_id": connection_id, "error": str(exc)})
             return False
 
-    def _close_after(self, event: RoomEvent, targets: list[ConnectionModel]) -> None:
-        if event.type == _CLOSES_ROOM:
-            closing = targets
-        elif event.type == _CLOSES_USER:
-            closing = [c for c in targets if c.user_id == event.data.get("user_id")]
-        else:
-            return
-        for connection in closing:
+    def close(self, connection_ids: Iterable[str]) -> None:
+        for connection_id in connection_ids:
             try:
-                self._client().delete_connection(ConnectionId=connection.connection_id)
+                self._client().delete_connection(ConnectionId=connection_id)
             except (ClientError, BotoCoreError):
                 pass  # already gone
-            self._directory.remove(connection.connection_id)
+            self._directory.remove(connection_id)
+
+
+def _closed_by(event: RoomEvent, targets: list[ConnectionModel]) -> set[str]:
+    """The connections an event ends: everyone's when the space ends, the removed person's."""
+    if event.type == _CLOSES_ROOM:
+        return {c.connection_id for c in targets}
+    if event.type == _CLOSES_USER:
+        return {c.connection_id for c in targets if c.user_id == event.data.get("user_id")}
+    return set()
