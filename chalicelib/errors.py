@@ -180,3 +180,17 @@ class SoldOut(Conflict):
 class InvalidSignature(ValidationFailed):
     code = "invalid_signature"
     default_message = "The Stripe signature is missing or wrong."
+
+
+# Retries and idempotency keys.
+class RequestInProgress(Conflict):
+    """The same request (same idempotency key, same Stripe event) is being handled right now."""
+
+    code = "request_in_progress"
+    default_message = "The same request is being handled; retry shortly."
+    retry_after = 1
+
+
+class IdempotencyKeyReused(RuleViolated):
+    code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was used for a different request."

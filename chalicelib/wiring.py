@@ -24,6 +24,7 @@ from chalicelib.models.media_workers import MediaWorkerModel
 from chalicelib.services.accounts import AccountService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
+from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.membership import Membership
 from chalicelib.services.moderation import Moderation
 from chalicelib.services.notifications.fanout import Fanout
@@ -38,6 +39,7 @@ from chalicelib.services.spaces import SpaceService
 from chalicelib.services.speaking import SpeakingIndicators
 from chalicelib.services.ticketing.ledger import TicketLedger
 from chalicelib.services.ticketing.payouts import PayoutService
+from chalicelib.services.ticketing.reconcile import CheckoutReconciler
 from chalicelib.services.ticketing.refunds import RefundService
 from chalicelib.services.ticketing.seats import SeatService
 from chalicelib.services.ticketing.webhooks import StripeWebhooks
@@ -74,6 +76,8 @@ class Services:
     seats: SeatService
     stripe_webhooks: StripeWebhooks
     refunds: RefundService
+    idempotency: Idempotency
+    checkouts: CheckoutReconciler
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -104,6 +108,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     ledger = TicketLedger(connection)
     refunds = RefundService(ledger, clock, payments, QueueSender(_client("sqs", settings), settings.queue_name(Queue.REFUNDS)))
     seats = SeatService(ledger, clock, settings, payments, payouts, refunds)
+    idempotency = Idempotency()
     spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[reminders, fanout, refunds],
                           ticket_rules=payouts)
     return Services(
@@ -132,8 +137,10 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         notification_jobs=NotificationJobs(reminders, fanout),
         payouts=payouts,
         seats=seats,
-        stripe_webhooks=StripeWebhooks(clock, payments, payouts, seats, refunds),
+        stripe_webhooks=StripeWebhooks(payments, payouts, seats, refunds, idempotency),
         refunds=refunds,
+        idempotency=idempotency,
+        checkouts=CheckoutReconciler(clock, payments, seats),
     )
 
 

@@ -36,6 +36,13 @@ def sweep_refunds(event: object) -> None:
         logger.warning("refunds queued again by the sweep", extra={"count": queued})
 
 
+def reconcile_checkouts(event: object) -> None:
+    """Grant the holds Stripe reports paid (and release the expired ones) whose webhook never acted."""
+    done = services().checkouts.sweep()
+    if done.granted or done.released:
+        logger.warning("checkouts reconciled", extra={"granted": done.granted, "released": done.released})
+
+
 def notification_jobs(event: SQSEvent) -> dict[str, Any]:
     """Fan-out pages and send batches. A failed job is reported, so SQS retries it alone and then dead-letters it."""
     return each_job(event, services().notification_jobs.handle)
@@ -52,6 +59,7 @@ def register(app: Chalice, settings: Settings) -> None:
     app.schedule(Rate(1, unit=Rate.MINUTES), name="end_unattended_spaces")(end_unattended_spaces)
     app.schedule(Rate(1, unit=Rate.MINUTES), name="send_due_reminders")(send_due_reminders)
     app.schedule(Rate(10, unit=Rate.MINUTES), name="sweep_refunds")(sweep_refunds)
+    app.schedule(Rate(5, unit=Rate.MINUTES), name="reconcile_checkouts")(reconcile_checkouts)
     app.on_sqs_message(queue=settings.queue_name(Queue.NOTIFICATIONS), batch_size=10,
                        name="notification_jobs")(notification_jobs)
     app.on_sqs_message(queue=settings.queue_name(Queue.REFUNDS), batch_size=10, name="refund_jobs")(refund_jobs)

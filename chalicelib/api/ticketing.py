@@ -69,7 +69,8 @@ def checkout(call: Call) -> CheckoutOut:
 
 @router.route("POST", "/v1/stripe/webhook", summary="Stripe events (signature verified)", auth=False)
 def stripe_webhook(call: Call) -> dict[str, Any]:
-    outcome = services().stripe_webhooks.handle(call.raw_body, call.headers.get("stripe-signature"))
+    outcome = services().stripe_webhooks.handle(call.raw_body, call.headers.get("stripe-signature"),
+                                                call.request.lambda_context)
     return {"received": True, "outcome": outcome}
 
 

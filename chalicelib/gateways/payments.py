@@ -29,6 +29,20 @@ class CheckoutRequest:
     idempotency_key: str
 
 
+@dataclass(frozen=True)
+class CheckoutSession:
+    """What Stripe says of a Checkout Session now: ``open``, ``complete`` or ``expired``, and whether it was paid."""
+
+    id: str
+    status: str
+    payment_status: str
+    payment_intent_id: str
+
+    @property
+    def paid(self) -> bool:
+        return self.status == "complete" and self.payment_status in ("paid", "no_payment_required")
+
+
 class Payments:
     def __init__(self, api_key: str, webhook_secret: str, api_base: str = ""):
         addresses: Any = {"api": api_base} if api_base else {}
@@ -66,6 +80,11 @@ class Payments:
             "cancel_url": request.cancel_url,
         }, options={"idempotency_key": request.idempotency_key})
         return str(session.id), str(session.url)
+
+    def checkout_session(self, session_id: str) -> CheckoutSession:
+        session = self._client.v1.checkout.sessions.retrieve(session_id)
+        return CheckoutSession(id=str(session.id), status=str(session.status), payment_status=str(session.payment_status),
+                               payment_intent_id=str(session.payment_intent or ""))
 
     def expire_checkout(self, session_id: str) -> None:
         try:

@@ -7,6 +7,7 @@ from pynamodb.models import Model
 from chalicelib.models.audit import AuditEntryModel
 from chalicelib.models.connections import ConnectionModel
 from chalicelib.models.follows import FollowModel
+from chalicelib.models.idempotency import IdempotencyRecordModel
 from chalicelib.models.media_workers import MediaWorkerModel
 from chalicelib.models.messages import ChatThrottleModel, MessageModel
 from chalicelib.models.notifications import (
@@ -18,7 +19,7 @@ from chalicelib.models.notifications import (
 )
 from chalicelib.models.participants import OnStageModel, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
-from chalicelib.models.tickets import PayoutAccountModel, ProcessedEventModel, TicketModel
+from chalicelib.models.tickets import PayoutAccountModel, TicketModel
 from chalicelib.models.users import HandleModel, UserModel
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -40,7 +41,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SchedulerCursorModel,
     PayoutAccountModel,
     TicketModel,
-    ProcessedEventModel,
+    IdempotencyRecordModel,
 )
 
 __all__ = ["ALL_MODELS", *(m.__name__ for m in ALL_MODELS)]

@@ -1,8 +1,8 @@
-"""Ticketing: hosts' payout accounts, tickets (one per buyer per space), processed webhooks."""
+"""Ticketing: hosts' payout accounts and tickets (one per buyer per space)."""
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -31,6 +31,18 @@ class TicketsByBuyer(GlobalSecondaryIndex["TicketModel"]):
     space_id = UnicodeAttribute(range_key=True)
 
 
+class OpenHolds(GlobalSecondaryIndex["TicketModel"]):
+    """Sparse: only a held ticket carries ``open_hold``, so the checkout reconciliation reads
+    the open holds alone, oldest first."""
+
+    class Meta:
+        index_name = "open_holds"
+        projection = AllProjection()
+
+    open_hold = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class TicketModel(Model):
     Meta = table_meta("tickets")
 
@@ -46,15 +58,8 @@ class TicketModel(Model):
     currency = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    open_hold = UnicodeAttribute(null=True)  # HELD while the ticket is a hold (the OpenHolds index), else absent
 
     by_buyer = TicketsByBuyer()
+    open_holds = OpenHolds()
 
-
-class ProcessedEventModel(Model):
-    """Stripe events already handled (Stripe may deliver an event more than once)."""
-
-    Meta = table_meta("processed_events")
-
-    event_id = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute()
-    expires_at = TTLAttribute()

@@ -4,6 +4,7 @@ onboarding, checkout holds under a race, signed webhooks, access, refunds on can
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
@@ -429,3 +430,93 @@ def test_a_stale_refund_job_does_not_refund_the_buyers_next_purchase(shop, strip
     reply = api.post("/v1/stripe/webhook", raw=payload, headers={"Stripe-Signature": sign(SECRET, payload)})
     assert reply.status == 200 and reply.body["outcome"] == "refunded"
     assert TicketModel.get(space_id, ben.id).status == "paid"
+
+
+# -- a webhook that dies mid-way, and the reconciliation under it ---------------------------------
+
+
+class FunctionTimedOut(BaseException):
+    """The Lambda runtime stopping the function at its timeout: no except or finally of ours runs."""
+
+
+def redeliver_until_acted(api: Api, standin: StandIn, event: dict, within: float = 15.0):
+    """Stripe's retries, until one is not answered 409 (polling; Stripe backs off for longer)."""
+    deadline = time.monotonic() + within
+    while (reply := deliver(api, standin, event)).status == 409:
+        assert time.monotonic() < deadline, "the event stayed in progress"
+        time.sleep(0.05)
+    return reply
+
+
+def test_a_webhook_that_dies_after_marking_the_event_is_acted_on_by_stripes_retry(shop, stripe_standin, clock,
+                                                                                  monkeypatch):
+    from chalice.local import LocalGateway
+
+    from chalicelib.wiring import services
+
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=3, price=600)
+    buyer = make_person(api, "buyer")
+    completed = pay(api, standin, buyer, space_id, deliver_now=False)
+
+    # The webhook's Lambda has 2 s to live and is stopped while granting, after the event was marked.
+    monkeypatch.setattr(LocalGateway, "MAX_LAMBDA_EXECUTION_TIME", 2)
+    seats, grant = services().seats, services().seats.grant
+
+    def dies_while_granting(*args, **kwargs):
+        monkeypatch.setattr(seats, "grant", grant)
+        raise FunctionTimedOut()
+
+    monkeypatch.setattr(seats, "grant", dies_while_granting)
+    with pytest.raises(FunctionTimedOut):
+        deliver(api, standin, completed)
+    assert TicketModel.get(space_id, buyer.id).status == "held"
+
+    # Stripe retries at once: the event is still in progress (the dead function's time is not up).
+    early = deliver(api, standin, completed)
+    assert early.status == 409 and early.error_code == "request_in_progress" and early.headers["Retry-After"] == "1"
+    # Once it is, a retry acts: the paid checkout becomes a ticket.
+    assert redeliver_until_acted(api, standin, completed).body["outcome"] == "granted"
+    assert TicketModel.get(space_id, buyer.id).status == "paid"
+    assert deliver(api, standin, completed).body["outcome"] == "duplicate"
+    space = SpaceModel.get(space_id)
+    assert (space.seats_taken, space.tickets_held, space.tickets_sold) == (1, 0, 1)
+
+
+def run_checkout_reconciliation() -> None:
+    from app import app
+
+    with Client(app) as client:
+        client.lambda_.invoke("reconcile_checkouts", client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+
+
+def test_the_reconciliation_grants_paid_checkouts_whose_webhook_never_acted(shop, stripe_standin, clock):
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=5, price=700)
+    paid, paying, lapsed = make_person(api, "paid"), make_person(api, "paying"), make_person(api, "lapsed")
+    lost = pay(api, standin, paid, space_id, deliver_now=False)  # paid at Stripe; the webhook is lost
+    api.post(f"/v1/spaces/{space_id}/tickets/checkout", token=paying.token)  # still on Stripe's page
+    expired_session = api.post(f"/v1/spaces/{space_id}/tickets/checkout", token=lapsed.token).body["session_id"]
+    standin.test_route(f"/_test/checkout/sessions/{expired_session}/expire_now")  # its webhook is lost too
+
+    run_checkout_reconciliation()  # too soon: the webhooks may still be on their way
+    assert {t.buyer_id: t.status for t in TicketModel.query(space_id)} == {
+        paid.id: "held", paying.id: "held", lapsed.id: "held"}
+
+    clock.advance(minutes=3)
+    run_checkout_reconciliation()
+    tickets = {t.buyer_id: t for t in TicketModel.query(space_id)}
+    assert {b: t.status for b, t in tickets.items()} == {paid.id: "paid", paying.id: "held", lapsed.id: "expired"}
+    assert tickets[paid.id].payment_intent_id == lost["data"]["object"]["payment_intent"]
+    space = SpaceModel.get(space_id)
+    assert (space.seats_taken, space.tickets_held, space.tickets_sold) == (2, 1, 1)
+
+    # The lost webhook turns up after all, and the sweep runs again: nothing happens twice.
+    assert deliver(api, standin, lost).body["outcome"] == "already"
+    run_checkout_reconciliation()
+    space = SpaceModel.get(space_id)
+    assert (space.seats_taken, space.tickets_held, space.tickets_sold) == (2, 1, 1)
+    assert [t["status"] for t in api.get("/v1/me/tickets", token=paid.token).body["tickets"]] == ["paid"]

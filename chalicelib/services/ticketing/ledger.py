@@ -19,7 +19,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.models.spaces import SpaceModel
-from chalicelib.models.tickets import EXPIRED, REFUNDED, TicketModel
+from chalicelib.models.tickets import EXPIRED, HELD, REFUNDED, TicketModel
 from chalicelib.models.transactions import Transaction
 
 TICKET, SPACE = "ticket", "space"
@@ -52,6 +52,8 @@ class TicketLedger:
         (empty: moved): ``TICKET`` if someone moved the ticket first, ``SPACE`` if the space's
         condition failed."""
         actions = [TicketModel.status.set(to), TicketModel.updated_at.set(at)]
+        if was == HELD:
+            actions.append(TicketModel.open_hold.remove())  # out of the open holds the reconciliation reads
         if payment_intent_id is not None:
             actions.append(TicketModel.payment_intent_id.set(payment_intent_id))
 

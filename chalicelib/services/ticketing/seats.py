@@ -98,7 +98,7 @@ class SeatService:
 
     def _hold(self, space: SpaceModel, buyer_id: str, price: int, fee: int, now: datetime) -> None:
         ticket = TicketModel(space_id=space.space_id, buyer_id=buyer_id, status=HELD, amount_cents=price, fee_cents=fee,
-                             currency=space.ticket_currency or "usd", created_at=now, updated_at=now)
+                             currency=space.ticket_currency or "usd", created_at=now, updated_at=now, open_hold=HELD)
         refused = self._ledger.hold(ticket, [SpaceModel.seats_taken.add(1), SpaceModel.tickets_held.add(1)],
                                     _a_seat_is_free(space))
         if TICKET in refused:

@@ -1,8 +1,11 @@
 """Stripe's webhook: each event verified, handled once, and handed to the service it concerns.
 
-Stripe delivers an event at least once and retries until we answer 2xx, so the event id is
-recorded before acting (a second delivery is a ``duplicate``) and the record is deleted
-when acting fails, so that Stripe's retry acts again.
+Stripe delivers an event at least once and retries until we answer 2xx. Each event is
+handled once by its id through the idempotency table: the record says *in progress* while
+we act, with an expiry at the moment the Lambda would be stopped, so a function that
+crashes or times out mid-way does not turn every retry into a "duplicate" (a retry inside
+that window is answered 409 and Stripe tries again later). A repeat of a handled event is
+a ``duplicate``. The checkout reconciliation (``reconcile``) is the net under all of it.
 """
 
 from __future__ import annotations
@@ -10,48 +13,34 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError
-
-from chalicelib.clock import Clock
 from chalicelib.errors import InvalidSignature
 from chalicelib.gateways.payments import Payments
-from chalicelib.models.tickets import ProcessedEventModel
+from chalicelib.services.idempotency import Idempotency, Purpose
 from chalicelib.services.ticketing.payouts import PayoutService
 from chalicelib.services.ticketing.refunds import RefundService
 from chalicelib.services.ticketing.seats import SeatService
 
+# Stripe retries an event for up to three days; its id is remembered well past that.
+STRIPE_EVENTS = Purpose(name="stripe-event", key_fields="id", kept_for=timedelta(days=30))
+
 
 class StripeWebhooks:
-    def __init__(self, clock: Clock, payments: Payments, payouts: PayoutService, seats: SeatService,
-                 refunds: RefundService):
-        self._clock = clock
+    def __init__(self, payments: Payments, payouts: PayoutService, seats: SeatService, refunds: RefundService,
+                 idempotency: Idempotency):
         self._payments = payments
         self._payouts = payouts
         self._seats = seats
         self._refunds = refunds
+        self._idempotency = idempotency
 
-    def handle(self, payload: bytes, signature: str | None) -> str:
-        """Verify, dedupe by event id, then act. Returns what was done (for logs and tests)."""
+    def handle(self, payload: bytes, signature: str | None, lambda_context: Any = None) -> str:
+        """Verify, then act once per event id. Returns what was done (for logs and tests)."""
         try:
             event = self._payments.parse_webhook(payload, signature)
         except ValueError as exc:
             raise InvalidSignature() from exc
-        marker = ProcessedEventModel(event_id=event["id"], kind=event["type"],
-                                     expires_at=self._clock.now() + timedelta(days=30))
-        try:
-            marker.save(condition=ProcessedEventModel.event_id.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return "duplicate"
-            raise
-        try:
-            return self._act(event["type"], event["data"]["object"])
-        except Exception:
-            try:
-                marker.delete()  # let Stripe's retry try again
-            except DeleteError:
-                pass
-            raise
+        return self._idempotency.once(STRIPE_EVENTS, lambda: self._act(event["type"], event["data"]["object"]),
+                                      {"id": event["id"]}, lambda_context, on_replay=lambda first: "duplicate")
 
     def _act(self, kind: str, obj: dict[str, Any]) -> str:
         if kind == "checkout.session.completed":
