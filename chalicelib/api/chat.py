@@ -32,7 +32,7 @@ class MessagesPage(BaseModel):
 
 
 @router.route("POST", "/v1/spaces/{space_id}/messages", summary="Chat to the room, or to one participant",
-              body=MessageIn, response=MessageOut, status=201)
+              body=MessageIn, response=MessageOut, status=201, idempotent=True)
 def post_message(call: Call) -> MessageOut:
     message = services().chat.post(call.me, call.params["space_id"], call.body.text, call.body.to_user_id)
     return MessageOut(**message_view(message))

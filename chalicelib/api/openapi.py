@@ -54,6 +54,10 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
             "4XX": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
     }
+    if spec.idempotent:
+        from chalicelib.api.idempotency_keys import OPENAPI_PARAMETER
+
+        op["parameters"].append(OPENAPI_PARAMETER)
     if spec.query is not None:
         for name, fld in spec.query.model_fields.items():
             op["parameters"].append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from chalice import Blueprint, Response
 from chalice.app import Request
@@ -18,6 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.errors import DomainError, Unauthorized, ValidationFailed
 from chalicelib.logs import logger
+
+if TYPE_CHECKING:
+    from chalicelib.services.idempotency import Idempotency
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class RouteSpec:
     query: type[BaseModel] | None
     response: type[BaseModel] | None
     raw_body: bool
+    idempotent: bool = False  # takes an Idempotency-Key (chalicelib/api/idempotency_keys.py)
 
 
 @dataclass
@@ -76,9 +80,11 @@ class Router:
         status: int = 200,
         auth: bool = True,
         raw_body: bool = False,
+        idempotent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
-            spec = RouteSpec(method, path, fn.__name__, summary, self.tag, status, auth, body, query, response, raw_body)
+            spec = RouteSpec(method, path, fn.__name__, summary, self.tag, status, auth, body, query, response, raw_body,
+                             idempotent)
             self.specs.append(spec)
 
             def view(**params: str) -> Response:
@@ -112,6 +118,8 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
             call.body = _parse_body(raw, spec.body)
         if spec.query is not None:
             call.query = _parse_query(request, spec.query)
+        if spec.idempotent and (key := call.headers.get("idempotency-key")) is not None:
+            return _answer_once(container.idempotency, key, request, spec, fn, call)
         result = fn(call)
         return _json_response(spec.status, _serialize(result))
     except DomainError as exc:
@@ -122,6 +130,15 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
         return _json_response(500, {"error": {"code": "internal_error", "message": "Something went wrong on our side."}})
     finally:
         logger.remove_keys(["request_id", "route"])
+
+
+def _answer_once(idempotency: Idempotency, key: str, request: Request, spec: RouteSpec, fn: Handler, call: Call) -> Response:
+    from chalicelib.api.idempotency_keys import answer_once
+
+    body = _serialize(call.body) if spec.body is not None else call.raw_body.decode(errors="replace")
+    status, payload, replayed = answer_once(idempotency, key, call.me, f"{spec.method} {spec.path.format(**call.params)}",
+                                            body, lambda: (spec.status, _serialize(fn(call))), request.lambda_context)
+    return _json_response(status, payload, {"Idempotent-Replayed": "true"} if replayed else None)
 
 
 def error_response(exc: DomainError) -> Response:

@@ -106,7 +106,7 @@ def space_out(space: SpaceModel) -> SpaceOut:
 
 
 @router.route("POST", "/v1/spaces", summary="Host a space now, or schedule one", body=CreateSpaceIn, response=SpaceOut,
-              status=201)
+              status=201, idempotent=True)
 def create_space(call: Call) -> SpaceOut:
     b: CreateSpaceIn = call.body
     ticket = TicketTerms(b.ticket.price_cents, b.ticket.currency, b.ticket.max_tickets) if b.ticket else None

@@ -61,7 +61,7 @@ def onboarding(call: Call) -> OnboardingOut:
 
 
 @router.route("POST", "/v1/spaces/{space_id}/tickets/checkout", summary="Buy a ticket: a Stripe Checkout page",
-              response=CheckoutOut, status=201)
+              response=CheckoutOut, status=201, idempotent=True)
 def checkout(call: Call) -> CheckoutOut:
     session_id, url = services().seats.checkout(call.me, call.params["space_id"])
     return CheckoutOut(checkout_url=url, session_id=session_id)

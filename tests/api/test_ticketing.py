@@ -520,3 +520,14 @@ def test_the_reconciliation_grants_paid_checkouts_whose_webhook_never_acted(shop
     space = SpaceModel.get(space_id)
     assert (space.seats_taken, space.tickets_held, space.tickets_sold) == (2, 1, 1)
     assert [t["status"] for t in api.get("/v1/me/tickets", token=paid.token).body["tickets"]] == ["paid"]
+
+
+def test_a_retried_checkout_with_its_idempotency_key_gets_the_same_answer(shop, stripe_standin, clock):
+    host = onboarded_host(shop, stripe_standin)
+    space_id = ticketed_space(shop, host, clock)
+    buyer = make_person(shop, "buyer")
+    key = {"Idempotency-Key": "checkout-1"}
+    first = shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token, headers=key)
+    retry = shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token, headers=key)
+    assert first.status == retry.status == 201 and retry.body == first.body
+    assert retry.headers.get("Idempotent-Replayed") == "true" and SpaceModel.get(space_id).seats_taken == 1
