@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     ecs_container: str = "media-worker"
     ecs_subnets: CommaList = ()
     ecs_security_groups: CommaList = ()
+    # TURN relay (coturn) for clients whose networks block UDP: the URLs handed out with each
+    # join ("turn:host:3478?transport=udp, turn:host:3478?transport=tcp"), the secret coturn
+    # shares with the API (``use-auth-secret``), and how long a credential may start an allocation.
+    turn_urls: CommaList = ()
+    turn_secret: str = ""
+    turn_ttl_seconds: int = 600
     reminder_lead_minutes: int = 15
     host_reminder_minutes: int = 30
     sns_apns_arn: str = ""
@@ -77,7 +83,7 @@ class Settings(BaseSettings):
     ws_management_url_param: str = ""
     api_url_param: str = ""
 
-    @field_validator("ecs_subnets", "ecs_security_groups", mode="before")
+    @field_validator("ecs_subnets", "ecs_security_groups", "turn_urls", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value

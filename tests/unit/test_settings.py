@@ -84,3 +84,10 @@ def test_secrets_and_the_urls_are_read_from_aws_and_win_over_the_environment(aws
     # A URL given in the environment is not looked up.
     clean_env.setenv("PARLOR_API_URL", "https://given.example")
     assert Settings().api_url == "https://given.example"
+
+
+def test_turn_settings_default_to_no_relay_and_read_a_comma_list(clean_env):
+    s = Settings()
+    assert s.turn_urls == () and s.turn_secret == "" and s.turn_ttl_seconds == 600
+    clean_env.setenv("PARLOR_TURN_URLS", "turn:t.example:3478?transport=udp, turn:t.example:3478?transport=tcp")
+    assert Settings().turn_urls == ("turn:t.example:3478?transport=udp", "turn:t.example:3478?transport=tcp")
