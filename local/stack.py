@@ -144,23 +144,10 @@ def components(ports: Ports) -> list[Component]:
             "turn",
             [py, "-m", "local.turn", "--port", str(ports.turn)],
             url=f"turn:127.0.0.1:{ports.turn}",
-            after_start=lambda env: wait_for_tcp(ports.turn),
+            after_start=lambda env: turn.wait_until_listening(ports.turn),
             quiet=True,
         )] if turn.available() else []),  # without coturn (no `make`), the stack runs without a relay
     ]
-
-
-def wait_for_tcp(port: int, timeout: float = 10.0) -> None:
-    """Wait until something listens on 127.0.0.1:``port`` (the TURN relay speaks no HTTP)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s") from None
-            time.sleep(0.1)
 
 
 def bootstrap(env: dict[str, str]) -> None:

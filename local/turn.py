@@ -15,9 +15,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BINARY = "turnserver"
@@ -57,6 +59,19 @@ def argv(port: int, secret: str, state_dir: Path, relay_ports: tuple[int, int] =
         # Its pid file and (unused) user database in a directory of ours, not /var.
         "--pidfile", str(state_dir / "turnserver.pid"), "--db", str(state_dir / "turndb"),
     ]
+
+
+def wait_until_listening(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+    """Wait until the relay accepts TCP on ``port`` (it speaks no HTTP to ask it whether it is ready)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s") from None
+            time.sleep(0.1)
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from chalicelib.services.turn import RelayGrant
 from local import turn
-from local.stack import wait_for_tcp
 
 NOT_INSTALLED = ("coturn's turnserver is not installed: run `make test`, which installs it "
                  "(apt-get install -y coturn)")
@@ -59,7 +58,7 @@ def run_relay(directory: Path, *extra: str) -> Iterator[Relay]:
         process = subprocess.Popen(turn.argv(port, secret, directory, relay_ports=(first, first + 40)) + list(extra),
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_tcp(port)
+        turn.wait_until_listening(port)
         yield Relay(port, secret, process, log)
     finally:
         process.kill()
