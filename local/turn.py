@@ -51,7 +51,7 @@ def argv(port: int, secret: str, state_dir: Path, relay_ports: tuple[int, int] =
         "--min-port", str(relay_ports[0]), "--max-port", str(relay_ports[1]),
         "--use-auth-secret", f"--static-auth-secret={secret}", "--realm", REALM,
         # No certificates locally; on AWS too the media is DTLS-SRTP end to end whatever the relay.
-        "--no-tls", "--no-dtls",
+        "--no-tls", "--no-dtls", "--no-tcp-relay",
         # The media worker is on 127.0.0.1, which coturn refuses as a peer unless told.
         "--allow-loopback-peers",
         "--no-cli", "--fingerprint", "--no-software-attribute",

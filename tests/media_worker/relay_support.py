@@ -18,8 +18,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from chalicelib.services.turn import RelayGrant
 from local import turn
 
-NOT_INSTALLED = ("coturn's turnserver is not installed: run `make test`, which installs it "
-                 "(apt-get install -y coturn)")
+NOT_INSTALLED = f"coturn's turnserver is not installed: run `make test`, which installs it ({turn.INSTALL})"
 
 
 @dataclass
