@@ -9,7 +9,7 @@ INFRA_VENV := infra/.venv
 INFRA_PY := $(INFRA_VENV)/bin/python
 INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra
+.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,17 @@ $(STAMP): $(REQS)
 
 install: $(STAMP)
 
-run: install
+# The local TURN relay is Debian's coturn (`turnserver`): installed here when missing (as root,
+# as on CI), otherwise the command to run is printed and the stack runs without a relay.
+coturn:
+	@command -v turnserver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q coturn; \
+	  else \
+	    echo "The TURN relay needs coturn; install it with:  sudo apt-get install -y coturn" >&2; \
+	  fi; }
+
+run: install coturn
 	$(PY) -m local $(if $(SEED),--seed,)
 
 lint: install
@@ -29,7 +39,7 @@ lint: install
 typecheck: install
 	$(PY) -m mypy chalicelib media_worker local parlor_contract
 
-test: install lint typecheck
+test: install coturn lint typecheck
 	$(PY) -m pytest -q -n 2
 
 bench: install

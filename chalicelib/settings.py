@@ -4,9 +4,9 @@ when a module is imported (``app.py`` asks as it builds the app). An empty varia
 as unset. The AWS region is not a setting: every client takes the SDK's own
 (``AWS_DEFAULT_REGION``, set on Lambda), so the models and the clients cannot disagree.
 
-On AWS some values are not plain environment: the secrets (one Secrets Manager JSON whose
-keys are named like the variables) and the two URLs the Lambdas cannot be given directly
-(SSM parameters). They are read through Powertools Parameters, which caches them.
+On AWS some values are not plain environment: the secrets (Secrets Manager JSON whose keys
+are named like the variables: the stack's secret, and the TURN relay's generated one) and
+the two URLs the Lambdas cannot be given directly (SSM parameters). They are read through Powertools Parameters, which caches them.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     ecs_container: str = "media-worker"
     ecs_subnets: CommaList = ()
     ecs_security_groups: CommaList = ()
+    # TURN relay (coturn) for clients whose networks block UDP: the URLs handed out with each
+    # join ("turn:host:3478?transport=udp, turn:host:3478?transport=tcp"), the secret coturn
+    # shares with the API (``use-auth-secret``), and how long a credential may start an allocation.
+    turn_urls: CommaList = ()
+    turn_secret: str = ""
+    turn_ttl_seconds: int = 600
     reminder_lead_minutes: int = 15
     host_reminder_minutes: int = 30
     sns_apns_arn: str = ""
@@ -74,10 +80,11 @@ class Settings(BaseSettings):
     feed_following_limit: int = 5000
     # On AWS, where the remote values are (see AwsParameters).
     secrets_arn: str = ""
+    turn_secret_arn: str = ""  # the TURN relay's own (generated) secret, shared with coturn
     ws_management_url_param: str = ""
     api_url_param: str = ""
 
-    @field_validator("ecs_subnets", "ecs_security_groups", mode="before")
+    @field_validator("ecs_subnets", "ecs_security_groups", "turn_urls", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
@@ -123,7 +130,7 @@ class AwsParameters(PydanticBaseSettingsSource):
         env = os.environ
         by_env_name = {Settings.env_name(name): name for name in Settings.model_fields}
         values: dict[str, Any] = {}
-        if arn := env.get(Settings.env_name("secrets_arn")):
+        for arn in filter(None, (env.get(Settings.env_name("secrets_arn")), env.get(Settings.env_name("turn_secret_arn")))):
             secret = parameters.get_secret(arn, transform="json")
             assert isinstance(secret, dict), "the secret is a JSON object"
             values.update({by_env_name[k]: str(v) for k, v in secret.items() if k in by_env_name})

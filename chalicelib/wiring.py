@@ -44,6 +44,7 @@ from chalicelib.services.ticketing.refunds import RefundService
 from chalicelib.services.ticketing.seats import SeatService
 from chalicelib.services.ticketing.webhooks import StripeWebhooks
 from chalicelib.services.tokens import RoomTokens, SessionTokens, generate_media_keypair
+from chalicelib.services.turn import TurnCredentials
 from chalicelib.settings import Settings, get_settings
 
 
@@ -122,7 +123,8 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         social=social,
         spaces=spaces,
         membership=membership,
-        rooms=RoomService(clock, membership, events, media, room_tokens, admission=seats),
+        rooms=RoomService(clock, membership, events, media, room_tokens, admission=seats,
+                          relays=TurnCredentials(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds, clock)),
         moderation=Moderation(clock, membership, events, media),
         search=SpaceSearch(),
         feed=LiveFeed(social, settings.feed_following_limit),

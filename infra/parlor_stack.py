@@ -21,6 +21,7 @@ from constructs import Construct
 
 from chalicelib.settings import Settings
 from infra import derive
+from infra.turn import TurnRelay
 from parlor_contract.worker import WorkerEnv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,7 @@ class ParlorStack(cdk.Stack):
                 secret_string_template=json.dumps(dict.fromkeys(to_set, "set-me")),
                 generate_string_key=Settings.env_name("jwt_secret"), exclude_punctuation=True, password_length=48))
         cluster, task, subnets, group = self._media_workers(stage)
+        self.turn = TurnRelay(self, "Turn", cluster=cluster)
         prefix = f"/parlor/{stage}"
         role = iam.Role(self, "ApiRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
@@ -64,7 +66,8 @@ class ParlorStack(cdk.Stack):
                 ws_management_url_param=f"{prefix}/ws-management-url", api_url_param=f"{prefix}/api-url",
                 media_launcher="ecs", ecs_cluster=cluster.cluster_name, ecs_task_definition=task.task_definition_arn,
                 ecs_container=WORKER_CONTAINER, ecs_subnets=[s.subnet_id for s in subnets],
-                ecs_security_groups=[group.security_group_id], sns_apns_arn=apns_arn, sns_fcm_arn=fcm_arn),
+                ecs_security_groups=[group.security_group_id], sns_apns_arn=apns_arn, sns_fcm_arn=fcm_arn,
+                turn_urls=self.turn.urls, turn_secret_arn=self.turn.secret.secret_arn),
         })
         # The Lambdas cannot reference their own APIs in their environment (a cycle), so the
         # URLs go through SSM and are read once at cold start (chalicelib.settings).
@@ -80,6 +83,7 @@ class ParlorStack(cdk.Stack):
         cdk.CfnOutput(self, "WebsocketUrlOutput", value=cdk.Fn.sub("wss://${WebsocketAPI}.execute-api.${AWS::Region}."
                                                                    "${AWS::URLSuffix}/" + API_STAGE))
         cdk.CfnOutput(self, "SecretArn", value=self.secret.secret_arn)
+        cdk.CfnOutput(self, "TurnUrls", value=",".join(self.turn.urls))
 
     # -- data -----------------------------------------------------------------------------
 
@@ -170,6 +174,7 @@ class ParlorStack(cdk.Stack):
             queue.grant_send_messages(role)
             queue.grant_consume_messages(role)
         self.secret.grant_read(role)
+        self.turn.secret.grant_read(role)
         ws_url.grant_read(role)
         api_url.grant_read(role)
         # A separate policy, attached after the fact: the WebSocket API's ARN would otherwise

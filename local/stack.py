@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
+
+from local import turn
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class Ports:
     moto: int = 5005
     stripe: int = 12111
     media_base: int = 9000
+    turn: int = 3478
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -41,12 +45,14 @@ class Ports:
             moto=int(env.get("PARLOR_MOTO_PORT", d.moto)),
             stripe=int(env.get("STRIPE_STANDIN_PORT", d.stripe)),
             media_base=int(env.get("PARLOR_MEDIA_BASE_PORT", d.media_base)),
+            turn=int(env.get("PARLOR_TURN_PORT", d.turn)),
         )
 
     @classmethod
     def free(cls) -> Ports:
         """Free ports for tests that run the stack beside a developer's own."""
-        return cls(api=free_port(), ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_port())
+        return cls(api=free_port(), ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_port(),
+                   turn=free_port())
 
 
 @dataclass
@@ -85,7 +91,9 @@ def stack_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
         api_url=f"http://127.0.0.1:{ports.api}", media_base_port=ports.media_base,
         media_token_private_key=private_key, media_token_public_key=public_key,
         realtime_url=f"ws://127.0.0.1:{ports.ws}", ws_management_url=f"http://127.0.0.1:{ports.ws}/dev",
-        sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"])
+        sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"],
+        # The TURN relay (when coturn is installed) checks the credentials the API mints with this secret.
+        turn_urls=turn.urls(ports.turn) if turn.available() else [], turn_secret=secrets.token_urlsafe(32))
     env = {**defaults, **base, **wiring}
     env.update({
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports.moto}",
@@ -132,6 +140,13 @@ def components(ports: Ports) -> list[Component]:
             ready_url=f"http://127.0.0.1:{ports.ws}/dev/@connections/ready-check",
             url=f"ws://127.0.0.1:{ports.ws}",
         ),
+        *([Component(
+            "turn",
+            [py, "-m", "local.turn", "--port", str(ports.turn)],
+            url=f"turn:127.0.0.1:{ports.turn}",
+            after_start=lambda env: turn.wait_until_listening(ports.turn),
+            quiet=True,
+        )] if turn.available() else []),  # without coturn (no `make`), the stack runs without a relay
     ]
 
 

@@ -29,9 +29,24 @@ class Connection(BaseModel):
     token: str
 
 
+class IceServerOut(BaseModel):
+    """An ``RTCIceServer`` as WebRTC takes it: a TURN relay and its short-lived credential."""
+
+    urls: list[str]
+    username: str
+    credential: str
+
+
+class MediaConnection(Connection):
+    # Give ice_servers to the peer connection (RTCConfiguration.iceServers); empty when no
+    # relay is configured. Past ice_servers_expire_at they start no new relay: join again.
+    ice_servers: list[IceServerOut]
+    ice_servers_expire_at: AwareDatetime | None
+
+
 class JoinOut(BaseModel):
     participant: ParticipantOut
-    media: Connection
+    media: MediaConnection
     realtime: Connection
 
 
@@ -90,8 +105,11 @@ def _audit_out(e: AuditEntryModel) -> AuditEntryOut:
 def join(call: Call) -> JoinOut:
     s = services()
     joined = s.rooms.join(call.me, call.params["space_id"])
+    relay = joined.relay
+    ice_servers = [IceServerOut(urls=list(i.urls), username=i.username, credential=i.credential) for i in relay.ice_servers]
     return JoinOut(participant=participant_out(joined.participant),
-                   media=Connection(url=joined.media.url, token=joined.media_token),
+                   media=MediaConnection(url=joined.media.url, token=joined.media_token, ice_servers=ice_servers,
+                                         ice_servers_expire_at=relay.expires_at),
                    realtime=Connection(url=s.settings.realtime_url, token=joined.realtime_token))
 
 

@@ -18,6 +18,7 @@ from chalicelib.services import permissions
 from chalicelib.services.membership import Membership
 from chalicelib.services.room_moves import MAX_SPEAKERS
 from chalicelib.services.tokens import RoomTokens
+from chalicelib.services.turn import NO_RELAY, RelayGrant, TurnCredentials
 from parlor_contract.media import ControlAction
 
 
@@ -41,17 +42,19 @@ class Joined:
     media: MediaEndpoint
     media_token: str
     realtime_token: str
+    relay: RelayGrant = NO_RELAY
 
 
 class RoomService:
     def __init__(self, clock: Clock, membership: Membership, events: EventPublisher, media: MediaGateway,
-                 tokens: RoomTokens, admission: Admission | None = None):
+                 tokens: RoomTokens, admission: Admission | None = None, relays: TurnCredentials | None = None):
         self._clock = clock
         self._membership = membership
         self._events = events
         self._media = media
         self._tokens = tokens
         self.admission: Admission = admission or TicketHolderAdmission()
+        self._relays = relays
 
     # -- joining and leaving -------------------------------------------------------
 
@@ -71,7 +74,8 @@ class RoomService:
             endpoint = self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
             participant = self._enter(space, user_id, role)
         return Joined(participant, space, endpoint, self._tokens.media(space_id, user_id, participant.role),
-                      self._tokens.realtime(space_id, user_id, participant.role))
+                      self._tokens.realtime(space_id, user_id, participant.role),
+                      self._relays.grant(user_id) if self._relays else NO_RELAY)
 
     def _entry_role(self, space: SpaceModel, user_id: str) -> str:
         """The role someone enters with; a ticketed space admits only ticket holders and guests."""

@@ -1,5 +1,6 @@
 """What the local stack's processes log while people use a room: one JSON object per line,
-and never a token or a secret (session, realtime and media tokens, the media-token key)."""
+and never a token or a secret (session, realtime and media tokens, the media-token key, the
+TURN secret and credentials)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import aiohttp
 from websockets.sync.client import connect
 
 from chalicelib.settings import Settings
+from local import turn
 from media_worker import ice
 from tests.e2e.http import Http
 from tests.e2e.test_room_e2e import _join, _sign_up
@@ -52,9 +54,12 @@ def test_no_log_line_carries_a_token_or_a_secret(stack):
     assert stack.log_dir is not None
     logs = {path.name: path.read_text() for path in Path(stack.log_dir).glob("*.log")}
     assert {"api.log", "ws.log", "stripe.log", "clock.log", "moto.log"} <= set(logs)
+    assert "turn.log" in logs or not turn.available()
     secrets = {"host's session token": host["token"], "fan's session token": fan["token"], "realtime token": joined["realtime"]["token"],
                "media token": joined["media"]["token"],
-               "media-token private key": stack.env[Settings.env_name("media_token_private_key")].splitlines()[1]}
+               "media-token private key": stack.env[Settings.env_name("media_token_private_key")].splitlines()[1],
+               "TURN secret": stack.env[Settings.env_name("turn_secret")]}
+    secrets.update({f"TURN credential {i}": server["credential"] for i, server in enumerate(joined["media"]["ice_servers"])})
     for name, text in logs.items():
         for what, secret in secrets.items():
             assert secret not in text, f"{name} carries the {what}"

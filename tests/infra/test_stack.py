@@ -84,7 +84,7 @@ def test_every_queue_has_a_dead_letter_queue_and_alarms(template: Template, reso
 def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Template, resources: dict):
     from infra.derive import WORKER_COMMAND, WORKER_PORT
 
-    task = next(r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition")
+    task = _task_running(resources, "media-worker")
     container = task["Properties"]["ContainerDefinitions"][0]
     assert container["Command"] == WORKER_COMMAND == ["python", "-m", "media_worker"]
     assert container["PortMappings"] == [{"ContainerPort": WORKER_PORT, "Protocol": "tcp"}]
@@ -159,7 +159,8 @@ def test_the_api_may_run_only_the_media_task(resources: dict):
     statements = {s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]): s
                   for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     run = statements["ecs:RunTask"]
-    assert run["Resource"] == {"Ref": next(n for n, r in resources.items() if r["Type"] == "AWS::ECS::TaskDefinition")}
+    worker_task = next(n for n, r in resources.items() if r is _task_running(resources, "media-worker"))
+    assert run["Resource"] == {"Ref": worker_task}
     assert "ecs:cluster" in run["Condition"]["ArnEquals"]
 
 
@@ -171,3 +172,53 @@ def test_queue_handlers_report_their_failed_messages_alone(resources: dict):
                   for event_name, event in (r["Properties"].get("Events") or {}).items() if event["Type"] == "SQS"}
     assert len(sqs_events) == len(queue_names())
     assert all(e["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for e in sqs_events.values())
+
+
+def _task_running(resources: dict, container: str) -> dict:
+    return next(r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"
+                and [c["Name"] for c in r["Properties"]["ContainerDefinitions"]] == [container])
+
+
+def test_the_turn_relay_runs_pinned_coturn_with_short_lived_credentials_and_its_secret_from_secrets_manager(resources: dict):
+    from infra.turn import COTURN_IMAGE
+
+    (coturn,) = _task_running(resources, "coturn")["Properties"]["ContainerDefinitions"]
+    image, tag = COTURN_IMAGE.split(":")
+    assert coturn["Image"] == COTURN_IMAGE and image == "coturn/coturn" and tag not in ("latest", "edge")
+    command = coturn["Command"]
+    assert {"--use-auth-secret", "--static-auth-secret=$TURN_SECRET", "--external-ip=$(detect-external-ip)"} <= set(command)
+    assert "--denied-peer-ip=10.0.0.0-10.255.255.255" in command and "--denied-peer-ip=169.254.0.0-169.254.255.255" in command
+    assert "--allow-loopback-peers" not in command
+    # The secret reaches the container from Secrets Manager, by reference; it is generated there.
+    (secret,) = coturn["Secrets"]
+    assert secret["Name"] == "TURN_SECRET" and ":PARLOR_TURN_SECRET::" in json.dumps(secret["ValueFrom"])
+    assert "Environment" not in coturn
+    turn_secrets = [r for r in resources.values() if r["Type"] == "AWS::SecretsManager::Secret"
+                    and r["Properties"].get("GenerateSecretString", {}).get("GenerateStringKey") == "PARLOR_TURN_SECRET"]
+    assert len(turn_secrets) == 1 and "SecretString" not in turn_secrets[0]["Properties"]
+
+
+def test_the_turn_relay_listens_on_3478_udp_and_tcp_behind_a_load_balancer_and_relays_from_a_public_ip(template: Template,
+                                                                                                       resources: dict):
+    from infra.turn import RELAY_PORTS, TURN_PORT
+
+    template.has_resource_properties("AWS::EC2::SecurityGroup", {"SecurityGroupIngress": Match.array_with([
+        Match.object_like({"IpProtocol": "udp", "FromPort": TURN_PORT, "ToPort": TURN_PORT, "CidrIp": "0.0.0.0/0"}),
+        Match.object_like({"IpProtocol": "tcp", "FromPort": TURN_PORT, "ToPort": TURN_PORT, "CidrIp": "0.0.0.0/0"}),
+        Match.object_like({"IpProtocol": "udp", "FromPort": RELAY_PORTS[0], "ToPort": RELAY_PORTS[1], "CidrIp": "0.0.0.0/0"})])})
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {"Type": "network", "Scheme": "internet-facing"})
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::Listener", {"Port": TURN_PORT, "Protocol": "TCP_UDP"})
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", {
+        "Port": TURN_PORT, "Protocol": "TCP_UDP", "TargetType": "ip", "HealthCheckProtocol": "TCP"})
+    template.has_resource_properties("AWS::ECS::Service", {
+        "LaunchType": "FARGATE", "DesiredCount": 1,
+        "LoadBalancers": [Match.object_like({"ContainerName": "coturn", "ContainerPort": TURN_PORT})],
+        "NetworkConfiguration": {"AwsvpcConfiguration": Match.object_like({"AssignPublicIp": "ENABLED"})}})
+
+
+def test_the_api_hands_out_the_relay_and_reads_its_secret_by_reference(resources: dict):
+    for function in (r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"):
+        env = function["Properties"]["Environment"]["Variables"]
+        urls = json.dumps(env["PARLOR_TURN_URLS"])
+        assert "turn:" in urls and "3478?transport=udp" in urls and "3478?transport=tcp" in urls and "DNSName" in urls
+        assert "PARLOR_TURN_SECRET_ARN" in env and "PARLOR_TURN_SECRET" not in env

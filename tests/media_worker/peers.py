@@ -11,7 +11,7 @@ from typing import Callable
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 RATE = 48_000
@@ -76,9 +76,11 @@ class Peer:
 
 
 async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: float | None = None,
-                sdp_override: str | None = None, track: MediaStreamTrack | None = None) -> tuple[int, dict, Peer]:
-    """Offer to the worker: with a tone (a speaker) or receive-only (a listener)."""
-    pc = RTCPeerConnection()
+                sdp_override: str | None = None, track: MediaStreamTrack | None = None,
+                configuration: RTCConfiguration | None = None) -> tuple[int, dict, Peer]:
+    """Offer to the worker: with a tone (a speaker) or receive-only (a listener); ``configuration``
+    gives ICE servers and policy (a client that may only use a TURN relay)."""
+    pc = RTCPeerConnection(configuration)
     peer = Peer(pc)
     if track is not None:
         pc.addTrack(track)

@@ -84,3 +84,21 @@ def test_secrets_and_the_urls_are_read_from_aws_and_win_over_the_environment(aws
     # A URL given in the environment is not looked up.
     clean_env.setenv("PARLOR_API_URL", "https://given.example")
     assert Settings().api_url == "https://given.example"
+
+
+def test_turn_settings_default_to_no_relay_and_read_a_comma_list(clean_env):
+    s = Settings()
+    assert s.turn_urls == () and s.turn_secret == "" and s.turn_ttl_seconds == 600
+    clean_env.setenv("PARLOR_TURN_URLS", "turn:t.example:3478?transport=udp, turn:t.example:3478?transport=tcp")
+    assert Settings().turn_urls == ("turn:t.example:3478?transport=udp", "turn:t.example:3478?transport=tcp")
+
+
+def test_the_turn_secret_is_read_from_the_relays_own_secret(aws, clean_env):
+    main = boto3.client("secretsmanager").create_secret(
+        Name="parlor-test-main-secrets", SecretString=json.dumps({"PARLOR_SERVICE_SECRET": "svc"}))["ARN"]
+    relay = boto3.client("secretsmanager").create_secret(
+        Name="parlor-test-turn-secret", SecretString=json.dumps({"PARLOR_TURN_SECRET": "generated-for-coturn"}))["ARN"]
+    for name, value in Settings.environment(secrets_arn=main, turn_secret_arn=relay).items():
+        clean_env.setenv(name, value)
+    s = Settings()
+    assert s.turn_secret == "generated-for-coturn" and s.service_secret == "svc"

@@ -1,0 +1,50 @@
+"""The local stack's TURN relay (coturn, started by ``make run``): a listener that may only
+use the relay, over TCP as behind a network that blocks UDP, with the credential its join
+handed out, hears the speaker through the worker the API launched."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from local import turn
+from media_worker import ice
+from tests.e2e.http import Http
+from tests.e2e.test_room_e2e import _join, _sign_up
+from tests.media_worker.peers import hears, offer, until
+from tests.media_worker.relay_support import NOT_INSTALLED, local_candidate_types, relay_only, selected_local_candidate_type
+
+
+async def _relayed_listener_hears(speaker_media: dict, listener_media: dict) -> str | None:
+    ice.gather_only_on("127.0.0.1")
+    async with aiohttp.ClientSession() as session:
+        status, body, speaker = await offer(session, speaker_media["url"], speaker_media["token"], tone=440)
+        assert status == 200, body
+        configuration = relay_only(listener_media["ice_servers"], "tcp")
+        status, body, listener = await offer(session, listener_media["url"], listener_media["token"], configuration=configuration)
+        assert status == 200, body
+        try:
+            assert local_candidate_types(listener.pc) == {"relay"}
+            await until(lambda: hears(listener.recent(1.0), 440), timeout=20, message="the relayed listener never heard the speaker")
+            return selected_local_candidate_type(listener.pc)
+        finally:
+            await speaker.close()
+            await listener.close()
+
+
+def test_a_listener_that_may_only_use_the_local_relay_hears_the_room(stack):
+    if not turn.available():
+        pytest.skip(NOT_INSTALLED)
+    http = Http(f"http://127.0.0.1:{stack.ports.api}")
+    host, fan, other = _sign_up(http, "turn_host"), _sign_up(http, "turn_fan"), _sign_up(http, "turn_other")
+    for follower in (fan, other):  # hosting needs two followers in the e2e stack
+        assert http.call("PUT", f"/v1/me/following/{host['id']}", token=follower["token"])[0] == 200
+    status, space = http.call("POST", "/v1/spaces", {"title": "Relayed"}, token=host["token"])
+    assert status == 201, space
+    host_media, fan_media = _join(http, space["id"], host)["media"], _join(http, space["id"], fan)["media"]
+    (server,) = fan_media["ice_servers"]
+    assert server["urls"] == turn.urls(stack.ports.turn) and server["username"].endswith(f":{fan['id']}")
+    assert asyncio.run(_relayed_listener_hears(host_media, fan_media)) == "relay"
+    assert stack.failed() == []
