@@ -1,5 +1,8 @@
 """``python -m media_worker``: serve one space until told to close, the space ends, or the
-room stays empty past the grace period."""
+room stays empty past the grace period.
+
+Exit status: 0 when it stopped as told, 2 on a bad setting, 1 when it cannot bind its port or
+a background task kept crashing (the API then replaces it)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from media_worker.server import Worker
 log = logging.getLogger("media_worker")
 
 
-async def serve(config: WorkerConfig) -> None:
+async def serve(config: WorkerConfig) -> int:
+    """Serve until stopped; the process's exit status."""
     import boto3
 
     if config.bind_host != ice.ANY_ADDRESS:
@@ -26,10 +30,18 @@ async def serve(config: WorkerConfig) -> None:
     # No access log: the worker logs what it did with each call (and never the bearer token).
     runner = web.AppRunner(worker.app(), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, config.bind_host, config.port).start()
-    log.info("listening", extra={"url": config.url})
+    # Bind first, then announce: the first heartbeat names a port this worker holds.
+    try:
+        await web.TCPSite(runner, config.bind_host, config.port).start()
+    except OSError as exc:
+        log.error("cannot listen", extra={"host": config.bind_host, "port": config.port, "error": str(exc)})
+        await runner.cleanup()
+        return 1
+    await worker.start(runner.addresses[0][1])
+    log.info("listening", extra={"url": worker.url})
     await worker.stop.wait()
     await runner.cleanup()
+    return 1 if worker.failed else 0
 
 
 def main() -> None:
@@ -40,7 +52,7 @@ def main() -> None:
         log.error("cannot start", extra={"error": str(exc)})
         raise SystemExit(2) from None
     logs.configure(space_id=config.space_id)
-    asyncio.run(serve(config))
+    raise SystemExit(asyncio.run(serve(config)))
 
 
 if __name__ == "__main__":

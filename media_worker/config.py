@@ -50,10 +50,20 @@ class WorkerConfig(BaseSettings):
     # frame; media_worker.fastpath.ImmediateAudioBuffer), n = aiortc's buffer (its default 4 = 80 ms).
     # The room's playout buffer (media_worker.playout) absorbs the network's jitter.
     jitter_prefetch: int = _from(WorkerEnv.JITTER_PREFETCH, 0, ge=0)
+    # A participant whose connection is not up this long after its offer is dropped (browsers
+    # send no end-of-candidates, so ICE alone never gives up on them).
+    connect_timeout_seconds: float = _from(WorkerEnv.CONNECT_TIMEOUT_SECONDS, 20.0, gt=0)
+    # A connected peer that stops answering ICE consent checks this long is dropped (aioice's
+    # own default is 30 s: 6 missed checks 5 s apart).
+    consent_timeout_seconds: float = _from(WorkerEnv.CONSENT_TIMEOUT_SECONDS, 30.0, gt=0)
 
     @property
     def url(self) -> str:
-        return self.public_url or f"http://{self.public_host}:{self.port}"
+        return self.url_for(self.port)
+
+    def url_for(self, port: int) -> str:
+        """Where the worker is reached when it holds ``port`` (the one bound, with PORT=0)."""
+        return self.public_url or f"http://{self.public_host}:{port}"
 
     @classmethod
     def load(cls, argv: list[str] | None = None) -> WorkerConfig:

@@ -10,6 +10,7 @@ from here only.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import struct
@@ -76,7 +77,7 @@ class _Route:
 
     header: Callable[[int, int], bytes]  # (sequence number, RTP timestamp) -> RTP header
     protect: Callable[[bytes], bytes]  # the DTLS-keyed SRTP session
-    sendto: Callable[[bytes, Any], Any]  # the nominated pair's datagram transport
+    transport: asyncio.DatagramTransport  # the nominated pair's socket
     address: Any
 
 
@@ -96,10 +97,11 @@ class FastSender:
         return self.push(data, int(packet.pts))
 
     def push(self, payload: bytes, pts: int) -> bool:
-        """Send one encoded packet now; False while the connection is not up yet. The route is
-        looked up again every second, so a closed connection stops being sent to."""
+        """Send one encoded packet now; False while the connection is not up (yet, or any
+        more). The route is looked up again every second, and at once when its socket closes
+        (aioice closes it when consent expires: sending on it would raise)."""
         route = self._route
-        if route is None or self._until_recheck <= 0:
+        if route is None or self._until_recheck <= 0 or route.transport.is_closing():
             route = self._route = self._lookup()
             self._until_recheck = self.RECHECK_EVERY
             if route is None:
@@ -107,7 +109,7 @@ class FastSender:
         self._until_recheck -= 1
         self._seq = (self._seq + 1) & 0xFFFF
         header = route.header(self._seq, (self._ts_offset + pts) & 0xFFFFFFFF)
-        route.sendto(route.protect(header + payload), route.address)
+        route.transport.sendto(route.protect(header + payload), route.address)
         self.sent += 1
         return True
 
@@ -118,11 +120,14 @@ class FastSender:
         pair = dtls.transport._connection._nominated.get(1)
         description = self._pc.localDescription
         match = _PAYLOAD_TYPE.search(description.sdp) if description else None
-        if pair is None or match is None or pair.protocol.transport is None:
+        if pair is None or match is None:
+            return None
+        transport = getattr(pair.protocol, "transport", None)
+        if transport is None or transport.is_closing():
             return None
         payload_type, ssrc = int(match.group(1)), self._sender._ssrc
 
         def header(seq: int, timestamp: int) -> bytes:
             return _HEADER.pack(0x80, payload_type, seq, timestamp, ssrc)
 
-        return _Route(header, dtls._tx_srtp.protect, pair.protocol.transport.sendto, pair.remote_addr)
+        return _Route(header, dtls._tx_srtp.protect, transport, pair.remote_addr)

@@ -4,6 +4,7 @@ fails if an upgrade breaks it).
 - Host candidates are gathered only on the bind address (aioice has no option for it).
 - The answer announces the public host in its candidates (a 1:1 NAT such as a Fargate task's
   public IP), since aioice cannot be told its public address.
+- How long a silent peer keeps consent (aioice's module constants: no option either).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 
 import aioice.ice
+import aioice.stun
 
 
 def gather_only_on(address: str) -> None:
@@ -39,3 +41,11 @@ def announce(sdp: str, bind_address: str, public_host: str) -> str:
         return m.group(1) + (public_host if ours else m.group(2)) + m.group(3)
 
     return _CANDIDATE.sub(rewrite, sdp)
+
+
+def set_consent_timeout(seconds: float) -> None:
+    """Make aioice give up on a connected peer about ``seconds`` after it went silent
+    (process-wide): consent expires after CONSENT_FAILURES checks in a row go unanswered,
+    each sent CONSENT_INTERVAL (±20 %) after the previous one and given up after RETRY_RTO."""
+    per_check = seconds / aioice.ice.CONSENT_FAILURES
+    aioice.ice.CONSENT_INTERVAL = max(0.1, per_check - aioice.stun.RETRY_RTO)  # type: ignore[assignment]

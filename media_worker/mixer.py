@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from fractions import Fraction
-from typing import Protocol
+from typing import Callable, Protocol
 
 import av
 import numpy as np
@@ -92,16 +92,29 @@ class Sink(Protocol):
 
 
 class Broadcast:
-    """The subscribers of one mix; the same packet goes to each."""
+    """The subscribers of one mix; the same packet goes to each.
 
-    def __init__(self) -> None:
+    A sink that raises is one participant's failure (a closed socket, a dead connection):
+    it is taken out of this mix at once and handed to ``on_failure``; the others still get
+    the packet. (The ``try`` costs nothing until something raises, Python 3.11+.)"""
+
+    def __init__(self, on_failure: Callable[[Sink, Exception], None] | None = None) -> None:
         self.encoder = MixEncoder()
         self.tracks: set[Sink] = set()
+        self._on_failure = on_failure
 
     def publish(self, packets: list[av.Packet]) -> int:
         sent = 0
         for packet in packets:
             data = bytes(packet)  # once per packet, not per listener
+            failed: list[tuple[Sink, Exception]] = []
             for track in self.tracks:
-                sent += track.deliver(packet, data)
+                try:
+                    sent += track.deliver(packet, data)
+                except Exception as exc:  # noqa: BLE001 - whatever it was, it is this sink's alone
+                    failed.append((track, exc))
+            for track, error in failed:  # not while iterating over the set
+                self.tracks.discard(track)
+                if self._on_failure is not None:
+                    self._on_failure(track, error)
         return sent

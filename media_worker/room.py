@@ -49,26 +49,35 @@ class Room:
                  on_speaking: Callable[[list[tuple[str, float]]], Awaitable[None]] | None = None):
         self.participants: dict[str, Participant] = {}
         self.stage: dict[str, Participant] = {}  # the on-stage ones: the tick reads only these
-        self.listeners = Broadcast()
+        self.listeners = Broadcast(on_failure=self._sink_failed)
         self.counters = Counters()
         self._jitter = jitter_frames
         self._on_speaking = on_speaking
         self._pts = 0
         self._speaking: frozenset[str] = frozenset()
+        self._failed_sinks: list[tuple[Sink, Exception]] = []
+        self._closing: set[asyncio.Task[None]] = set()  # connections being closed in the background
+        # Users the API muted through this worker, until it unmutes or removes them: a re-offer
+        # with a token minted before the mute (or after a dropped connection) stays muted.
+        self._told_muted: set[str] = set()
         self.empty_since: float | None = time.monotonic()
+        self.last_tick = time.monotonic()  # when the mix last ran (health: a stale one is a dead room)
 
     # -- membership -------------------------------------------------------------------
 
     async def admit(self, user_id: str, role: str, pc: RTCPeerConnection, out: MediaStreamTrack | None = None,
-                    sink: Sink | None = None) -> Participant:
+                    sink: Sink | None = None, muted: bool = False) -> Participant:
         """A new (or renewed) connection for a user: a re-offer replaces the old one. The swap
         happens before the first await, so two re-offers in flight cannot both stay in the
-        room: the later one wins."""
+        room: the later one wins. Admitted muted when the API's grant says so, or when this
+        worker was told to mute them (only the API's unmute lifts a mute)."""
         previous = self.participants.pop(user_id, None)
         if previous is not None:
             self._detach(previous)
+        muted = muted or user_id in self._told_muted
         track = PacketTrack()
-        participant = Participant(user_id, role, pc, out or track, sink or track, frames=PlayoutBuffer(self._jitter))
+        participant = Participant(user_id, role, pc, out or track, sink or track, muted=muted,
+                                  frames=PlayoutBuffer(self._jitter))
         self.participants[user_id] = participant
         self._subscribe(participant)
         self.empty_since = None
@@ -91,6 +100,9 @@ class Room:
                     participant.frames.push(to_mono(frame))  # type: ignore[arg-type]
         except (MediaStreamError, asyncio.CancelledError):
             return
+        except Exception:  # one speaker's broken stream: they leave (and may re-offer), the room goes on
+            log.exception("a speaker's audio could not be read: dropped", extra={"user_id": participant.user_id})
+            self.drop(participant)
 
     def set_role(self, user_id: str, role: str) -> None:
         participant = self.participants.get(user_id)
@@ -102,20 +114,46 @@ class Room:
         self._subscribe(participant)
 
     def set_muted(self, user_id: str, muted: bool) -> None:
+        if muted:
+            self._told_muted.add(user_id)
+        else:
+            self._told_muted.discard(user_id)
         participant = self.participants.get(user_id)
         if participant is not None:
             participant.muted = muted
             participant.frames.clear()
 
     async def remove(self, user_id: str) -> bool:
-        participant = self.participants.pop(user_id, None)
+        """The API took them out of the room (left, removed): a later admission is a fresh one."""
+        self._told_muted.discard(user_id)
+        participant = self.participants.get(user_id)
         if participant is None:
             return False
+        self._take_out(participant)
+        await participant.pc.close()
+        return True
+
+    def drop(self, participant: Participant) -> bool:
+        """Take this connection (if it is still the user's current one) out of the room at
+        once, without awaiting: its connection is closed in the background."""
+        if self.participants.get(participant.user_id) is not participant:
+            return False
+        self._take_out(participant)
+        closing = asyncio.ensure_future(participant.pc.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closed)
+        return True
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("closing a dropped connection failed", exc_info=task.exception())
+
+    def _take_out(self, participant: Participant) -> None:
+        del self.participants[participant.user_id]
         self._detach(participant)
         if not self.participants:
             self.empty_since = time.monotonic()
-        await participant.pc.close()
-        return True
 
     def _detach(self, participant: Participant) -> None:
         """Out of every mix, at once (no await), before its connection is closed."""
@@ -127,12 +165,14 @@ class Room:
     async def close(self) -> None:
         for user_id in list(self.participants):
             await self.remove(user_id)
+        if self._closing:
+            await asyncio.wait(list(self._closing))
 
     def _subscribe(self, participant: Participant) -> None:
         self._unsubscribe(participant)
         if participant.on_stage:
             self.stage[participant.user_id] = participant
-            participant.mix = participant.mix or Broadcast()
+            participant.mix = participant.mix or Broadcast(on_failure=self._sink_failed)
             participant.mix.tracks.add(participant.sink)
         else:
             self.listeners.tracks.add(participant.sink)
@@ -148,6 +188,7 @@ class Room:
 
     def tick(self) -> None:
         """Mix one 20 ms frame: everyone hears every unmuted speaker except themselves."""
+        self.last_tick = time.monotonic()
         heard: dict[str, np.ndarray] = {}
         for participant in self.stage.values():
             frame = participant.frames.pop()
@@ -162,6 +203,22 @@ class Room:
                 own = heard.get(participant.user_id)
                 self._send(participant.mix, total - own if own is not None else total, pts)
         self._notice_speakers(heard)
+        if self._failed_sinks:
+            self._drop_failed_sinks()
+
+    def _sink_failed(self, sink: Sink, error: Exception) -> None:
+        """A sink raised mid-tick (it is already out of that mix): its participant goes after
+        the tick, which is iterating over the stage."""
+        self._failed_sinks.append((sink, error))
+
+    def _drop_failed_sinks(self) -> None:
+        failed, self._failed_sinks = self._failed_sinks, []
+        for sink, error in failed:
+            participant = next((p for p in self.participants.values() if p.sink is sink), None)
+            if participant is not None:
+                log.error("a participant's audio could not be sent: dropped", extra={"user_id": participant.user_id},
+                          exc_info=error)
+                self.drop(participant)
 
     def _send(self, broadcast: Broadcast, samples: np.ndarray, pts: int) -> None:
         packets = broadcast.encoder.encode(samples, pts)

@@ -1,4 +1,6 @@
-"""The worker's HTTP face: /offer, /control, /health, /metrics; plus heartbeat and exit rules."""
+"""The worker's HTTP face: /offer, /control, /health, /metrics; plus heartbeat and exit rules.
+
+Every error it answers is JSON in the API's envelope ``{"error": {"code", "message"}}``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import ClientSession, ClientTimeout, web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -18,7 +20,8 @@ from media_worker import ice
 from media_worker.auth import InvalidToken, verify_media_token
 from media_worker.config import WorkerConfig
 from media_worker.fastpath import FastSender, IdleTrack, tune_jitter_buffers
-from media_worker.room import Room
+from media_worker.room import Participant, Room
+from media_worker.supervisor import Supervisor
 from parlor_contract import signatures
 from parlor_contract.media import SPEAKING_PATH, ControlAction, Role
 from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerState
@@ -26,6 +29,8 @@ from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerState
 log = logging.getLogger("media_worker")
 # Commands about one participant (``{"action", "user_id"}``); close is about the room.
 _PER_USER = (ControlAction.SET_ROLE, ControlAction.MUTE, ControlAction.UNMUTE, ControlAction.REMOVE)
+# A mix that has not ticked for this long is a dead room: /health says so (503).
+STALE_TICK_SECONDS = 1.0
 
 
 class Worker:
@@ -36,18 +41,26 @@ class Worker:
         self.state = WorkerState.READY
         self._dynamodb = dynamodb
         self._http: ClientSession | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(self.stop)
+        self.url = config.url  # until start() knows the port actually bound
+        self._running = False
         self._started = time.monotonic()
+
+    @property
+    def failed(self) -> bool:
+        """A background task kept crashing: the worker stopped and should exit non-zero."""
+        return self.supervisor.failed is not None
 
     # -- HTTP --------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024)
+        """The HTTP app; the background tasks (mix, heartbeat) start with ``start()``, once its
+        port is bound."""
+        app = web.Application(client_max_size=64 * 1024, middlewares=[_errors_as_json])
         app.router.add_post("/offer", self.offer)
         app.router.add_post("/control", self.control)
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.metrics)
-        app.on_startup.append(self._start_background)
         app.on_cleanup.append(self._shutdown)
         return app
 
@@ -80,23 +93,47 @@ class Worker:
         tune_jitter_buffers(pc, self.config.jitter_prefetch)
         if self.config.fast_path:
             out: MediaStreamTrack = IdleTrack()
-            participant = await self.room.admit(grant.user_id, grant.role, pc, out, FastSender(pc, pc.addTrack(out)))
+            participant = await self.room.admit(grant.user_id, grant.role, pc, out, FastSender(pc, pc.addTrack(out)),
+                                                muted=grant.muted)
         else:
-            participant = await self.room.admit(grant.user_id, grant.role, pc)
+            participant = await self.room.admit(grant.user_id, grant.role, pc, muted=grant.muted)
             pc.addTrack(participant.out)
         for track in inbound:
             self.room.attach_inbound(participant, track)
 
         @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed") and self.room.participants.get(grant.user_id) is participant:
-                await self.room.remove(grant.user_id)
+        def on_state() -> None:
+            # "failed" also when aioice's consent checks expire (a peer gone without a goodbye).
+            if pc.connectionState in ("failed", "closed") and self.room.drop(participant):
+                log.info("connection lost: dropped", extra={"user_id": grant.user_id, "state": pc.connectionState})
 
-        answer = await pc.createAnswer()
-        await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
+        # A peer whose ICE never completes is never declared failed by aioice (browsers send
+        # no end-of-candidates): a deadline takes it out.
+        asyncio.get_running_loop().call_later(self.config.connect_timeout_seconds, self._connect_deadline, participant)
+        # Overlapping re-offers from one user: the later one wins (Room.admit) and closes this
+        # connection; this one is then answered 409 offer_superseded, never an answer for a
+        # closed connection (the client keeps the later one's answer).
+        try:
+            if self.room.participants.get(grant.user_id) is not participant:
+                raise _Superseded
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
+            if self.room.participants.get(grant.user_id) is not participant:
+                raise _Superseded
+        except Exception:
+            if self.room.drop(participant):  # still its own: an unexpected failure (a 500), not an overlap
+                raise
+            await pc.close()
+            log.info("offer superseded", extra={"user_id": grant.user_id})
+            return _error(409, "offer_superseded", "A later offer from the same user replaced this one.")
         sdp = ice.announce(pc.localDescription.sdp, self.config.bind_host, self.config.public_host)
-        log.info("offer answered", extra={"user_id": grant.user_id, "role": grant.role})
+        log.info("offer answered", extra={"user_id": grant.user_id, "role": grant.role, "muted": participant.muted})
         return web.json_response({"sdp": sdp, "type": "answer"})
+
+    def _connect_deadline(self, participant: Participant) -> None:
+        if participant.pc.connectionState != "connected" and self.room.drop(participant):
+            log.info("not connected in time: dropped", extra={"user_id": participant.user_id,
+                                                              "state": participant.pc.connectionState})
 
     async def control(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -124,7 +161,15 @@ class Worker:
         return web.json_response({"ok": True})
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "space_id": self.config.space_id, "state": self.state})
+        """200 ``ok`` while the room's mix runs; 503 ``unhealthy`` (with the reason) when it
+        has stopped ticking or a background task kept crashing."""
+        body: dict[str, Any] = {"status": "ok", "space_id": self.config.space_id, "state": self.state}
+        since_tick = time.monotonic() - self.room.last_tick
+        if self.supervisor.failed is not None:
+            body.update(status="unhealthy", reason=f"background task {self.supervisor.failed} kept crashing")
+        elif since_tick > STALE_TICK_SECONDS:
+            body.update(status="unhealthy", reason=f"the mix has not ticked for {since_tick:.1f} s")
+        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         lost = 0
@@ -142,17 +187,24 @@ class Worker:
 
     # -- background: mixing, heartbeat, exit rules ------------------------------------
 
-    async def _start_background(self, app: web.Application) -> None:
+    async def start(self, port: int) -> None:
+        """Start mixing and heartbeating, once the HTTP port is bound: the heartbeat announces
+        the URL of the port this worker actually holds (``port`` 0 asks for any free one)."""
+        self.url = self.config.url_for(port)
+        ice.set_consent_timeout(self.config.consent_timeout_seconds)
         self._http = ClientSession(timeout=ClientTimeout(total=2))
-        self._tasks = [asyncio.ensure_future(self.room.run(self.stop)), asyncio.ensure_future(self._watch())]
+        self.room.last_tick = time.monotonic()
+        self._running = True
+        self.supervisor.start("mix", lambda: self.room.run(self.stop))
+        self.supervisor.start("heartbeat", self._watch)
 
     async def _shutdown(self, app: web.Application) -> None:
         self.state = WorkerState.CLOSING
         self.stop.set()
         await self.room.close()
-        await self.heartbeat()
-        for task in self._tasks:
-            task.cancel()
+        if self._running:  # a worker that never started announces nothing (not even closing)
+            await self.heartbeat()
+        await self.supervisor.close()
         if self._http is not None:
             await self._http.close()
 
@@ -175,7 +227,7 @@ class Worker:
         if dynamodb is None or not self.config.workers_table:
             return
         now = datetime.now(UTC)
-        values = {HeartbeatField.URL: {"S": self.config.url}, HeartbeatField.STATE: {"S": str(self.state)},
+        values = {HeartbeatField.URL: {"S": self.url}, HeartbeatField.STATE: {"S": str(self.state)},
                   HeartbeatField.PARTICIPANTS: {"M": {k: {"N": str(v)} for k, v in self._by_role().items()}},
                   HeartbeatField.PACKETS_FORWARDED: {"N": str(self.room.counters.packets_out)},
                   HeartbeatField.CPU_SECONDS: {"N": f"{time.process_time():.3f}"}, HeartbeatField.PID: {"N": str(os.getpid())},
@@ -217,3 +269,25 @@ class Worker:
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+class _Superseded(Exception):
+    """This offer's connection was replaced by a later offer from the same user."""
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """aiohttp's own errors (404, 405, 413...) and any unexpected one in the envelope, never text/plain."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("request failed", extra={"method": request.method, "path": request.path})
+        return _error(500, "internal_error", "The media worker could not handle this request.")

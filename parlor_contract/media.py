@@ -41,19 +41,21 @@ MEDIA_TOKEN_ALGORITHM = "EdDSA"
 
 @dataclass(frozen=True)
 class MediaGrant:
-    """What a media token grants: one user, in one space, in one role."""
+    """What a media token grants: one user, in one space, in one role, muted or not (the
+    API's state at admission: a re-offer, or a new worker after a restart, keeps a host's mute)."""
 
     space_id: str
     user_id: str
     role: Role
+    muted: bool = False
 
-    REQUIRED_CLAIMS = ("sub", "space_id", "role", "exp")
+    REQUIRED_CLAIMS = ("sub", "space_id", "role", "exp")  # ``muted`` is optional: absent means not muted
 
     def claims(self, issued_at: datetime, expires_at: datetime) -> dict[str, Any]:
-        return {"sub": self.user_id, "space_id": self.space_id, "role": str(self.role), "aud": MEDIA_TOKEN_AUDIENCE,
-                "iat": issued_at, "exp": expires_at}
+        return {"sub": self.user_id, "space_id": self.space_id, "role": str(self.role), "muted": self.muted,
+                "aud": MEDIA_TOKEN_AUDIENCE, "iat": issued_at, "exp": expires_at}
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> MediaGrant:
         """The grant in verified claims; ``ValueError`` for a role this contract does not know."""
-        return cls(str(claims["space_id"]), str(claims["sub"]), Role(claims["role"]))
+        return cls(str(claims["space_id"]), str(claims["sub"]), Role(claims["role"]), claims.get("muted") is True)

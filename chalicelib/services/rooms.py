@@ -73,7 +73,8 @@ class RoomService:
             role = self._entry_role(space, user_id)
             endpoint = self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
             participant = self._enter(space, user_id, role)
-        return Joined(participant, space, endpoint, self._tokens.media(space_id, user_id, participant.role),
+        return Joined(participant, space, endpoint,
+                      self._tokens.media(space_id, user_id, participant.role, muted=bool(participant.muted)),
                       self._tokens.realtime(space_id, user_id, participant.role),
                       self._relays.grant(user_id) if self._relays else NO_RELAY)
 

@@ -53,7 +53,8 @@ _REALTIME_AUDIENCE = "parlor-realtime"
 
 class RoomTokens:
     """Short-lived tokens handed out by ``join``: one for the media worker, one for the
-    realtime socket. Both carry the space, the user and the role.
+    realtime socket. Both carry the space, the user and the role; the media token also
+    whether the participant is muted, so the worker admits them as the API has them.
 
     Media tokens are signed with an Ed25519 private key that only the API holds; workers
     verify them with the public key, so a compromised worker cannot mint tokens. Their
@@ -68,9 +69,9 @@ class RoomTokens:
         self._media_ttl = timedelta(seconds=media_ttl_seconds)
         self._realtime_ttl = timedelta(seconds=realtime_ttl_seconds)
 
-    def media(self, space_id: str, user_id: str, role: str) -> str:
+    def media(self, space_id: str, user_id: str, role: str, muted: bool = False) -> str:
         now = self._clock.now()
-        claims = MediaGrant(space_id, user_id, Role(role)).claims(issued_at=now, expires_at=now + self._media_ttl)
+        claims = MediaGrant(space_id, user_id, Role(role), muted).claims(issued_at=now, expires_at=now + self._media_ttl)
         return jwt.encode(claims, self._media_key, algorithm=MEDIA_TOKEN_ALGORITHM)
 
     def realtime(self, space_id: str, user_id: str, role: str) -> str:

@@ -132,6 +132,23 @@ def test_mute_is_announced_and_sent_to_the_worker_and_only_self_unmutes(api, eve
     assert unmuted.status == 200 and unmuted.body["muted"] is False
 
 
+def test_joining_again_after_a_mute_hands_a_muted_media_token(api, settings):
+    """The worker admits the participant as the token says: a re-offer (or a new worker) keeps
+    the host's mute."""
+    room = open_room(api)
+
+    def media_claims(person):
+        token = api.post(f"/v1/spaces/{room.space_id}/join", token=person.token).body["media"]["token"]
+        return jwt.decode(token, settings.media_token_public_key, algorithms=["EdDSA"], audience="parlor-media")
+
+    assert media_claims(room.speaker)["muted"] is False
+    assert api.post(f"/v1/spaces/{room.space_id}/participants/{room.speaker.id}/mute", token=room.host.token).status == 200
+    assert media_claims(room.speaker)["muted"] is True
+    assert media_claims(room.listener)["muted"] is False
+    assert api.delete(f"/v1/spaces/{room.space_id}/participants/{room.speaker.id}/mute", token=room.speaker.token).status == 200
+    assert media_claims(room.speaker)["muted"] is False
+
+
 def test_listeners_cannot_be_muted(api):
     room = open_room(api)
     reply = api.post(f"/v1/spaces/{room.space_id}/participants/{room.listener.id}/mute", token=room.host.token)

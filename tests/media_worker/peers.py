@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -77,9 +79,10 @@ class Peer:
 
 async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: float | None = None,
                 sdp_override: str | None = None, track: MediaStreamTrack | None = None,
-                configuration: RTCConfiguration | None = None) -> tuple[int, dict, Peer]:
+                configuration: RTCConfiguration | None = None, apply_answer: bool = True) -> tuple[int, dict, Peer]:
     """Offer to the worker: with a tone (a speaker) or receive-only (a listener); ``configuration``
-    gives ICE servers and policy (a client that may only use a TURN relay)."""
+    gives ICE servers and policy (a client that may only use a TURN relay). Without
+    ``apply_answer`` the peer never starts ICE (it answers no check)."""
     pc = RTCPeerConnection(configuration)
     peer = Peer(pc)
     if track is not None:
@@ -108,9 +111,22 @@ async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: floa
     body = {"sdp": sdp_override if sdp_override is not None else pc.localDescription.sdp, "type": "offer"}
     async with session.post(f"{url}/offer", json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         answer = await resp.json()
-        if resp.status == 200:
+        if resp.status == 200 and apply_answer:
             await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         return resp.status, answer, peer
+
+
+def vanish(peer: Peer) -> None:
+    """The peer's tab is killed: its sockets are shut under it (nothing leaves them, nothing is
+    read from them), with no DTLS goodbye and no ICE close; the worker only notices when its
+    consent checks go unanswered. (Shut rather than closed: the peer's own objects stay sane,
+    and its file descriptors are not freed for another socket to reuse.)"""
+    for transceiver in peer.pc.getTransceivers():
+        dtls = transceiver.sender.transport or transceiver.receiver.transport
+        for protocol in dtls.transport._connection._protocols:
+            protocol.transport.pause_reading()
+            with contextlib.suppress(OSError):  # ENOTCONN for UDP, yet sending is shut from now on
+                protocol.transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10, message: str = "") -> None:

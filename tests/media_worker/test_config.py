@@ -36,6 +36,8 @@ def test_defaults(clean_env):
     config = WorkerConfig.load()
     assert (config.bind_host, config.port, config.fast_path, config.jitter_prefetch, config.empty_grace_seconds) == (
         "127.0.0.1", 9000, True, 0, 120.0)
+    assert (config.connect_timeout_seconds, config.consent_timeout_seconds) == (20.0, 30.0)
+    assert config.url_for(41234) == "http://127.0.0.1:41234"  # the port bound when PORT is 0
 
 
 def test_flags_override_their_variables(clean_env):

@@ -80,3 +80,25 @@ def test_the_immediate_buffer_drops_duplicates_and_late_packets_but_not_after_a_
     assert buffer.add(opus_packet(99))[1] is None  # older than what was decoded
     assert buffer.add(opus_packet(105))[1] is not None  # 101-104 lost: carry on
     assert buffer.add(opus_packet(103))[1] is None  # one of them, too late
+
+
+def test_the_fast_path_stops_sending_on_a_socket_closed_under_it():
+    """aioice closes a peer's socket when its consent expires; the sender's cached route must
+    not send on it (that raised in the mix, for everyone)."""
+
+    async def scenario(url, worker, session):
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        await until(lambda: hears(dan.recent(0.5), 440))
+        participant = worker.room.participants["dan"]
+        sink = participant.sink
+        assert isinstance(sink, FastSender) and sink.push(b"\xf8\xff\xfe", 960)
+        for transceiver in participant.pc.getTransceivers():
+            for protocol in transceiver.sender.transport.transport._connection._protocols:
+                protocol.transport.abort()  # the worker's own socket for dan, closed under the sender
+        await until(lambda: "dan" not in worker.room.participants, message="dan's connection is gone")
+        assert sink.push(b"\xf8\xff\xfe", 1920) is False
+        await ada.close()
+        await dan.close()
+
+    run_with_worker(scenario)

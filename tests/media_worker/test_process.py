@@ -1,11 +1,13 @@
 """``python -m media_worker`` as a real process: it listens, reports health, writes its
 heartbeat, exits when told to close or when its space has ended, refuses to start without
-its space, and logs one JSON object per line, never a secret."""
+its space, binds its port before announcing it, and logs one JSON object per line, never a
+secret."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -88,6 +90,56 @@ def test_the_worker_process_heartbeats_and_closes_on_command(setup: WorkerSetup)
         assert {"listening", "control"} <= {line["message"] for line in lines}
         assert all(line["service"] == "media-worker" and line["space_id"] == SPACE for line in lines[1:])
         assert SECRET not in setup.log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def wait_until_ready(setup: WorkerSetup, proc: subprocess.Popen[bytes]) -> dict:
+    deadline, item = time.monotonic() + 30, {}
+    while item.get(HeartbeatField.STATE, {}).get("S") != WorkerState.READY:
+        assert time.monotonic() < deadline and proc.poll() is None, "no ready heartbeat"
+        time.sleep(0.2)
+        item = setup.record()
+    return item
+
+
+def close(port: int) -> None:
+    body = json.dumps({"action": "close"}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/control", data=body, method="POST",
+                                     headers={signatures.HEADER: signatures.sign(SECRET, body)})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        assert resp.status == 200
+
+
+def test_a_worker_whose_port_is_taken_exits_without_announcing_itself(setup: WorkerSetup):
+    """Another room's worker holds the port: announcing it would send this room's joins there."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", setup.port))
+        taken.listen()
+        proc = setup.start()
+        try:
+            assert proc.wait(timeout=30) == 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert setup.record() == {}, "no heartbeat at all, let alone a ready one"
+    (error,) = [line for line in setup.log_lines() if line["level"] == "ERROR"]
+    assert error["message"] == "cannot listen" and error["port"] == setup.port
+
+
+def test_a_worker_on_port_0_announces_the_port_it_holds(setup: WorkerSetup):
+    setup.env[WorkerEnv.PORT] = "0"
+    proc = setup.start()
+    try:
+        url = wait_until_ready(setup, proc)["url"]["S"]
+        port = int(url.rsplit(":", 1)[1])
+        assert url == f"http://127.0.0.1:{port}" and port != 0
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as resp:
+            assert json.loads(resp.read())["status"] == "ok"
+        close(port)
+        assert proc.wait(timeout=15) == 0
+        assert [line["url"] for line in setup.log_lines() if line["message"] == "listening"] == [url]
     finally:
         if proc.poll() is None:
             proc.kill()

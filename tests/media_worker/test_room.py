@@ -113,3 +113,29 @@ def test_a_muted_or_demoted_speaker_is_out_of_the_very_next_mix():
             await room.close()
 
     run(scenario())
+
+
+class Broken:
+    """A sink whose socket was closed under it, as aioice's consent expiry does."""
+
+    def deliver(self, packet: av.Packet, data: bytes) -> bool:
+        raise AttributeError("'NoneType' object has no attribute 'sendto'")
+
+
+def test_a_sink_that_raises_is_dropped_alone_and_the_tick_goes_on():
+    async def scenario():
+        room = Room()
+        bob = await room.admit("bob", "speaker", RTCPeerConnection(), sink=Recorder())
+        await room.admit("carl", "speaker", RTCPeerConnection(), sink=Broken())  # his mix-minus-self fails
+        dan_hears = Recorder()
+        await room.admit("dan", "listener", RTCPeerConnection(), sink=dan_hears)
+        await room.admit("eve", "listener", RTCPeerConnection(), sink=Broken())
+        for n in range(10):
+            bob.frames.push(tone_frame(n))
+            room.tick()
+        assert set(room.participants) == {"bob", "dan"} and set(room.stage) == {"bob"}
+        assert len(dan_hears.packets) == 10 and decoded_level(dan_hears.packets[-5:]) > 0.05
+        assert room.listeners.tracks == {dan_hears}
+        await room.close()
+
+    run(scenario())

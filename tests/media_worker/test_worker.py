@@ -126,6 +126,61 @@ def test_a_malformed_offer_gets_400_and_does_not_disturb_the_room():
     run_with_worker(scenario)
 
 
+def test_overlapping_reoffers_from_one_user_are_answered_and_leave_one_connection():
+    """The later offer wins; one superseded while being answered gets 409 offer_superseded."""
+
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        await until(lambda: hears(dan.recent(0.5), 440))
+        again = await asyncio.gather(*(offer(session, url, token("dan", "listener")) for _ in range(3)))
+        assert {status for status, _, _ in again} <= {200, 409} and 200 in {status for status, _, _ in again}
+        assert all(body["error"]["code"] == "offer_superseded" for status, body, _ in again if status == 409)
+        assert set(worker.room.participants) == {"ada", "dan"} and len(worker.room.listeners.tracks) == 1
+        await until(lambda: any(hears(peer.recent(0.5), 440) for _, _, peer in again), message="the winner hears the host")
+        for peer in (ada, dan, *(peer for _, _, peer in again)):
+            await peer.close()
+
+    run_with_worker(scenario)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    ("GET", "/nowhere", b"", 404), ("GET", "/offer", b"", 405), ("POST", "/offer", b"x" * 70_000, 413)])
+def test_every_error_is_json_in_the_envelope(method, path, body, status):
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        headers = {"Authorization": f"Bearer {token('eve', 'listener')}"}
+        async with session.request(method, f"{url}{path}", data=body, headers=headers) as resp:
+            assert resp.status == status and resp.content_type == "application/json"
+            error = (await resp.json())["error"]
+            assert error["code"] and error["message"]
+
+    run_with_worker(scenario)
+
+
+def test_a_speaker_admitted_muted_is_not_heard_and_a_reoffer_keeps_a_mute():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, bob = await offer(session, url, token("bob", "speaker", muted=True), tone=660)  # muted by a host
+        _, _, carl = await offer(session, url, token("carl", "speaker", muted=False), tone=880)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        await until(lambda: hears(dan.recent(0.8), 440) and hears(dan.recent(0.8), 880))
+        heard = await dan.next_audio(1.0)
+        assert hears(heard, 440) and silent_at(heard, 660), "the muted grant's speaker is not heard"
+        assert worker.room.participants["bob"].muted
+        # Carl is muted by the API, then re-offers with the token he had from before the mute.
+        assert await control(session, url, {"action": "mute", "user_id": "carl"}) == 200
+        await carl.close()
+        _, _, carl_again = await offer(session, url, token("carl", "speaker"), tone=880)
+        await until(lambda: hears(carl_again.recent(0.5), 440), message="his new connection is up")
+        assert silent_at(await dan.next_audio(1.0), 880), "a re-offer keeps the mute"
+        assert await control(session, url, {"action": "unmute", "user_id": "carl"}) == 200
+        await until(lambda: hears(dan.recent(0.5), 880), message="only the API's unmute lifts it")
+        for peer in (ada, bob, carl, carl_again, dan):
+            await peer.close()
+
+    run_with_worker(scenario)
+
+
 def test_control_needs_a_valid_signature_and_a_known_action():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         assert await control(session, url, {"action": "close"}, secret="wrong-secret") == 401

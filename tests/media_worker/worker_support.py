@@ -25,10 +25,12 @@ SPACE = "01SPACEFORMEDIATESTS0000000"
 
 
 def token(user_id: str, role: str, space_id: str = SPACE, ttl: int = 120, key: str = PRIVATE_KEY,
-          audience: str = MEDIA_TOKEN_AUDIENCE) -> str:
+          audience: str = MEDIA_TOKEN_AUDIENCE, muted: bool | None = None) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": user_id, "space_id": space_id, "role": role, "aud": audience, "iat": now,
-                       "exp": now + ttl}, key, algorithm="EdDSA")
+    claims = {"sub": user_id, "space_id": space_id, "role": role, "aud": audience, "iat": now, "exp": now + ttl}
+    if muted is not None:
+        claims["muted"] = muted
+    return jwt.encode(claims, key, algorithm="EdDSA")
 
 
 def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awaitable[Any]], **overrides: Any) -> Any:
@@ -42,6 +44,7 @@ def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awa
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         port = runner.addresses[0][1]
+        await worker.start(port)
         try:
             async with aiohttp.ClientSession() as session:
                 return await asyncio.wait_for(scenario(f"http://127.0.0.1:{port}", worker, session), timeout=60)
@@ -57,3 +60,9 @@ async def control(session: aiohttp.ClientSession, url: str, command: dict, secre
     headers = {signatures.HEADER: signatures.sign(secret, body, now=signed_at)}
     async with session.post(f"{url}/control", data=body, headers=headers) as resp:
         return resp.status
+
+
+async def health(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    """The worker's /health: its HTTP status and the status it reports."""
+    async with session.get(f"{url}/health") as resp:
+        return resp.status, (await resp.json())["status"]
