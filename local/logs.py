@@ -6,16 +6,40 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+# The logger of the lines ``make run`` shows a person.
+CONSOLE = "local.console"
 
 
 def configure(service: str, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LambdaPowertoolsFormatter(service=f"local-{service}", name="%(name)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def configure_console(service: str, log_file: Path) -> None:
+    """The stack's own process: JSON to ``log_file`` like every process, and the lines meant
+    for a person (the ``CONSOLE`` logger's: one per component, restarts, failures) also on
+    the console, as plain text."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(log_file)
+    to_file.setFormatter(LambdaPowertoolsFormatter(service=f"local-{service}", name="%(name)s"))
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(OneLine())
+    console.addFilter(logging.Filter(CONSOLE))
+    logging.basicConfig(level=logging.INFO, handlers=[to_file, console], force=True)
+
+
+class OneLine(logging.Formatter):
+    """The message alone: tracebacks and fields are in the JSON log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage()
 
 
 class AccessLog(AbstractAccessLogger):
