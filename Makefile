@@ -20,7 +20,7 @@ $(STAMP): $(REQS)
 install: $(STAMP)
 
 run: install
-	$(PY) -m local $(if $(SEED),--seed,)
+	$(PY) -m local $(if $(SEED),--seed,) $(if $(FRESH),--fresh,)
 
 lint: install
 	$(PY) -m ruff check .
