@@ -130,10 +130,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5005)
     parser.add_argument("--state", type=Path, help="keep the state in this file (restored on request)")
+    parser.add_argument("--save-every", type=float, default=1.0, help="seconds between saves while things change")
     args = parser.parse_args()
     logs.configure("moto")  # werkzeug's request lines too
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
-    state = StateFile(app, args.state) if args.state else None
+    state = StateFile(app, args.state, args.save_every) if args.state else None
     if state is not None:
         args.state.parent.mkdir(parents=True, exist_ok=True)
         threading.Thread(target=state.run, name="save-state", daemon=True).start()

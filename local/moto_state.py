@@ -49,7 +49,7 @@ def snapshot() -> dict[str, Any]:
         if any(queues.values()):
             state["sqs"][where] = queues
     for where, backend in _backends(sns_backends):
-        endpoints = [{"arn": e.arn, "id": e.id, "application_arn": e.application.arn, "token": e.token,
+        endpoints = [{"arn": e.arn, "id": str(e.id), "application_arn": e.application.arn, "token": e.token,
                       "custom_user_data": e.custom_user_data, "attributes": e.attributes}
                      for e in backend.platform_endpoints.values()]
         if endpoints:
