@@ -4,8 +4,10 @@ Lambdas use, on the root handler. ``service`` says which process wrote the line.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections import deque
 from pathlib import Path
 
 from aiohttp.abc import AbstractAccessLogger
@@ -49,3 +51,31 @@ class AccessLog(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         self.logger.info("request", extra={"method": request.method, "path": request.path, "status": response.status,
                                            "seconds": round(time, 4), "remote": request.remote})
+
+
+def log_tail(path: Path, lines: int = 10) -> list[str]:
+    try:
+        with open(path, errors="replace") as log_file:
+            return [line.rstrip("\n") for line in deque(log_file, maxlen=lines) if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def last_words(tail: list[str]) -> str:
+    """The last logged message, readable: a JSON line's message (and its exception's last
+    line), or the raw line of a process that died before it could log JSON."""
+    if not tail:
+        return ""
+    # A warning or an error says more than the chatter after it; a line that is not JSON is a crash's.
+    telling = [line for line in tail if not line.startswith("{") or '"level":"WARNING"' in line or '"level":"ERROR"' in line
+               or '"level":"CRITICAL"' in line]
+    line = (telling or tail)[-1]
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line.strip()[:300]
+    if not isinstance(entry, dict):
+        return line.strip()[:300]
+    message = str(entry.get("message", ""))
+    exception = str(entry.get("exception") or "").strip().splitlines()
+    return (f"{message} ({exception[-1]})" if exception else message)[:300]

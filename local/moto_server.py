@@ -52,7 +52,7 @@ class StateFile:
     """Saves moto's state to ``path`` (atomically: a crash mid-write keeps the previous one)."""
 
     def __init__(self, app: SerializedApp, path: Path, interval: float = 1.0):
-        self._app, self._path, self._interval = app, path, interval
+        self._app, self.path, self._interval = app, path, interval
         self.restored = threading.Event()
         self._stop = threading.Event()
         self._written = ""
@@ -63,9 +63,9 @@ class StateFile:
         with self._app.lock:
             if self.restored.is_set():
                 return {}  # once per process: a second call would duplicate every message
-            counts = moto_state.restore(json.loads(self._path.read_text()), skip_tables) if self._path.exists() else {}
+            counts = moto_state.restore(json.loads(self.path.read_text()), skip_tables) if self.path.exists() else {}
             self.restored.set()
-        log.info("restored", extra={"state": str(self._path), **counts})
+        log.info("restored", extra={"state": str(self.path), **counts})
         return counts
 
     def save(self) -> None:
@@ -77,9 +77,9 @@ class StateFile:
             text = moto_state.dumps(moto_state.snapshot())
             self._app.changed = False
         if text != self._written:
-            tmp = self._path.with_suffix(".tmp")
+            tmp = self.path.with_suffix(".tmp")
             tmp.write_text(text)
-            os.replace(tmp, self._path)
+            os.replace(tmp, self.path)
             self._written = text
 
     def run(self) -> None:
@@ -109,7 +109,13 @@ class StateRoutes:
             return self._app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         request = json.loads(environ["wsgi.input"].read(length) or b"{}")
-        counts = self._state.restore(frozenset(request.get("skip_tables", []))) if self._state else {}
+        try:
+            counts = self._state.restore(frozenset(request.get("skip_tables", []))) if self._state else {}
+        except Exception as exc:  # noqa: BLE001 - said to the stack, which says it to the person; nothing is saved over it
+            log.exception("could not restore", extra={"state": str(self._state.path) if self._state else None})
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [f"{type(exc).__name__}: {exc} (in {self._state.path if self._state else '?'}; "
+                    "make run FRESH=1 starts empty)".encode()]
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(counts).encode()]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, ClassVar, Mapping
 
 from local import generated_secrets
-from local.logs import CONSOLE
+from local.logs import CONSOLE, last_words, log_tail
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".local-run"
@@ -186,13 +186,16 @@ def bootstrap(env: dict[str, str]) -> None:
     done = subprocess.run([sys.executable, "-m", "local.bootstrap"], cwd=ROOT, capture_output=True, text=True,
                           env={**env, "AWS_ACCESS_KEY_ID": BOOTSTRAP_ACCESS_KEY})
     if done.returncode != 0:
-        raise RuntimeError(f"bootstrap failed ({exit_reason(done.returncode)}): {done.stderr.strip()[-500:]}")
+        raise RuntimeError(f"bootstrap failed ({exit_reason(done.returncode)}): {last_words(done.stderr.splitlines()[-10:])}")
     prefix = env.get(Settings.env_name("table_prefix")) or Settings.model_fields["table_prefix"].default
     volatile = [f"{prefix}-{name}" for name in VOLATILE_TABLES]
     request = urllib.request.Request(env["AWS_ENDPOINT_URL"] + RESTORE_PATH, method="POST",
                                      data=json.dumps({"skip_tables": volatile}).encode())
-    with urllib.request.urlopen(request, timeout=60) as reply:
-        log.info("restored the saved state", extra={"restored": json.loads(reply.read())})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            log.info("restored the saved state", extra={"restored": json.loads(reply.read())})
+    except urllib.error.HTTPError as refused:
+        raise RuntimeError(f"could not restore the saved state: {refused.read().decode(errors='replace')}") from refused
 
 
 class Stack:
@@ -242,7 +245,11 @@ class Stack:
                 component.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         if component.ready_url:
-            wait_until_ready(component, timeout, lambda: self.stopping)
+            try:
+                wait_until_ready(component, timeout, lambda: self.stopping)
+            except (RuntimeError, TimeoutError) as exc:
+                last = last_words(log_tail(self.log_path(component)))
+                raise RuntimeError(f"{exc}" + (f"; it last logged: {last}" if last else "")) from exc
         if component.after_start:
             component.after_start(self.env)
 

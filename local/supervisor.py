@@ -7,15 +7,12 @@ why, once, instead of spinning. The stack itself stops only on Ctrl-C.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-from local.logs import CONSOLE
+from local.logs import CONSOLE, last_words, log_tail
 from local.stack import Component, Stack, exit_reason
 
 log = logging.getLogger(CONSOLE)  # each line here is for the person running the stack
@@ -80,30 +77,3 @@ class Supervisor:
         record.retry_at = self._clock() + delay
         log.warning("%s. Restarting it in %.0f s", said, delay, extra=fields)
 
-
-def log_tail(path: Path, lines: int = 10) -> list[str]:
-    try:
-        with open(path, errors="replace") as log_file:
-            return [line.rstrip("\n") for line in deque(log_file, maxlen=lines) if line.strip()]
-    except FileNotFoundError:
-        return []
-
-
-def last_words(tail: list[str]) -> str:
-    """The last logged message, readable: a JSON line's message (and its exception's last
-    line), or the raw line of a process that died before it could log JSON."""
-    if not tail:
-        return ""
-    # A warning or an error says more than the chatter after it; a line that is not JSON is a crash's.
-    telling = [line for line in tail if not line.startswith("{") or '"level":"WARNING"' in line or '"level":"ERROR"' in line
-               or '"level":"CRITICAL"' in line]
-    line = (telling or tail)[-1]
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        return line.strip()[:300]
-    if not isinstance(entry, dict):
-        return line.strip()[:300]
-    message = str(entry.get("message", ""))
-    exception = str(entry.get("exception") or "").strip().splitlines()
-    return (f"{message} ({exception[-1]})" if exception else message)[:300]

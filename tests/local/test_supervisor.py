@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from local.logs import CONSOLE
+from local.logs import CONSOLE, last_words
 from local.stack import Component, Ports, Stack
-from local.supervisor import Supervisor, last_words
+from local.supervisor import Supervisor
 
 # Logs an error and exits 3 the first time; runs on after that.
 FLAKY = """import json, pathlib, sys, time
