@@ -221,16 +221,20 @@ class Stack:
             for component in self.components:
                 self._start(component, timeout)
                 console.info("%-7s %s", component.name, component.url or "running",
-                         extra={"component": component.name, "url": component.url})
+                             extra={"component": component.name, "url": component.url})
         except BaseException:
             self.stop()
             raise
 
-    def restart(self, component: Component, timeout: float = 60.0) -> None:
-        """Start a component that exited again, after ending what its process left behind
-        (e.g. the API's media workers): their ports and records would be in the way."""
+    def end_leftovers(self, component: Component) -> None:
+        """End what a component that exited left behind (e.g. the API's media workers): they
+        would hold its ports, and nothing would stop them later. Call it as soon as the exit
+        is noticed, while the process group's id cannot have been reused."""
         if component.process is not None:
             _end_group(component.process, timeout=5.0)
+
+    def restart(self, component: Component, timeout: float = 60.0) -> None:
+        """Start a component that exited (and whose leftovers were ended) again."""
         try:
             self._start(component, timeout)
         except BaseException:
@@ -256,7 +260,8 @@ class Stack:
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping = True
         for component in reversed(self.components):
-            if component.process is not None:
+            # One that exited had its leftovers ended when its exit was noticed.
+            if component.process is not None and component.process.poll() is None:
                 _end_group(component.process, timeout)
 
     def failed(self) -> list[str]:

@@ -46,6 +46,7 @@ class Supervisor:
                 if self._clock() >= record.retry_at:
                     self._restart(component, record)
             elif component.process is not None and component.process.poll() is not None:
+                self._stack.end_leftovers(component)
                 self._failed(component, record, exit_reason(component.process.returncode))
 
     def _restart(self, component: Component, record: _Record) -> None:
