@@ -46,8 +46,8 @@ def main() -> None:
         stack.stopping = True
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal was closed
+        signal.signal(stop_signal, request_stop)
     log.info("Parlor: logs in %s/, data in %s/%s", _shown(args.run_dir), _shown(state_dir), " (fresh)" if args.fresh else "")
     try:
         stack.start()

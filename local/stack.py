@@ -32,9 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".local-run"
 log = logging.getLogger(__name__)
 console = logging.getLogger(CONSOLE)
-# Records of processes that do not survive a restart (media workers, WebSocket connections):
-# not restored, so the next join launches a worker instead of trusting a dead one's record.
+# Records of processes that do not survive a restart of the stack (media workers, WebSocket
+# connections): not restored then, so the next join launches a worker instead of trusting a
+# dead one's record. When moto alone restarts, those processes live on: all is restored.
 VOLATILE_TABLES = ("media_workers", "connections")
+# Set in the environment a set-up hook gets when its component restarts inside a running stack.
+RESTARTED = "PARLOR_LOCAL_RESTARTED"
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ def bootstrap(env: dict[str, str]) -> None:
     if done.returncode != 0:
         raise RuntimeError(f"bootstrap failed ({exit_reason(done.returncode)}): {last_words(done.stderr.splitlines()[-10:])}")
     prefix = env.get(Settings.env_name("table_prefix")) or Settings.model_fields["table_prefix"].default
-    volatile = [f"{prefix}-{name}" for name in VOLATILE_TABLES]
+    volatile = [] if env.get(RESTARTED) else [f"{prefix}-{name}" for name in VOLATILE_TABLES]
     request = urllib.request.Request(env["AWS_ENDPOINT_URL"] + RESTORE_PATH, method="POST",
                                      data=json.dumps({"skip_tables": volatile}).encode())
     try:
@@ -236,13 +239,13 @@ class Stack:
     def restart(self, component: Component, timeout: float = 60.0) -> None:
         """Start a component that exited (and whose leftovers were ended) again."""
         try:
-            self._start(component, timeout)
+            self._start(component, timeout, restarted=True)
         except BaseException:
             if component.process is not None:
                 _end_group(component.process, timeout=5.0)
             raise
 
-    def _start(self, component: Component, timeout: float) -> None:
+    def _start(self, component: Component, timeout: float, restarted: bool = False) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(component), "ab") as out:  # the child keeps its own copy of the descriptor
             component.process = subprocess.Popen(
@@ -255,7 +258,7 @@ class Stack:
                 last = last_words(log_tail(self.log_path(component)))
                 raise RuntimeError(f"{exc}" + (f"; it last logged: {last}" if last else "")) from exc
         if component.after_start:
-            component.after_start(self.env)
+            component.after_start({**self.env, RESTARTED: "1"} if restarted else self.env)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping = True
