@@ -4,8 +4,9 @@ moto's backends are not thread-safe (a TransactWriteItems deep-copies tables whi
 other threads write), and the local API, gateway and workers call it concurrently.
 
 With ``--state FILE`` the server saves what it holds (``local.moto_state``) to FILE when it
-stops and, while it runs, every second something changed; ``POST /_parlor/state/restore``
-(called by the stack once the tables and queues exist) loads it back. Nothing is saved
+stops and, while it runs, every second something changed (less often with much data);
+``POST /_parlor/state/restore`` (called by the stack once the tables and queues exist)
+loads it back. Nothing is saved
 before that call: a server that has not restored yet must not overwrite the last state.
 Until then only ``local.bootstrap`` (known by its access key) is served; other callers wait,
 so that none reads the empty tables of a restarted server or writes what the restore
@@ -20,6 +21,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -56,6 +58,7 @@ class StateFile:
         self.restored = threading.Event()
         self._stop = threading.Event()
         self._written = ""
+        self.locked_for = 0.0
 
     def restore(self, skip_tables: frozenset[str]) -> dict[str, int]:
         from local import moto_state
@@ -73,9 +76,12 @@ class StateFile:
 
         if not self.restored.is_set():
             return
+        began = time.monotonic()
         with self._app.lock:
-            text = moto_state.dumps(moto_state.snapshot())
+            state = moto_state.snapshot()  # copies: it can be written out after the lock is released
             self._app.changed = False
+        self.locked_for = time.monotonic() - began
+        text = moto_state.dumps(state)
         if text != self._written:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(text)
@@ -83,7 +89,9 @@ class StateFile:
             self._written = text
 
     def run(self) -> None:
-        while not self._stop.wait(self._interval):
+        # Each save holds up every request while it copies (~0.1 ms an item): with much data,
+        # save less often, so that saving never takes more than a twentieth of the server's time.
+        while not self._stop.wait(max(self._interval, 20 * self.locked_for)):
             if self._app.changed:
                 try:
                     self.save()
