@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -206,7 +207,9 @@ class Stack:
                  state_dir: Path | None = None):
         self.ports = ports
         self.log_dir = log_dir or RUN_DIR
-        self.state_dir = state_dir or self.log_dir / "state"
+        # Only a caller that names where the data lives shares it (``make run``: .local-run/state);
+        # others (tests, benchmarks) get their own, never mixing into a developer's data.
+        self.state_dir = state_dir or (log_dir / "state" if log_dir else Path(tempfile.mkdtemp(prefix="parlor-state-")))
         self.env = stack_env(ports, os.environ if env is None else env, generated_secrets.load_or_create(self.state_dir))
         self.components = components(ports, self.state_dir)
         # Set on Ctrl-C: a component still starting gives up waiting.
