@@ -30,7 +30,7 @@ coturn:
 	  fi; }
 
 run: install coturn
-	$(PY) -m local $(if $(SEED),--seed,)
+	$(PY) -m local $(if $(SEED),--seed,) $(if $(FRESH),--fresh,)
 
 lint: install
 	$(PY) -m ruff check .

@@ -7,7 +7,10 @@ charges, refunds, events — with Stripe's object shapes, form-encoded parameter
 signs them (``Stripe-Signature: t=<ts>,v1=<HMAC-SHA256(secret, "<ts>.<payload>")>``, the scheme
 ``parlor_contract.signatures`` implements for Parlor's own services).
 Pages a person would use (onboarding, hosted checkout) are plain HTML forms; test routes
-under ``/_test`` do the same without a browser. State lives in memory.
+under ``/_test`` do the same without a browser. State lives in memory and, with
+``--state FILE``, in FILE too: saved after every change, loaded at start, when the events
+whose webhook was never acknowledged (``pending_webhooks``) are sent again, as Stripe
+retries them; acknowledged ones are not.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -38,6 +42,7 @@ class Config:
     webhook_url: str = ""
     webhook_secret: str = "whsec_local"
     public_url: str = ""
+    state_path: Path | None = None
 
 
 class StripeError(Exception):
@@ -86,11 +91,25 @@ class Store:
             raise StripeError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param="id")
         return obj
 
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        os.replace(tmp, path)  # a crash mid-write keeps the previous state
+
+    @classmethod
+    def load(cls, path: Path) -> Store:
+        saved = json.loads(path.read_text())
+        # Events are objects too: share them, as in memory, so a delivery updates both.
+        store = cls(objects=saved["objects"], idempotency={k: tuple(v) for k, v in saved["idempotency"].items()})
+        store.events = [store.objects[event["id"]] for event in saved["events"]]
+        return store
+
 
 class StripeStandIn:
     def __init__(self, config: Config):
         self.config = config
-        self.store = Store()
+        path = config.state_path
+        self.store = Store.load(path) if path is not None and path.exists() else Store()
         self._http: ClientSession | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
 
@@ -121,6 +140,7 @@ class StripeStandIn:
         r.add_get("/_test/events", self._test(lambda req: {"data": self.store.events}))
         r.add_post("/_test/events/{id}/signed", self._test(lambda req: self.signed(req.match_info["id"])))
         r.add_post("/_test/events/{id}/resend", self._test(lambda req: self.resend(req.match_info["id"])))
+        app.on_startup.append(self._resend_unacknowledged)
         app.on_cleanup.append(self._close)
         return app
 
@@ -130,6 +150,18 @@ class StripeStandIn:
             return await handler(request)
         except StripeError as exc:
             return web.json_response(exc.body, status=exc.status)
+        finally:
+            if request.method != "GET":  # whatever changed, kept before the next request
+                self._save()
+
+    def _save(self) -> None:
+        if self.config.state_path is not None:
+            self.store.save(self.config.state_path)
+
+    async def _resend_unacknowledged(self, app: web.Application) -> None:
+        for event in self.store.events:
+            if event.get("pending_webhooks"):
+                self._deliver(event)
 
     def _api(self, action: Any) -> Any:
         async def handle(request: web.Request) -> web.Response:
@@ -324,6 +356,8 @@ class StripeStandIn:
             try:
                 async with self._http.post(self.config.webhook_url, data=payload, headers=headers) as resp:
                     if resp.status < 300:
+                        event["pending_webhooks"] = 0
+                        self._save()
                         return
                     log.warning("webhook refused", extra={"event_type": event["type"], "status": resp.status})
             except Exception as exc:  # noqa: BLE001 - delivery is retried
@@ -353,10 +387,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Local Stripe stand-in")
     parser.add_argument("--host", default=os.environ.get("STRIPE_STANDIN_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("STRIPE_STANDIN_PORT", "12111")))
+    parser.add_argument("--state", type=Path, help="keep the state in this file")
     args = parser.parse_args()
     logs.configure("stripe")
     config = Config(args.host, args.port, os.environ.get("STRIPE_WEBHOOK_URL", ""),
-                    os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local"))
+                    os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local"), state_path=args.state)
+    if args.state is not None:
+        args.state.parent.mkdir(parents=True, exist_ok=True)
     web.run_app(create_app(config), host=args.host, port=args.port, print=None, access_log_class=logs.AccessLog)
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+import time
 
 import pytest
 import requests
 import stripe
 
-from local.stripe_standin import unflatten
+from local.stack import free_port
+from local.stripe_standin import Config, create_app, unflatten
 from parlor_contract.signatures import sign
 from tests.api.test_ticketing import SECRET, StandIn
+from tests.servers import ServedApp
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +97,65 @@ def test_events_are_signed_like_stripe(standin, client):
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(signed["payload"], sign("whsec_other", signed["payload"]), SECRET)
     assert json.loads(signed["payload"])["object"] == "event"
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """The API's webhook endpoint: records each event id and acknowledges it."""
+
+    received: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's name
+        self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["id"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.05)
+
+
+def test_state_outlives_the_process_and_only_unacknowledged_webhooks_are_sent_again(tmp_path):
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    listening = f"http://127.0.0.1:{receiver.server_address[1]}/webhook"
+    state = tmp_path / "stripe.json"
+
+    def run(webhook_url: str) -> ServedApp:
+        return ServedApp(create_app(Config(webhook_url=webhook_url, webhook_secret=SECRET, state_path=state)))
+
+    def standin_client(app: ServedApp) -> stripe.StripeClient:
+        return stripe.StripeClient("sk_test_standin", base_addresses={"api": app.url})
+
+    def enable(app: ServedApp, account_id: str) -> None:
+        assert requests.post(f"{app.url}/_test/accounts/{account_id}/enable", timeout=10).status_code == 200
+
+    first = run(listening)
+    delivered = standin_client(first).v1.accounts.create(params={"type": "express"}, options={"idempotency_key": "k-1"})
+    enable(first, delivered.id)
+    _until(lambda: '"pending_webhooks": 0' in state.read_text())  # acknowledged, and saved so
+    first.stop()
+
+    nobody_listens = run(f"http://127.0.0.1:{free_port()}/webhook")
+    undelivered = standin_client(nobody_listens).v1.accounts.create(params={"type": "express"})
+    enable(nobody_listens, undelivered.id)
+    nobody_listens.stop()  # before any delivery could succeed
+
+    again = run(listening)
+    try:
+        client = standin_client(again)
+        assert client.v1.accounts.retrieve(delivered.id).payouts_enabled
+        assert client.v1.accounts.retrieve(undelivered.id).payouts_enabled
+        # An idempotency key used before the restart still replays the first answer.
+        assert client.v1.accounts.create(params={"type": "express"}, options={"idempotency_key": "k-1"}).id == delivered.id
+        events = {e["data"]["object"]["id"]: e["id"] for e in requests.get(f"{again.url}/_test/events", timeout=10).json()["data"]}
+        _until(lambda: events[undelivered.id] in _Receiver.received)
+        assert _Receiver.received.count(events[delivered.id]) == 1, "an acknowledged event is not sent twice"
+    finally:
+        again.stop()
+        receiver.shutdown()
