@@ -1,0 +1,29 @@
+"""The local stack's secrets are made once per state dir and kept; a new one is added to an old dir."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from local import generated_secrets
+
+
+def test_secrets_are_made_once_and_kept_readable_by_the_owner_only(tmp_path: Path):
+    first = generated_secrets.load_or_create(tmp_path)
+    again = generated_secrets.load_or_create(tmp_path)
+    assert again == first
+    assert {"jwt_secret", "service_secret", "turn_secret", "media_token_private_key"} <= set(first)
+    assert stat.S_IMODE((tmp_path / generated_secrets.FILE).stat().st_mode) == 0o600
+
+
+def test_a_state_dir_from_before_the_turn_secret_keeps_its_secrets_and_gains_the_new_one(tmp_path: Path):
+    old = generated_secrets.load_or_create(tmp_path)
+    del old["turn_secret"]
+    (tmp_path / generated_secrets.FILE).write_text(json.dumps(old))
+
+    upgraded = generated_secrets.load_or_create(tmp_path)
+
+    assert {k: upgraded[k] for k in old} == old  # sessions and media tokens still verify
+    assert upgraded["turn_secret"]
+    assert generated_secrets.load_or_create(tmp_path) == upgraded  # and it was saved
