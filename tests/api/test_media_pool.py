@@ -98,7 +98,7 @@ def test_concurrent_claims_never_give_one_pooled_worker_to_two_spaces(pool, cloc
     taken = [c for c in claims if c is not None]
     assert len(taken) == 2 and len({c.worker_id for c in taken}) == 2
     owners = {MediaPoolSlotModel.get(c.slot).claimed_by for c in taken}
-    assert owners == {space for space, c in zip(spaces, claims) if c is not None}
+    assert owners == {space for space, c in zip(spaces, claims, strict=True) if c is not None}
 
 
 def test_a_claim_from_an_empty_pool_falls_back_to_a_cold_launch(gateway, pool, launcher):
