@@ -41,7 +41,18 @@ def main() -> None:
     server = create_local_server(config.chalice_app, config, args.host, args.port)
     server.server.RequestHandlerClass = functools.partial(JsonRequestHandler, app_object=config.chalice_app, config=config)
     log.info("serving", extra={"url": f"http://{args.host}:{args.port}"})
+    # As a deployment's schedule would (api/media_tasks.py), but at once: the first space need not start cold.
+    _warm_the_media_pool()
     server.server.serve_forever()
+
+
+def _warm_the_media_pool() -> None:
+    from chalicelib.wiring import services
+
+    try:
+        services().media.refill_pool()
+    except Exception:  # noqa: BLE001 - the schedule tries again; spaces start cold meanwhile
+        log.exception("could not fill the media workers' warm pool")
 
 
 if __name__ == "__main__":

@@ -147,12 +147,12 @@ class WorkerMediaGateway:
             record.update(actions=[MediaWorkerModel.handle.set(handle)])
         logger.info("media worker launched", extra={"space_id": space_id, "handle": record.handle, "pooled": pooled is not None,
                                                      "replacing": previous.state if previous is not None else None})
-        if previous is not None:
+        if pooled is not None:
+            self._wait_until_ready(space_id)
+        if previous is not None:  # once a pooled worker is ready, so that the room's re-offers find it so
             self._announce_restart(space_id, previous)
         if self._pool is not None:
             self._pool.refill()
-        if pooled is not None:
-            self._wait_until_ready(space_id)
         return True
 
     def _claim_pooled(self, space_id: str, record: MediaWorkerModel) -> str | None:
