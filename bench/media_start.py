@@ -2,7 +2,8 @@
 with the warm pool (``PARLOR_MEDIA_WARM_POOL=2``) and without it (``0``: a cold worker).
 
 For each setting, the local stack runs as real processes (``local.stack.Stack``, as ``make
-run``); each trial times, from ``POST /v1/spaces``: the first join that returns the worker
+run``); each trial times ``POST /v1/spaces`` itself (with the pool it claims a worker and waits
+for its first heartbeat as the space's; without, it launches one) and, from its start: the first join that returns the worker
 (the client retries ``503 media_starting`` every 50 ms, not after ``Retry-After``, so the
 figure is the worker's and not the client's back-off), the answer to the host's offer,
 and the host's first audio frame from the worker (a real aiortc peer on loopback). With
@@ -34,6 +35,7 @@ TABLE_PREFIX = "parlor-bench-start"
 
 @dataclass
 class Trial:
+    created: float  # seconds POST /v1/spaces took (it claims the pooled worker, or launches one)
     joined: float  # seconds from POST /v1/spaces
     answered: float
     first_audio: float
@@ -83,12 +85,13 @@ def run(pool_size: int, trials: int) -> list[Trial]:
                                                           "password": "bench-password-1"})
         assert status == 201, body
         token = body["token"]
-        for n in range(trials):
+        for n in range(trials + 1):  # the first, untimed, warms the API up (its clients are made on first use)
             refill = _wait_for_pool(dynamodb, pool_size) if pool_size else None
-            refill = refill if n else None  # the first wait is the initial fill, not a refill
+            refill = refill if n > 1 else None  # the first waits are the initial fill, not a refill
             started = time.perf_counter()
             status, space = http.call("POST", "/v1/spaces", {"title": "Bench"}, token=token)
             assert status == 201, space
+            created = time.perf_counter() - started
             while True:
                 status, joined = http.call("POST", f"/v1/spaces/{space['id']}/join", token=token)
                 if status == 200:
@@ -98,7 +101,8 @@ def run(pool_size: int, trials: int) -> list[Trial]:
             joined_after = time.perf_counter() - started
             answered, first_audio = asyncio.run(_first_audio(joined["media"]["url"], joined["media"]["token"]))
             offered_at = joined_after
-            results.append(Trial(joined_after, offered_at + answered, offered_at + first_audio, refill))
+            if n:
+                results.append(Trial(created, joined_after, offered_at + answered, offered_at + first_audio, refill))
             assert http.call("POST", f"/v1/spaces/{space['id']}/end", token=token)[0] == 200
     return results
 
@@ -110,14 +114,15 @@ def main() -> None:
     args = parser.parse_args()
     trials = args.trials or (2 if args.quick else 5)
     medians = {}
-    print(f"{'warm pool':>9} {'trials':>6} {'join ms':>8} {'answer ms':>9} {'audio p50 ms':>12} {'min':>6} {'max':>6}"
+    print(f"{'warm pool':>9} {'trials':>6} {'create ms':>9} {'join ms':>8} {'answer ms':>9} {'audio p50 ms':>12} {'min':>6} {'max':>6}"
           f" {'refill s':>8}", flush=True)  # medians but for min and max
     for pool_size in (2, 0):
         results = run(pool_size, trials)
         audio = [r.first_audio * 1000 for r in results]
         medians[pool_size] = statistics.median(audio)
         refills = [r.refill for r in results if r.refill is not None]
-        print(f"{pool_size:>9} {len(results):>6} {statistics.median(r.joined for r in results) * 1000:>8.0f}"
+        print(f"{pool_size:>9} {len(results):>6} {statistics.median(r.created for r in results) * 1000:>9.0f}"
+              f" {statistics.median(r.joined for r in results) * 1000:>8.0f}"
               f" {statistics.median(r.answered for r in results) * 1000:>9.0f} {medians[pool_size]:>12.0f}"
               f" {min(audio):>6.0f} {max(audio):>6.0f} {statistics.median(refills) if refills else float('nan'):>8.1f}", flush=True)
     print(f"POST /v1/spaces -> host's first audio: {medians[0] / medians[2]:.1f}x faster with the warm pool", flush=True)
