@@ -15,7 +15,9 @@ from pathlib import Path
 import aiohttp
 import boto3
 
+from chalicelib.settings import Settings
 from media_worker import ice
+from parlor_contract.worker import PoolState
 from tests.e2e.http import Http
 from tests.media_worker.peers import Peer, hears, offer, until
 from tests.sockets import next_event
@@ -71,6 +73,13 @@ def test_a_room_hears_again_within_seconds_of_its_worker_being_killed(stack):
         return dynamodb.get_item(TableName="parlor-e2e-media_workers", Key={"space_id": {"S": space_id}},
                                  ConsistentRead=True)["Item"]
 
+    def pool_is_full() -> bool:
+        """Every slot of the warm pool holds an idle worker: the steady state the kill happens in
+        (other tests' spaces may have just claimed workers that are still being replaced)."""
+        slots = [dynamodb.get_item(TableName="parlor-e2e-media_pool", Key={"slot": {"S": str(n)}},
+                                   ConsistentRead=True).get("Item", {}) for n in range(Settings().media_warm_pool)]
+        return all(slot.get("state", {}).get("S") == PoolState.IDLE for slot in slots)
+
     async def scenario() -> float:
         ice.gather_only_on("127.0.0.1")
         loop = asyncio.get_running_loop()
@@ -88,6 +97,7 @@ def test_a_room_hears_again_within_seconds_of_its_worker_being_killed(stack):
                 hearer = await talk_and_listen(joined["host"], joined["listener"])
                 await until(lambda: hears(hearer.recent(1.0), 440), timeout=15, message="no audio before the kill")
 
+                await until(pool_is_full, timeout=60, message="the warm pool never refilled")
                 record = worker_record()
                 pid = int(record["handle"]["S"])
                 assert int(record["pid"]["N"]) == pid
@@ -97,7 +107,7 @@ def test_a_room_hears_again_within_seconds_of_its_worker_being_killed(stack):
                 told = await asyncio.gather(*(loop.run_in_executor(None, next_event, ws, "media.restarted", 10)
                                               for ws in sockets.values()))
                 assert [e["space_id"] for e in told] == [space_id, space_id]
-                rejoined = await asyncio.gather(*(loop.run_in_executor(None, _join, http, space_id, person, 10)
+                rejoined = await asyncio.gather(*(loop.run_in_executor(None, _join, http, space_id, person, 30)
                                                   for person in (host, listener)))
                 assert rejoined[0]["media"]["url"] == rejoined[1]["media"]["url"]
                 hearer = await talk_and_listen(*rejoined)
