@@ -144,7 +144,8 @@ class WorkerMediaGateway:
         pooled = self._claim_pooled(space_id, record)
         if pooled is None:
             handle = self._launcher.launch(space_id)
-            record.update(actions=[MediaWorkerModel.handle.set(handle)])
+            # (No URL until the new worker's heartbeat: not a pooled one's that failed its hand-over.)
+            record.update(actions=[MediaWorkerModel.handle.set(handle), MediaWorkerModel.url.remove()])
         logger.info("media worker launched", extra={"space_id": space_id, "handle": record.handle, "pooled": pooled is not None,
                                                      "replacing": previous.state if previous is not None else None})
         if pooled is not None:

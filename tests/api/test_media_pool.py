@@ -107,6 +107,14 @@ def test_a_claim_from_an_empty_pool_falls_back_to_a_cold_launch(gateway, pool, l
     assert launcher.launched == ["space-1"] and MediaWorkerModel.get("space-1").handle == "handle-1"
 
 
+def test_a_pool_whose_workers_all_fail_their_hand_over_falls_back_to_a_cold_launch(gateway, pool, launcher, clock):
+    pool.refill()
+    idle("0", "http://127.0.0.1:1", clock.now())
+    gateway.start("space-1")
+    record = MediaWorkerModel.get("space-1")
+    assert launcher.launched == ["space-1"] and (record.handle, record.url) == ("handle-1", None)
+
+
 def test_a_silent_pooled_worker_is_neither_claimed_nor_kept(gateway, pool, launcher, clock, pooled_url):
     pool.refill()
     idle("0", pooled_url, clock.now())
