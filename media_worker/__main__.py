@@ -41,8 +41,7 @@ def main() -> None:
         raise SystemExit(2) from None
     if not config.space_id:  # a warm-pool worker: it serves the space the API claims it for
         logs.configure(pool_slot=config.pool_slot)
-        asyncio.run(pool.serve_when_claimed(config, serve))
-        return
+        raise SystemExit(asyncio.run(pool.serve_when_claimed(config, serve)))
     logs.configure(space_id=config.space_id)
     asyncio.run(serve(config))
 

@@ -128,17 +128,18 @@ async def wait_for_claim(config: WorkerConfig, dynamodb: Any) -> WorkerConfig:
     return config.model_copy(update={"space_id": space_id, "port": port})
 
 
-async def serve_when_claimed(config: WorkerConfig, serve: Callable[[WorkerConfig], Awaitable[None]]) -> None:
+async def serve_when_claimed(config: WorkerConfig, serve: Callable[[WorkerConfig], Awaitable[Any]]) -> Any:
+    """Wait in the pool, then ``serve`` the claimed space; what ``serve`` returns (the exit status)."""
     import boto3
 
     try:
         claimed = await wait_for_claim(config, boto3.client("dynamodb"))
     except SlotLost:
         log.info("the pool slot went to another worker: exiting")
-        return
+        return 0
     logs.configure(space_id=claimed.space_id)
     log.info("serving the claimed space")
-    await serve(claimed)
+    return await serve(claimed)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
