@@ -69,8 +69,14 @@ def test_a_pooled_worker_learns_a_claim_from_its_record_when_the_call_is_lost(la
     assert pool.claim("01SPACEBYRECORD") is not None  # and no hand-over call
     port = int(slot.url.rsplit(":", 1)[1])
     wait_for(lambda: (health(port) or {}).get("space_id") == "01SPACEBYRECORD", 30, "the claim never reached the worker")
-    record = MediaWorkerModel.get("01SPACEBYRECORD", consistent_read=True)
-    assert record.state == WorkerState.READY and record.url == slot.url
+
+    def ready() -> MediaWorkerModel | None:  # its first heartbeat as the space's worker
+        try:
+            record = MediaWorkerModel.get("01SPACEBYRECORD", consistent_read=True)
+        except MediaWorkerModel.DoesNotExist:
+            return None
+        return record if record.state == WorkerState.READY else None
+    assert wait_for(ready, 30, "the claimed worker never heartbeat as the space's").url == slot.url
 
 
 def test_a_pooled_worker_whose_slot_went_to_another_exits(launcher):
