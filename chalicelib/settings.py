@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # How media workers are started: "local" (a subprocess per space), "ecs" (a Fargate task), "none".
     media_launcher: str = "none"
     media_base_port: int = 9000
+    # Started, idle media workers kept for spaces going live (processes locally, Fargate tasks on AWS); 0: none.
+    media_warm_pool: int = 2
     ecs_cluster: str = ""
     ecs_task_definition: str = ""
     ecs_container: str = "media-worker"

@@ -20,7 +20,7 @@ from chalicelib.gateways.payments import Payments
 from chalicelib.gateways.push import PushGateway
 from chalicelib.gateways.queues import Queue, QueueSender
 from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
-from chalicelib.models.media_workers import MediaWorkerModel
+from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
 from chalicelib.services.accounts import AccountService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
@@ -95,7 +95,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
                                        QueueSender(_client("sqs", settings), settings.queue_name(Queue.REALTIME)),
                                        settings.realtime_inline_limit)
     events = events or realtime_gateway
-    media = media or _default_media(settings, clock)
+    media = media or _default_media(settings, clock, events)
     membership = Membership(connection, clock, events)
     chat = ChatService(clock, membership, events)
     social = SocialGraph(connection, clock)
@@ -153,16 +153,17 @@ def _client(service: str, settings: Settings, **kwargs: Any) -> Callable[[], Any
     return cache(lambda: boto3.client(service, **kwargs))
 
 
-def _default_media(settings: Settings, clock: Clock) -> MediaGateway:
+def _default_media(settings: Settings, clock: Clock, events: EventPublisher) -> MediaGateway:
     import os
 
-    from chalicelib.gateways import media
+    from chalicelib.gateways import media, media_pool
 
     launcher: media.Launcher
+    local: media.LocalProcessLauncher | None = None
     if settings.media_launcher == "local":
         env = media.worker_env(os.environ, MediaWorkerModel.Meta.table_name, settings.media_token_public_key,
-                               settings.service_secret, settings.api_url)
-        launcher = media.LocalProcessLauncher(env, settings.media_base_port)
+                               settings.service_secret, settings.api_url, MediaPoolSlotModel.Meta.table_name)
+        launcher = local = media.LocalProcessLauncher(env, settings.media_base_port)
     elif settings.media_launcher == "ecs":
         import boto3
 
@@ -171,7 +172,12 @@ def _default_media(settings: Settings, clock: Clock) -> MediaGateway:
                                      list(settings.ecs_security_groups), settings.api_url)
     else:
         return media.UnavailableMedia()
-    return media.WorkerMediaGateway(launcher, clock, settings.service_secret)
+    pool = (media_pool.WarmPool(launcher, clock, settings.service_secret, settings.media_warm_pool)
+            if settings.media_warm_pool > 0 else None)
+    gateway = media.WorkerMediaGateway(launcher, clock, settings.service_secret, pool=pool, events=events)
+    if local is not None:
+        local.on_exit(gateway.worker_exited)  # on AWS, ECS task-state events call it (api/media_tasks.py)
+    return gateway
 
 
 _services: Services | None = None

@@ -19,6 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from chalicelib.gateways.media import task_family
 from chalicelib.settings import Settings
 from infra import derive
 from infra.turn import TurnRelay
@@ -79,6 +80,7 @@ class ParlorStack(cdk.Stack):
                                                               "${AWS::URLSuffix}/" + API_STAGE))
         self._grant_api(role, task, cluster, ws_url, api_url, [a for a in (apns_arn, fcm_arn) if a])
         self._report_batch_item_failures()
+        self._watch_worker_tasks(cluster)
         cdk.CfnOutput(self, "RestApiUrlOutput", value=api_url.string_value)
         cdk.CfnOutput(self, "WebsocketUrlOutput", value=cdk.Fn.sub("wss://${WebsocketAPI}.execute-api.${AWS::Region}."
                                                                    "${AWS::URLSuffix}/" + API_STAGE))
@@ -140,9 +142,13 @@ class ParlorStack(cdk.Stack):
                                   description="Media workers: their HTTP port and the UDP range WebRTC uses")
         group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(derive.WORKER_PORT), "offer, control, health")
         group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.udp_range(*derive.WORKER_UDP_PORTS), "WebRTC media")
-        task = ecs.FargateTaskDefinition(self, "MediaWorkerTask", cpu=256, memory_limit_mib=512)
+        # A fixed family: the app's ECS task-state rule matches it (chalicelib/api/media_tasks.py).
+        task = ecs.FargateTaskDefinition(self, "MediaWorkerTask", cpu=256, memory_limit_mib=512,
+                                         family=task_family(f"parlor-{stage}"))
         workers_table = self.tables[f"parlor-{stage}-media_workers"]
         workers_table.grant_read_write_data(task.task_role)
+        pool_table = self.tables[f"parlor-{stage}-media_pool"]
+        pool_table.grant_read_write_data(task.task_role)  # a warm-pool worker heartbeats its slot
         task.add_container(
             WORKER_CONTAINER,
             # Built from the repository root so the image carries parlor_contract; the root's
@@ -153,7 +159,8 @@ class ParlorStack(cdk.Stack):
             environment={WorkerEnv.PORT: str(derive.WORKER_PORT), WorkerEnv.BIND_HOST: "0.0.0.0",
                          # The task's public IP reaches clients through STUN (a 1:1 NAT); set from context.
                          WorkerEnv.STUN_URL: self.node.try_get_context("media_stun_url") or "",
-                         WorkerEnv.WORKERS_TABLE: workers_table.table_name, WorkerEnv.HEARTBEAT_SECONDS: "5",
+                         WorkerEnv.WORKERS_TABLE: workers_table.table_name, WorkerEnv.POOL_TABLE: pool_table.table_name,
+                         WorkerEnv.HEARTBEAT_SECONDS: "5",
                          WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.FAST_PATH: "1",
                          WorkerEnv.JITTER_PREFETCH: "0"},
             # The worker's variables, from the keys the API reads the same values under.
@@ -163,6 +170,13 @@ class ParlorStack(cdk.Stack):
             logging=ecs.LogDrivers.aws_logs(stream_prefix="media-worker", log_retention=logs.RetentionDays.ONE_MONTH),
         )
         return cluster, task, vpc.public_subnets, group
+
+    def _watch_worker_tasks(self, cluster: ecs.Cluster) -> None:
+        """The app's rule for stopped worker tasks (Chalice's ``on_cw_event``) matches the task
+        family; only the deployment knows the cluster, so its ARN is added here."""
+        handler = self.api.get_resource("MediaTaskStopped")
+        handler.add_property_override("Events.MediaTaskStoppedEvent.Properties.Pattern.detail.clusterArn",
+                                      [cluster.cluster_arn])
 
     # -- least privilege for the API's Lambdas -----------------------------------------------
 

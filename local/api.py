@@ -8,6 +8,7 @@ import argparse
 import functools
 import logging
 import os
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,8 +41,28 @@ def main() -> None:
     config = CLIFactory(str(ROOT), environ=os.environ).create_config_obj(chalice_stage_name=args.stage)
     server = create_local_server(config.chalice_app, config, args.host, args.port)
     server.server.RequestHandlerClass = functools.partial(JsonRequestHandler, app_object=config.chalice_app, config=config)
+    server.server.handle_error = _log_request_error  # type: ignore[method-assign]
     log.info("serving", extra={"url": f"http://{args.host}:{args.port}"})
+    # As a deployment's schedule would (api/media_tasks.py), but at once: the first space need not start cold.
+    _warm_the_media_pool()
     server.server.serve_forever()
+
+
+def _log_request_error(request: Any, client_address: Any) -> None:
+    """socketserver prints a failed request's traceback raw; here it is one JSON line. The
+    usual one is a client gone before its answer (a worker killed, or timing out, mid-call)."""
+    error = sys.exc_info()[1]
+    log.warning("request not completed", extra={"remote": client_address[0], "error": repr(error)},
+                exc_info=not isinstance(error, ConnectionError))
+
+
+def _warm_the_media_pool() -> None:
+    from chalicelib.wiring import services
+
+    try:
+        services().media.refill_pool()
+    except Exception:  # noqa: BLE001 - the schedule tries again; spaces start cold meanwhile
+        log.exception("could not fill the media workers' warm pool")
 
 
 if __name__ == "__main__":

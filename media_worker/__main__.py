@@ -12,7 +12,7 @@ import sys
 
 from aiohttp import web
 
-from media_worker import ice, logs
+from media_worker import ice, logs, pool
 from media_worker.config import ConfigError, WorkerConfig
 from media_worker.server import Worker
 
@@ -51,6 +51,9 @@ def main() -> None:
     except ConfigError as exc:
         log.error("cannot start", extra={"error": str(exc)})
         raise SystemExit(2) from None
+    if not config.space_id:  # a warm-pool worker: it serves the space the API claims it for
+        logs.configure(pool_slot=config.pool_slot)
+        raise SystemExit(asyncio.run(pool.serve_when_claimed(config, serve)))
     logs.configure(space_id=config.space_id)
     raise SystemExit(asyncio.run(serve(config)))
 

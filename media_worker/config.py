@@ -6,13 +6,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parlor_contract.worker import WorkerEnv
 
 # Flags that override their variable (``python -m media_worker --port 9001``).
 _FLAGS = {"space_id": "--space-id", "port": "--port", "bind_host": "--bind-host", "public_host": "--public-host"}
+
+
+_SPACE_REQUIRED = f"{WorkerEnv.SPACE_ID} (or --space-id) is required"
 
 
 class ConfigError(ValueError):
@@ -27,7 +30,8 @@ class WorkerConfig(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, case_sensitive=True, validate_by_name=True, validate_by_alias=True,
                                       env_ignore_empty=True)
 
-    space_id: str = _from(WorkerEnv.SPACE_ID, min_length=1)
+    # Required, unless the worker starts into the warm pool (``pool_slot``): then the API's claim gives it.
+    space_id: str = _from(WorkerEnv.SPACE_ID, "")
     token_public_key: str = _from(WorkerEnv.TOKEN_PUBLIC_KEY, "")
     service_secret: str = _from(WorkerEnv.SERVICE_SECRET, "", repr=False)
     bind_host: str = _from(WorkerEnv.BIND_HOST, "127.0.0.1")
@@ -56,6 +60,18 @@ class WorkerConfig(BaseSettings):
     # A connected peer that stops answering ICE consent checks this long is dropped (aioice's
     # own default is 30 s: 6 missed checks 5 s apart).
     consent_timeout_seconds: float = _from(WorkerEnv.CONSENT_TIMEOUT_SECONDS, 30.0, gt=0)
+    # A warm-pool worker (media_worker.pool): its slot in the pool table and the id the API gave it.
+    pool_table: str = _from(WorkerEnv.POOL_TABLE, "")
+    pool_slot: str = _from(WorkerEnv.POOL_SLOT, "")
+    pool_worker_id: str = _from(WorkerEnv.POOL_WORKER_ID, "")
+
+    @model_validator(mode="after")
+    def _has_a_space_or_a_slot(self) -> WorkerConfig:
+        if not self.space_id and not self.pool_slot:
+            raise ValueError(_SPACE_REQUIRED)
+        if self.pool_slot and not (self.pool_table and self.pool_worker_id):
+            raise ValueError(f"{WorkerEnv.POOL_SLOT} needs {WorkerEnv.POOL_TABLE} and {WorkerEnv.POOL_WORKER_ID}")
+        return self
 
     @property
     def url(self) -> str:
@@ -82,6 +98,8 @@ class WorkerConfig(BaseSettings):
 def _explain(error: Any) -> str:
     """One error, named as the operator set it: the variable, or the flag (a flag's value is
     reported under its field name)."""
+    if not error["loc"]:  # the whole configuration's rule: its message names the variables
+        return str(error["ctx"]["error"]) if "ctx" in error else str(error["msg"])
     where = str(error["loc"][0])
     field = next((name for name, info in WorkerConfig.model_fields.items() if where in (name, info.validation_alias)), where)
     variable, flag = WorkerConfig.model_fields[field].validation_alias, _FLAGS.get(field)

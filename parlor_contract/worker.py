@@ -26,12 +26,18 @@ class WorkerEnv(StrEnum):
     JITTER_PREFETCH = "PARLOR_MEDIA_JITTER_PREFETCH"
     CONNECT_TIMEOUT_SECONDS = "PARLOR_MEDIA_CONNECT_TIMEOUT_SECONDS"
     CONSENT_TIMEOUT_SECONDS = "PARLOR_MEDIA_CONSENT_TIMEOUT_SECONDS"
+    # A warm-pool worker is started without a space: it holds a slot of the pool table
+    # until the API claims it for a space (``POOL_CLAIM_PATH``).
+    POOL_TABLE = "PARLOR_POOL_TABLE"
+    POOL_SLOT = "PARLOR_POOL_SLOT"
+    POOL_WORKER_ID = "PARLOR_POOL_WORKER_ID"
 
 
 class WorkerState(StrEnum):
     STARTING = "starting"  # written by the launcher
     READY = "ready"  # written by the worker's heartbeat: it takes offers at its url
     CLOSING = "closing"  # the worker's last heartbeat
+    GONE = "gone"  # written by the API when it learns the process/task exited (never by the worker)
 
 
 class HeartbeatField(StrEnum):
@@ -52,3 +58,30 @@ class HeartbeatField(StrEnum):
 
 # ``space_state`` once the space has ended: the worker closes at its next heartbeat.
 SPACE_ENDED = "ended"
+
+
+class PoolState(StrEnum):
+    STARTING = "starting"  # written by the API as it launches a worker into a slot
+    IDLE = "idle"  # written by the worker: bound, ready, waiting to be claimed
+    CLAIMED = "claimed"  # written by the API: the worker now serves ``claimed_by``
+    GONE = "gone"  # written by the API: the slot's worker exited
+
+
+class PoolField(StrEnum):
+    """Attributes of a warm-pool slot's record (table ``media_pool``, key ``slot``). The API
+    writes the slot, ``worker_id``, ``handle``, ``claimed_by`` and every state but ``idle``;
+    the idle worker writes ``idle`` with its URL and heartbeat, only while ``worker_id`` is its own."""
+
+    SLOT = "slot"
+    WORKER_ID = "worker_id"
+    STATE = "state"
+    URL = "url"
+    PID = "pid"
+    HEARTBEAT_AT = "heartbeat_at"  # ISO 8601 UTC
+    CLAIMED_BY = "claimed_by"  # the space id
+    EXPIRES_AT = "expires_at"
+
+
+# The API hands a pooled worker its space: ``POST`` ``{"space_id", "worker_id"}``, signed
+# with the service secret (``parlor_contract.signatures``).
+POOL_CLAIM_PATH = "/claim"

@@ -32,6 +32,8 @@ class RecordingMedia:
         self.stopped: list[str] = []
         self.controls: list[tuple[str, str, dict[str, Any]]] = []
         self.starting: set[str] = set()
+        self.exited: list[tuple[str, int | None, str]] = []
+        self.refills = 0
 
     def start(self, space_id: str) -> None:
         self.started.append(space_id)
@@ -48,3 +50,10 @@ class RecordingMedia:
 
     def stop(self, space_id: str) -> None:
         self.stopped.append(space_id)
+
+    def worker_exited(self, handle: str, exit_code: int | None, reason: str) -> None:
+        self.exited.append((handle, exit_code, reason))
+
+    def refill_pool(self) -> int:
+        self.refills += 1
+        return 0

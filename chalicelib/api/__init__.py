@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chalice import Chalice
 
-from chalicelib.api import accounts, chat, internal, jobs, notifications, openapi, realtime, rooms, social, spaces, ticketing
+from chalicelib.api import accounts, chat, internal, jobs, media_tasks, notifications, openapi, realtime, rooms, social, spaces, ticketing
 from chalicelib.api.routing import Router
 from chalicelib.settings import Settings
 
@@ -24,4 +24,5 @@ def create_app(settings: Settings) -> Chalice:
         app.register_blueprint(router.blueprint)
     realtime.register(app, settings)
     jobs.register(app, settings)
+    media_tasks.register(app, settings)
     return app

@@ -8,7 +8,7 @@ from chalicelib.models.audit import AuditEntryModel
 from chalicelib.models.connections import ConnectionModel
 from chalicelib.models.follows import FollowModel
 from chalicelib.models.idempotency import IdempotencyRecordModel
-from chalicelib.models.media_workers import MediaWorkerModel
+from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
 from chalicelib.models.messages import ChatThrottleModel, MessageModel
 from chalicelib.models.notifications import (
     DeviceModel,
@@ -31,6 +31,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     OnStageModel,
     AuditEntryModel,
     MediaWorkerModel,
+    MediaPoolSlotModel,
     ConnectionModel,
     MessageModel,
     ChatThrottleModel,

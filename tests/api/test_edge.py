@@ -97,7 +97,7 @@ def test_lambda_finds_every_socket_schedule_and_queue_handler_where_chalice_says
     from app import app
 
     configs = [*app.event_sources, *app.websocket_handlers.values()]
-    assert len(configs) == 10
+    assert len(configs) == 12
     for config in configs:
         module_name, _, attribute = config.handler_string.rpartition(".")
         assert getattr(importlib.import_module(module_name), attribute) is app.handler_map[config.name], config.name

@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.clock import iso
 from chalicelib.errors import Unavailable
-from chalicelib.gateways.media import EcsLauncher, WorkerMediaGateway, worker_env
+from chalicelib.gateways.media import MEDIA_RESTARTED, EcsLauncher, WorkerMediaGateway, worker_env
 from chalicelib.models.media_workers import MediaWorkerModel
 from media_worker.server import Worker
 from parlor_contract import signatures
@@ -29,11 +29,16 @@ SECRET = "service-secret-for-tests-0123456789"
 class RecordingLauncher:
     def __init__(self) -> None:
         self.launched: list[str] = []
+        self.pooled: list[tuple[str, str]] = []
         self.terminated: list[str] = []
 
     def launch(self, space_id: str) -> str:
         self.launched.append(space_id)
         return f"handle-{len(self.launched)}"
+
+    def launch_pooled(self, slot: str, worker_id: str) -> str:
+        self.pooled.append((slot, worker_id))
+        return f"pooled-{len(self.pooled)}"
 
     def terminate(self, handle: str) -> None:
         self.terminated.append(handle)
@@ -50,8 +55,8 @@ def launcher() -> RecordingLauncher:
 
 
 @pytest.fixture
-def gateway(container, clock, launcher) -> WorkerMediaGateway:
-    return WorkerMediaGateway(launcher, clock, SECRET)
+def gateway(container, clock, launcher, events) -> WorkerMediaGateway:
+    return WorkerMediaGateway(launcher, clock, SECRET, events=events)
 
 
 def test_start_launches_one_worker_per_space(gateway, launcher):
@@ -98,6 +103,72 @@ def test_stop_marks_the_space_ended_and_terminates(gateway, launcher, clock):
     assert MediaWorkerModel.get("space-1").space_state == SPACE_ENDED
     assert launcher.terminated == ["handle-1"]
     gateway.stop("never-started")  # idempotent, nothing to do
+
+
+def test_a_worker_that_exits_is_marked_gone_and_replaced_at_once_and_the_room_told(gateway, launcher, clock, events):
+    gateway.start("space-1")
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    gateway.worker_exited("handle-1", -9, "killed by signal 9")  # no time passes: the exit is the signal
+    assert launcher.launched == ["space-1", "space-1"]
+    record = MediaWorkerModel.get("space-1")
+    assert (record.state, record.handle) == (WorkerState.STARTING, "handle-2")
+    with pytest.raises(Unavailable):  # never the dead worker's URL
+        gateway.endpoint("space-1")
+    [restarted] = events.of_type(MEDIA_RESTARTED)
+    assert restarted.space_id == "space-1" and restarted.data == {"reason": "worker_exited"}
+    gateway.worker_exited("handle-1", -9, "killed by signal 9")  # told twice: nothing more
+    assert launcher.launched == ["space-1", "space-1"] and len(events.of_type(MEDIA_RESTARTED)) == 1
+
+
+def test_an_exit_is_recorded_with_its_code_and_reason(gateway, launcher, clock):
+    gateway.start("space-1")
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    gateway.stop("space-1")
+    gateway.worker_exited("handle-1", 0, "exited")
+    record = MediaWorkerModel.get("space-1")
+    assert (record.state, record.exit_code, record.gone_reason) == (WorkerState.GONE, 0, "exited")
+    assert launcher.launched == ["space-1"]  # the space ended: no replacement
+
+
+def test_a_worker_that_never_came_up_is_replaced_by_the_next_join_not_in_a_loop(gateway, launcher, clock):
+    gateway.start("space-1")
+    gateway.worker_exited("handle-1", 2, "exited with status 2")
+    assert launcher.launched == ["space-1"]
+    assert MediaWorkerModel.get("space-1").state == WorkerState.GONE
+    with pytest.raises(Unavailable):
+        gateway.endpoint("space-1")
+    assert launcher.launched == ["space-1", "space-1"]
+
+
+def test_a_worker_closing_for_an_empty_room_is_replaced_by_the_next_join_at_once(gateway, launcher, clock, events):
+    gateway.start("space-1")
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    MediaWorkerModel(space_id="space-1").update(actions=[MediaWorkerModel.state.set(WorkerState.CLOSING)])
+    with pytest.raises(Unavailable):  # its last heartbeat is fresh, but it is going
+        gateway.endpoint("space-1")
+    assert launcher.launched == ["space-1", "space-1"]
+    gateway.worker_exited("handle-1", 0, "exited")  # the old one's exit changes nothing now
+    assert MediaWorkerModel.get("space-1").handle == "handle-2"
+    assert [e.data["reason"] for e in events.of_type(MEDIA_RESTARTED)] == ["worker_closed"]
+
+
+def test_a_closing_worker_that_exits_is_not_replaced_until_someone_joins(gateway, launcher, clock, events):
+    gateway.start("space-1")
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    MediaWorkerModel(space_id="space-1").update(actions=[MediaWorkerModel.state.set(WorkerState.CLOSING)])
+    gateway.worker_exited("handle-1", 0, "exited")
+    assert launcher.launched == ["space-1"] and events.of_type(MEDIA_RESTARTED) == []
+    with pytest.raises(Unavailable):
+        gateway.endpoint("space-1")
+    assert launcher.launched == ["space-1", "space-1"]
+
+
+def test_control_never_calls_a_gone_worker(gateway, clock):
+    gateway.start("space-1")
+    heartbeat("space-1", "http://127.0.0.1:1", clock.now())
+    gateway.stop("space-1")
+    gateway.worker_exited("handle-1", 0, "exited")
+    assert gateway.control("space-1", "mute", user_id="u1") is False
 
 
 class _ControlRecorder(BaseHTTPRequestHandler):

@@ -13,13 +13,13 @@ import pytest
 from chalicelib.clock import ManualClock
 from chalicelib.gateways.media import WorkerMediaGateway
 from chalicelib.models import participants
-from chalicelib.models.media_workers import MediaWorkerModel
+from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
 from chalicelib.services.tokens import RoomTokens, generate_media_keypair
 from media_worker.auth import InvalidToken, verify_media_token
 from media_worker.config import WorkerConfig
 from media_worker.server import Worker
 from parlor_contract.media import SPEAKING_PATH, STAGE_ROLES, MediaGrant, Role
-from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerState
+from parlor_contract.worker import SPACE_ENDED, HeartbeatField, PoolField, PoolState, WorkerState
 
 SPACE = "01SPACEFORCONTRACTTESTS0000"
 
@@ -34,10 +34,20 @@ def test_roles_keep_their_wire_values_and_the_models_use_them():
 def test_the_worker_record_model_has_the_heartbeat_fields():
     attributes = {name: attribute.attr_name for name, attribute in MediaWorkerModel.get_attributes().items()}
     assert all(name == attr_name for name, attr_name in attributes.items())
-    # The launcher's own attributes (where it started the worker, and when) are the only others.
-    assert set(attributes) - set(HeartbeatField) == {"handle", "launched_at"}
+    # The launcher's own attributes (where it started the worker, and when) and the API's
+    # note of its exit are the only others.
+    assert set(attributes) - set(HeartbeatField) == {"handle", "launched_at", "exit_code", "gone_reason"}
     assert set(HeartbeatField) <= set(attributes)
     assert MediaWorkerModel.space_id.is_hash_key and MediaWorkerModel.space_id.attr_name == HeartbeatField.SPACE_ID
+
+
+def test_the_pool_slot_model_has_the_pool_fields():
+    attributes = {name: attribute.attr_name for name, attribute in MediaPoolSlotModel.get_attributes().items()}
+    assert all(name == attr_name for name, attr_name in attributes.items())
+    assert set(attributes) - set(PoolField) == {"handle", "launched_at"}
+    assert set(PoolField) <= set(attributes)
+    assert MediaPoolSlotModel.slot.is_hash_key and MediaPoolSlotModel.slot.attr_name == PoolField.SLOT
+    assert set(PoolState) == {MediaPoolSlotModel.state.default, *PoolState}
 
 
 class _Launcher:

@@ -92,12 +92,31 @@ def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Templ
     configured = {e["Name"] for e in container["Environment"]} | {s["Name"] for s in container["Secrets"]}
     read_by_worker = set(WorkerEnv)  # exactly the worker's settings (tests/media_worker/test_config.py)
     # Everything the stack sets is read by the worker; what it leaves out is the per-task
-    # override (space, API URL, set by the API's EcsLauncher) or the public address (found by STUN).
+    # override (space or pool slot, API URL, set by the API's EcsLauncher) or the public address (found by STUN).
     assert configured <= read_by_worker
-    assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.API_URL, WorkerEnv.PUBLIC_HOST, WorkerEnv.PUBLIC_URL}
+    assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.POOL_SLOT, WorkerEnv.POOL_WORKER_ID, WorkerEnv.API_URL,
+                                           WorkerEnv.PUBLIC_HOST, WorkerEnv.PUBLIC_URL}
     dockerfile = (ROOT / "media_worker" / "Dockerfile").read_text()
     assert f'CMD {json.dumps(WORKER_COMMAND)}' in dockerfile and f"EXPOSE {WORKER_PORT}/tcp" in dockerfile
     assert set(re.findall(r"\b(PARLOR_[A-Z_]+)", dockerfile)) <= read_by_worker
+
+
+def test_a_stopped_worker_task_of_this_cluster_calls_the_apps_handler(resources: dict):
+    """EventBridge "ECS Task State Change" (STOPPED) for the worker's family on the worker's cluster."""
+    from chalicelib.gateways.media import task_family
+
+    function = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"
+                    and r["Properties"]["Handler"] == "app.media_task_stopped")
+    (event,) = function["Properties"]["Events"].values()
+    assert event["Type"] == "CloudWatchEvent"
+    pattern = event["Properties"]["Pattern"]
+    assert pattern["source"] == ["aws.ecs"] and pattern["detail-type"] == ["ECS Task State Change"]
+    assert pattern["detail"]["lastStatus"] == ["STOPPED"]
+    task_name, task = next((n, r) for n, r in resources.items() if r["Type"] == "AWS::ECS::TaskDefinition")
+    assert task["Properties"]["Family"] == task_family("parlor-prod")
+    assert pattern["detail"]["group"] == [f"family:{task_family('parlor-prod')}"]
+    cluster = next(n for n, r in resources.items() if r["Type"] == "AWS::ECS::Cluster")
+    assert pattern["detail"]["clusterArn"] == [{"Fn::GetAtt": [cluster, "Arn"]}]
 
 
 def test_the_lambda_package_carries_the_contract_at_its_top_level(resources: dict, outdir: Path):
