@@ -1,7 +1,8 @@
-"""A tiny JSON-over-HTTP client for end-to-end tests."""
+"""A tiny JSON-over-HTTP client for end-to-end tests, and the steps every scenario starts with."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -16,3 +17,22 @@ class Http:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         resp = self.session.request(method, self.base_url + path, json=body, headers=headers, timeout=30)
         return resp.status_code, (resp.json() if resp.content else None)
+
+
+def sign_up(http: Http, handle: str) -> dict:
+    """A new account: ``{"id", "token"}``."""
+    status, body = http.call("POST", "/v1/accounts", {"handle": handle, "display_name": handle, "password": "e2e-password-1"})
+    assert status == 201, body
+    return {"id": body["user"]["id"], "token": body["token"]}
+
+
+def join(http: Http, space_id: str, person: dict, timeout: float = 40.0) -> dict:
+    """Join, retrying while the media worker starts (503 media_starting), as a client would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = http.call("POST", f"/v1/spaces/{space_id}/join", token=person["token"])
+        if status == 200:
+            return body
+        assert status == 503 and body["error"]["code"] == "media_starting", body
+        assert time.monotonic() < deadline, "the media worker did not come up"
+        time.sleep(0.1)

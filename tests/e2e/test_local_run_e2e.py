@@ -19,7 +19,8 @@ from websockets.sync.client import connect
 
 from local.stack import ROOT, Ports, free_port
 from tests.e2e.http import Http
-from tests.e2e.local_run import LocalRun, port_env, wait_for
+from tests.e2e.local_run import LocalRun, port_env
+from tests.waiting import wait_for
 
 PASSWORD = "restart-pass-1"
 STRIPE_KEY = {"Authorization": "Bearer sk_test_local"}

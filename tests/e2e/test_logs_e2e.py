@@ -14,8 +14,7 @@ from websockets.sync.client import connect
 from chalicelib.settings import Settings
 from local import turn
 from media_worker import ice
-from tests.e2e.http import Http
-from tests.e2e.test_room_e2e import _join, _sign_up
+from tests.e2e.http import Http, join, sign_up
 from tests.media_worker.peers import offer
 from tests.sockets import next_event
 
@@ -37,12 +36,12 @@ async def _listen(media_url: str, media_token: str) -> int:
 
 def test_no_log_line_carries_a_token_or_a_secret(stack):
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
-    host, fan, other = _sign_up(http, "logs_host"), _sign_up(http, "logs_fan"), _sign_up(http, "logs_other")
+    host, fan, other = sign_up(http, "logs_host"), sign_up(http, "logs_fan"), sign_up(http, "logs_other")
     for follower in (fan, other):  # hosting needs two followers in the e2e stack
         assert http.call("PUT", f"/v1/me/following/{host['id']}", token=follower["token"])[0] == 200
     status, space = http.call("POST", "/v1/spaces", {"title": "Logs"}, token=host["token"])
     assert status == 201, space
-    joined = _join(http, space["id"], fan)
+    joined = join(http, space["id"], fan)
     socket = connect(f"{joined['realtime']['url']}/?token={joined['realtime']['token']}", open_timeout=10, legacy=True)
     assert asyncio.run(_listen(joined["media"]["url"], joined["media"]["token"])) == 200
     socket.send(json.dumps({"action": "ping"}))

@@ -15,27 +15,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from media_worker import ice
-from tests.e2e.http import Http
+from tests.e2e.http import Http, join, sign_up
 from tests.media_worker.peers import hears, offer, until
 from tests.sockets import events_before_pong, next_event
-
-
-def _sign_up(http: Http, handle: str) -> dict:
-    status, body = http.call("POST", "/v1/accounts", {"handle": handle, "display_name": handle, "password": "e2e-password-1"})
-    assert status == 201, body
-    return {"id": body["user"]["id"], "token": body["token"]}
-
-
-def _join(http: Http, space_id: str, person: dict, timeout: float = 40.0) -> dict:
-    """Join, retrying while the media worker starts (503 + Retry-After), as a client would."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = http.call("POST", f"/v1/spaces/{space_id}/join", token=person["token"])
-        if status == 200:
-            return body
-        assert status == 503 and body["error"]["code"] == "media_starting", body
-        assert time.monotonic() < deadline, "the media worker did not come up"
-        time.sleep(0.5)
 
 
 def _socket(joined: dict) -> ClientConnection:
@@ -65,14 +47,14 @@ async def _listen_while_speaking(media_url: str, speaker_token: str, listener_to
 
 def test_a_room_end_to_end(stack):
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
-    host, speaker, listener = (_sign_up(http, h) for h in ("e2e_host", "e2e_speaker", "e2e_listener"))
+    host, speaker, listener = (sign_up(http, h) for h in ("e2e_host", "e2e_speaker", "e2e_listener"))
     for fan in (speaker, listener):
         assert http.call("PUT", f"/v1/me/following/{host['id']}", token=fan["token"])[0] == 200
     status, space = http.call("POST", "/v1/spaces", {"title": "End to end"}, token=host["token"])
     assert status == 201, space
     space_id = space["id"]
 
-    joined = {name: _join(http, space_id, person) for name, person in
+    joined = {name: join(http, space_id, person) for name, person in
               (("host", host), ("speaker", speaker), ("listener", listener))}
     with pytest.raises(InvalidStatus):
         connect(f"{joined['host']['realtime']['url']}/?token=forged", open_timeout=10)
@@ -95,7 +77,7 @@ def test_a_room_end_to_end(stack):
 
     # Real audio: the speaker (re-joined for a speaker's media token) is heard by the listener,
     # and the worker's speaking indicator reaches the sockets through the API.
-    speaker_media = _join(http, space_id, speaker)
+    speaker_media = join(http, space_id, speaker)
     assert speaker_media["participant"]["role"] == "speaker"
     media_url = speaker_media["media"]["url"]
     assert asyncio.run(_listen_while_speaking(media_url, speaker_media["media"]["token"], joined["listener"]["media"]["token"]))

@@ -3,22 +3,12 @@ SDK, the stand-in pays and posts signed webhooks to the API, the buyer gets in."
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import requests
 
 from tests.e2e.http import Http
-
-
-def _wait(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("timed out")
+from tests.waiting import wait_for
 
 
 def test_onboard_buy_pay_and_join(stack):
@@ -39,19 +29,20 @@ def test_onboard_buy_pay_and_join(stack):
 
     start = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     body = {"title": "Paid e2e", "scheduled_start": start, "ticket": {"price_cents": 1500, "currency": "usd", "max_tickets": 10}}
-    status, space = _wait(lambda: (lambda r: r if r[0] == 201 else None)(http.call("POST", "/v1/spaces", body, token=host["token"])))
+    status, space = wait_for(lambda: (lambda r: r if r[0] == 201 else None)(
+        http.call("POST", "/v1/spaces", body, token=host["token"])), 20, "the space is created")
     buyer = users["t_buyer"]
     status, checkout = http.call("POST", f"/v1/spaces/{space['id']}/tickets/checkout", token=buyer["token"])
     assert status == 201 and checkout["checkout_url"].startswith(stripe_base)
     assert requests.post(checkout["checkout_url"], allow_redirects=False, timeout=10).status_code in (200, 303)  # pays
 
-    tickets = _wait(lambda: [t for t in http.call("GET", "/v1/me/tickets", token=buyer["token"])[1]["tickets"]
-                             if t["status"] == "paid"])
+    tickets = wait_for(lambda: [t for t in http.call("GET", "/v1/me/tickets", token=buyer["token"])[1]["tickets"]
+                             if t["status"] == "paid"], 20, "the stack")
     assert tickets[0]["amount_cents"] == 1500 and tickets[0]["fee_cents"] == 45
     http.call("POST", f"/v1/spaces/{space['id']}/start", token=host["token"])
     status, body = http.call("POST", f"/v1/spaces/{space['id']}/join", token=users["t_fan1"]["token"])
     assert status == 403 and body["error"]["code"] == "ticket_required"
-    joined = _wait(lambda: (lambda r: r if r[0] == 200 else None)(
-        http.call("POST", f"/v1/spaces/{space['id']}/join", token=buyer["token"])), timeout=40)
+    joined = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+        http.call("POST", f"/v1/spaces/{space['id']}/join", token=buyer["token"])), 40, "the buyer joins")
     assert joined[1]["participant"]["role"] == "listener"
     http.call("POST", f"/v1/spaces/{space['id']}/end", token=host["token"])

@@ -18,30 +18,12 @@ import boto3
 from chalicelib.settings import Settings
 from media_worker import ice
 from parlor_contract.worker import PoolState
-from tests.e2e.http import Http
+from tests.e2e.http import Http, join, sign_up
 from tests.media_worker.peers import Peer, hears, offer, until
 from tests.sockets import next_event
 
 log = logging.getLogger(__name__)
 AUDIO_BACK_WITHIN_SECONDS = 5.0
-
-
-def _sign_up(http: Http, handle: str) -> dict:
-    status, body = http.call("POST", "/v1/accounts", {"handle": handle, "display_name": handle, "password": "e2e-password-1"})
-    assert status == 201, body
-    return {"id": body["user"]["id"], "token": body["token"]}
-
-
-def _join(http: Http, space_id: str, person: dict, timeout: float = 40.0) -> dict:
-    """Join, retrying while the media worker starts (503 media_starting), as a client would."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = http.call("POST", f"/v1/spaces/{space_id}/join", token=person["token"])
-        if status == 200:
-            return body
-        assert status == 503 and body["error"]["code"] == "media_starting", body
-        assert time.monotonic() < deadline, "the media worker did not come up"
-        time.sleep(0.1)
 
 
 def _defunct_children(parent: int) -> list[int]:
@@ -58,13 +40,13 @@ def _defunct_children(parent: int) -> list[int]:
 
 def test_a_room_hears_again_within_seconds_of_its_worker_being_killed(stack):
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
-    host, listener, fan = (_sign_up(http, h) for h in ("rs_host", "rs_listener", "rs_fan"))
+    host, listener, fan = (sign_up(http, h) for h in ("rs_host", "rs_listener", "rs_fan"))
     for follower in (listener, fan):
         assert http.call("PUT", f"/v1/me/following/{host['id']}", token=follower["token"])[0] == 200
     status, space = http.call("POST", "/v1/spaces", {"title": "Survives its worker"}, token=host["token"])
     assert status == 201, space
     space_id = space["id"]
-    joined = {"host": _join(http, space_id, host), "listener": _join(http, space_id, listener)}
+    joined = {"host": join(http, space_id, host), "listener": join(http, space_id, listener)}
     sockets = {name: _socket(j) for name, j in joined.items()}
     dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.ports.moto}", region_name="us-east-1",
                             aws_access_key_id="local", aws_secret_access_key="local")
@@ -107,7 +89,7 @@ def test_a_room_hears_again_within_seconds_of_its_worker_being_killed(stack):
                 told = await asyncio.gather(*(loop.run_in_executor(None, next_event, ws, "media.restarted", 10)
                                               for ws in sockets.values()))
                 assert [e["space_id"] for e in told] == [space_id, space_id]
-                rejoined = await asyncio.gather(*(loop.run_in_executor(None, _join, http, space_id, person, 30)
+                rejoined = await asyncio.gather(*(loop.run_in_executor(None, join, http, space_id, person, 30)
                                                   for person in (host, listener)))
                 assert rejoined[0]["media"]["url"] == rejoined[1]["media"]["url"]
                 hearer = await talk_and_listen(*rejoined)

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from chalicelib.gateways.media import LocalProcessLauncher
 from local.stack import free_port
 from parlor_contract.worker import WorkerEnv
 from tests.media_worker.worker_support import PUBLIC_KEY, SECRET
+from tests.waiting import wait_for
 
 
 def defunct_children() -> list[int]:
@@ -51,16 +51,6 @@ def health(port: int) -> dict | None:
             return json.loads(resp.read())
     except (urllib.error.URLError, OSError):
         return None
-
-
-def wait_for(condition, timeout: float, message: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(message)
 
 
 @pytest.fixture
