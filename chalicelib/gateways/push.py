@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import RuleViolated
+from chalicelib.errors import RuleViolated, ValidationFailed
 from chalicelib.logs import logger
 
 # Answers from SNS that mean the endpoint will never work again: remove it, don't retry.
@@ -46,9 +46,13 @@ class PushGateway:
                                                     CustomUserData=user_id)
             endpoint_arn = str(response["EndpointArn"])
         except ClientError as exc:
-            existing = _EXISTING_ENDPOINT.search(exc.response.get("Error", {}).get("Message", ""))
-            if exc.response.get("Error", {}).get("Code") != "InvalidParameter" or not existing:
+            error = exc.response.get("Error", {})
+            if error.get("Code") != "InvalidParameter":
                 raise
+            existing = _EXISTING_ENDPOINT.search(error.get("Message", ""))
+            if not existing:  # e.g. "iOS device tokens must be no more than 400 hexadecimal characters"
+                raise ValidationFailed("The push service refused that device token.",
+                                       code="invalid_device_token") from exc
             endpoint_arn = existing.group(1)
         attributes = sns.get_endpoint_attributes(EndpointArn=endpoint_arn).get("Attributes", {})
         owner = attributes.get("CustomUserData") or None

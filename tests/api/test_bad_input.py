@@ -151,3 +151,19 @@ def test_registering_a_disabled_device_again_enables_it(api):
     again = api.post("/v1/me/devices", device, token=person.token)
     assert again.status == 201 and again.body["endpoint_arn"] == arn
     assert endpoint.enabled
+
+
+# Found by the schema-driven fuzz run (test_fuzz.py).
+def test_an_empty_recipient_is_a_bad_body_not_a_lookup(api):
+    room = open_room(api)
+    reply = api.post(f"/v1/spaces/{room.space_id}/messages", {"text": "hi", "to_user_id": ""}, token=room.speaker.token)
+    assert reply.status == 400 and reply.error_code == "validation_error"
+    assert api.get(f"/v1/spaces/{room.space_id}/messages", token=room.speaker.token).body["messages"] == []
+
+
+def test_a_device_token_with_control_characters_is_refused(api):
+    person = make_person(api, "tinkerer")
+    for token in ("abc\u0000defgh", "with spaces in it", "é-not-ascii-token"):
+        reply = api.post("/v1/me/devices", {"platform": "apns", "token": token}, token=person.token)
+        assert reply.status == 400 and reply.error_code == "validation_error", (token, reply.body)
+    assert DeviceModel.count() == 0
