@@ -22,6 +22,13 @@ log = logging.getLogger("local.api")
 
 
 class JsonRequestHandler(ChaliceRequestHandler):
+    def __getattr__(self, name: str) -> Any:
+        # Every method reaches Chalice (TRACE, QUERY, ...), which answers 405 as for any method a
+        # route lacks, where http.server would answer 501 Not Implemented.
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         log.info("request", extra={"method": self.command, "path": urlsplit(self.path).path, "status": int(code),
                                    "remote": self.client_address[0]})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import PageQuery, Strict
+from chalicelib.api.schemas import Id, PageQuery, Strict
 from chalicelib.services.chat import message_view
 from chalicelib.wiring import services
 
@@ -14,7 +14,7 @@ router = Router(__name__, tag="chat")
 
 class MessageIn(Strict):
     text: str = Field(min_length=1, max_length=280)
-    to_user_id: str | None = Field(default=None, max_length=64)
+    to_user_id: Id | None = None
 
 
 class MessageOut(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import Strict
+from chalicelib.api.schemas import Id, Strict
 from chalicelib.wiring import services
 from parlor_contract import signatures
 from parlor_contract.media import SPEAKING_PATH
@@ -15,7 +15,7 @@ router = Router(__name__, tag="internal")
 
 
 class SpeakerLevel(Strict):
-    user_id: str = Field(max_length=64)
+    user_id: Id
     level: float = Field(ge=0.0, le=1.0)
 
 

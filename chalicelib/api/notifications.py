@@ -24,7 +24,8 @@ class ReminderOut(BaseModel):
 
 class DeviceIn(Strict):
     platform: Literal["apns", "fcm"]
-    token: str = Field(min_length=8, max_length=4096)
+    # APNs tokens are hex and FCM tokens URL-safe text: printable ASCII, no spaces.
+    token: str = Field(min_length=8, max_length=4096, pattern=r"^[\x21-\x7e]+$")
 
 
 class DeviceOut(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.api.routing import Call, Router, RouteSpec
+from chalicelib.api.routing import PATH_ID_MAX_LENGTH, Call, Router, RouteSpec
 
 router = Router(__name__, tag="meta")
 
@@ -46,7 +46,8 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         "summary": spec.summary,
         "tags": [spec.tag],
         "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": PATH_ID_MAX_LENGTH}}
             for name in re.findall(r"{(\w+)}", spec.path)
         ],
         "responses": {

@@ -16,7 +16,7 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.errors import DomainError, Unauthorized, ValidationFailed
+from chalicelib.errors import DomainError, NotFound, SpaceNotFound, Unauthorized, UserNotFound, ValidationFailed
 from chalicelib.logs import logger
 
 if TYPE_CHECKING:
@@ -97,6 +97,12 @@ class Router:
         return register
 
 
+# Every id Parlor makes is a 26-character ULID. A path id outside 1..PATH_ID_MAX_LENGTH characters
+# names nothing, so it is answered 404 before any read: DynamoDB refuses an empty key, and a key
+# over 1 KB, with a ValidationException (a 500). openapi.py declares the same bounds.
+PATH_ID_MAX_LENGTH = 64
+_NOT_FOUND = {"space_id": SpaceNotFound, "user_id": UserNotFound}
+
 # API Gateway passes these through; anything else is answered 415 by Chalice itself.
 _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
@@ -112,6 +118,7 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
         call = Call(request=request, params=params, headers=dict(request.headers or {}))
         if spec.auth:
             call.user_id = container.tokens.verify(_bearer_token(request))
+        _check_path_ids(params)
         raw = _raw_body(request, container.settings.max_body_bytes)
         call.raw_body = raw
         if spec.body is not None:
@@ -169,6 +176,12 @@ def _bearer_token(request: Request) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer token is required.", code="missing_token")
     return token.strip()
+
+
+def _check_path_ids(params: dict[str, str]) -> None:
+    for name, value in params.items():
+        if not 0 < len(value) <= PATH_ID_MAX_LENGTH:
+            raise _NOT_FOUND.get(name, NotFound)()
 
 
 def _raw_body(request: Request, limit: int) -> bytes:

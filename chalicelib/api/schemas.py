@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.api.routing import PATH_ID_MAX_LENGTH
 from chalicelib.models.users import UserModel
+
+# An id in a body is bounded as a path id is (DynamoDB refuses an empty key: a 500), but a
+# malformed body is a 400.
+Id = Annotated[str, Field(min_length=1, max_length=PATH_ID_MAX_LENGTH)]
 
 
 class Strict(BaseModel):

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import Strict
+from chalicelib.api.schemas import Id, Strict
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.services.spaces import NewSpace, SpaceEdit, TicketTerms
 from chalicelib.wiring import services
@@ -27,7 +27,7 @@ class CreateSpaceIn(Strict):
     title: str = Field(min_length=1, max_length=70)
     scheduled_start: AwareDatetime | None = None
     topics: list[Topic] = Field(default_factory=list, max_length=3)
-    invited_user_ids: list[str] = Field(default_factory=list, max_length=10)
+    invited_user_ids: list[Id] = Field(default_factory=list, max_length=10)
     lang: str = Field(default="en", min_length=2, max_length=8)
     ticket: TicketIn | None = None
 

@@ -83,7 +83,7 @@ class ChatService:
         mine = (MessageModel.to_user_id.does_not_exist() | (MessageModel.to_user_id == user_id)
                 | (MessageModel.sender_id == user_id))
         result = MessageModel.query(space_id, filter_condition=mine, scan_index_forward=False, limit=limit,
-                                    last_evaluated_key=decode_cursor(cursor))
+                                    last_evaluated_key=decode_cursor(cursor, MessageModel))
         messages = list(result)
         return HistoryPage(messages, encode_cursor(result.last_evaluated_key))
 

@@ -76,7 +76,7 @@ class Moderation:
         space = SpaceModel.lookup(space_id)
         permissions.require_host_powers(self._membership.actor(space, actor_id))
         result = AuditEntryModel.query(space_id, scan_index_forward=False, limit=limit,
-                                       last_evaluated_key=decode_cursor(cursor))
+                                       last_evaluated_key=decode_cursor(cursor, AuditEntryModel))
         entries = list(result)
         return entries, encode_cursor(result.last_evaluated_key)
 

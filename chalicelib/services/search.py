@@ -20,13 +20,14 @@ class SpaceSearch:
                limit: int) -> SpacePage:
         """Newest first; without a creator, one state (live by default) through its index."""
         condition: Any = SpaceModel.title_lower.contains(query.lower()) if query else None
-        start = decode_cursor(cursor)
         if creator_id:
+            start = decode_cursor(cursor, SpaceModel.by_creator)
             if state:
                 condition = (SpaceModel.state == state) & condition if condition is not None else SpaceModel.state == state
             result = SpaceModel.by_creator.query(creator_id, filter_condition=condition, scan_index_forward=False,
                                                  limit=limit, last_evaluated_key=start)
         else:
+            start = decode_cursor(cursor, SpaceModel.by_state)
             result = SpaceModel.by_state.query(state or LIVE, filter_condition=condition, scan_index_forward=False,
                                                limit=limit, last_evaluated_key=start)
         spaces = list(result)

@@ -54,7 +54,10 @@ class SocialGraph:
         return True
 
     def unfollow(self, follower_id: str, followee_id: str) -> bool:
-        """Unfollow; a no-op (False) if there was no edge."""
+        """Unfollow; a no-op (False) if there was no edge. Unfollowing yourself is refused as
+        following yourself is (one transaction may not change one user twice)."""
+        if follower_id == followee_id:
+            raise CannotFollowSelf("You cannot unfollow yourself.")
         edge = FollowModel(follower_id=follower_id, followee_id=followee_id)
         tx = Transaction(self._connection)
         try:
@@ -80,7 +83,7 @@ class SocialGraph:
             raise
 
     def following(self, user_id: str, cursor: str | None, limit: int) -> Page:
-        result = FollowModel.query(user_id, limit=limit, last_evaluated_key=decode_cursor(cursor))
+        result = FollowModel.query(user_id, limit=limit, last_evaluated_key=decode_cursor(cursor, FollowModel))
         ids = [edge.followee_id for edge in result]
         return Page(ids, encode_cursor(result.last_evaluated_key))
 
@@ -98,6 +101,6 @@ class SocialGraph:
         return self._followers(user_id, cursor, limit, muted_too=False)
 
     def _followers(self, user_id: str, cursor: str | None, limit: int, muted_too: bool) -> Page:
-        result = FollowModel.followers.query(user_id, limit=limit, last_evaluated_key=decode_cursor(cursor))
+        result = FollowModel.followers.query(user_id, limit=limit, last_evaluated_key=decode_cursor(cursor, FollowModel.followers))
         ids = [edge.follower_id for edge in result if muted_too or not edge.notifications_muted]
         return Page(ids, encode_cursor(result.last_evaluated_key))

@@ -52,7 +52,7 @@ class Inbox:
     def page(self, user_id: str, cursor: str | None, limit: int) -> InboxPage:
         """A page of a user's inbox, newest first, with the count of all their unread items."""
         result = NotificationModel.by_time.query(user_id, scan_index_forward=False, limit=limit,
-                                                 last_evaluated_key=decode_cursor(cursor))
+                                                 last_evaluated_key=decode_cursor(cursor, NotificationModel.by_time))
         items = list(result)
         unread = NotificationModel.count(user_id, filter_condition=NotificationModel.read == False)  # noqa: E712
         return InboxPage(items, encode_cursor(result.last_evaluated_key), unread)
@@ -83,8 +83,13 @@ class Devices:
         self._push = push
 
     def register(self, user_id: str, platform: str, token: str) -> str:
-        arn = self._push.register(platform, token, user_id)
+        """Push to this device for ``user_id`` from now on; if it was someone else's (they
+        signed out and this user signed in), it stops being theirs."""
+        registration = self._push.register(platform, token, user_id)
+        arn = registration.endpoint_arn
         DeviceModel(user_id=user_id).update(actions=[DeviceModel.endpoint_arns.add({arn})])
+        if registration.previous_user_id:
+            self._forget(registration.previous_user_id, arn)
         return arn
 
     def push(self, items: list[NotificationModel]) -> None:
@@ -109,9 +114,10 @@ class Devices:
 
     def _forget(self, user_id: str, arn: str) -> None:
         try:
-            DeviceModel(user_id=user_id).update(actions=[DeviceModel.endpoint_arns.delete({arn})])
+            DeviceModel(user_id=user_id).update(actions=[DeviceModel.endpoint_arns.delete({arn})],
+                                                condition=DeviceModel.user_id.exists())
         except UpdateError:
-            pass
+            pass  # no devices (any more): nothing to forget
 
 
 def notification_view(item: NotificationModel) -> dict[str, Any]:

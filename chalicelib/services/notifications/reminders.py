@@ -70,7 +70,7 @@ class Reminders:
 
     def subscribers(self, space_id: str, cursor: str | None, limit: int) -> Page:
         """A page of the people who asked to be reminded of a space."""
-        result = ReminderModel.query(space_id, limit=limit, last_evaluated_key=decode_cursor(cursor))
+        result = ReminderModel.query(space_id, limit=limit, last_evaluated_key=decode_cursor(cursor, ReminderModel))
         return Page([r.user_id for r in result], encode_cursor(result.last_evaluated_key))
 
     def _write(self, user_id: str, space_id: str, wanted: bool) -> bool:

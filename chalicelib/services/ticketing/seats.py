@@ -148,7 +148,7 @@ class SeatService:
         sold = [t for t in TicketModel.query(space_id) if t.status == PAID]
         gross, fee = sum(int(t.amount_cents) for t in sold), sum(int(t.fee_cents) for t in sold)
         result = TicketModel.query(space_id, filter_condition=TicketModel.status.is_in(PAID, REFUND_PENDING, REFUNDED),
-                                   limit=limit, last_evaluated_key=decode_cursor(cursor))
+                                   limit=limit, last_evaluated_key=decode_cursor(cursor, TicketModel))
         return BuyersPage(list(result), encode_cursor(result.last_evaluated_key), gross, fee, gross - fee, len(sold))
 
 
