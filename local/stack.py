@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -62,7 +63,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Free ports for tests that run the stack beside a developer's own."""
-        return cls(api=free_port(), ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_port(),
+        return cls(api=free_port(), ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_media_base(),
                    turn=free_port())
 
 
@@ -89,6 +90,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_media_base(block: int = 100) -> int:
+    """The first port of a block for media workers, below the kernel's ephemeral range (from
+    32768 on Linux): there no outgoing connection takes a port between the launcher's check
+    and the worker's bind, as it may with a base from ``free_port``. Random, so that test
+    processes running side by side rarely pick overlapping blocks."""
+    while True:
+        base = random.randrange(20_000, 32_000 - block)
+        if port_is_free(base):
+            return base
 
 
 def port_is_free(port: int) -> bool:

@@ -17,7 +17,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from local.stack import ROOT, Ports, free_port
+from local.stack import ROOT, Ports, free_media_base, free_port
 from tests.e2e.http import Http
 from tests.e2e.local_run import LocalRun, port_env
 from tests.waiting import wait_for
@@ -145,7 +145,7 @@ def test_a_busy_port_stops_it_before_it_starts_naming_the_port_and_its_variable(
     # Another server on the API's port, answering as a running stack would.
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers200)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    ports = Ports(api=server.server_address[1], ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_port())
+    ports = Ports(api=server.server_address[1], ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_media_base())
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     try:
         done = subprocess.run([sys.executable, "-m", "local", "--run-dir", str(tmp_path)], cwd=ROOT,

@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from chalicelib.gateways.media import LocalProcessLauncher
-from local.stack import free_port
+from local.stack import free_media_base
 from parlor_contract.worker import WorkerEnv
 from tests.media_worker.worker_support import PUBLIC_KEY, SECRET
 from tests.waiting import wait_for
@@ -58,7 +58,7 @@ def launcher() -> Iterator[LocalProcessLauncher]:
     # No workers table: the workers run without heartbeats, which these tests do not need.
     env = {**os.environ, WorkerEnv.TOKEN_PUBLIC_KEY: PUBLIC_KEY, WorkerEnv.SERVICE_SECRET: SECRET}
     env.pop(WorkerEnv.WORKERS_TABLE, None)
-    launched = LocalProcessLauncher(env, base_port=free_port(), stop_grace_seconds=0.5)
+    launched = LocalProcessLauncher(env, base_port=free_media_base(), stop_grace_seconds=0.5)
     yield launched
     for pid in [int(h) for h in launched._children]:  # noqa: SLF001 - whatever a failed test left running
         try:

@@ -14,7 +14,7 @@ from chalicelib.clock import SystemClock
 from chalicelib.gateways.media import LocalProcessLauncher, WorkerMediaGateway, worker_env
 from chalicelib.gateways.media_pool import WarmPool
 from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
-from local.stack import free_port
+from local.stack import free_media_base, free_port
 from parlor_contract.worker import PoolState, WorkerEnv, WorkerState
 from tests.local.test_media_launcher import health, wait_for
 from tests.media_worker.worker_support import PUBLIC_KEY, SECRET
@@ -30,7 +30,7 @@ def launcher(container) -> Iterator[LocalProcessLauncher]:
     env = worker_env({**os.environ, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}, MediaWorkerModel.Meta.table_name,
                      PUBLIC_KEY, SECRET, "", MediaPoolSlotModel.Meta.table_name)
     env[WorkerEnv.HEARTBEAT_SECONDS] = "0.3"
-    launched = LocalProcessLauncher(env, base_port=free_port(), stop_grace_seconds=0.5)
+    launched = LocalProcessLauncher(env, base_port=free_media_base(), stop_grace_seconds=0.5)
     try:
         yield launched
     finally:
