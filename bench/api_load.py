@@ -28,7 +28,7 @@ import gevent
 import psutil
 from gevent.pool import Pool
 
-from bench.local_stack import PASSWORD, Api, running_stack, shared_urls, worker_records
+from bench.local_stack import PASSWORD, Api, count_in_log, running_stack, shared_urls, worker_records, workers_launched
 from bench.media import profile as profiling
 
 CHAT_GAP_SECONDS = 2.0  # a person posts to a room at most this often (the API allows one message a second)
@@ -272,8 +272,7 @@ def run_phase(host: str, phase: Phase, per_user_rps: float, stack, profile: bool
 
 def _moto_calls(stack) -> int:  # type: ignore[no-untyped-def]
     """Requests moto has served so far: one werkzeug line each in its log."""
-    with open(stack.log_dir / "moto.log", "rb") as log:
-        return sum(chunk.count(b" HTTP/1.1") for chunk in iter(lambda: log.read(1 << 20), b""))
+    return count_in_log(stack, "moto", b" HTTP/1.1")
 
 
 def _total_percentile(stats, percent: float) -> float:  # type: ignore[no-untyped-def]
@@ -344,6 +343,9 @@ def main() -> int:
                                      profile=args.profile and phase is load.phases[-1]))
             show(results[-1])
         compare(results[0], results[-1])
+        launched = workers_launched(stack)
+        print(f"media workers launched: {launched} for {len(seeded.spaces)} spaces"
+              + (" (more: the API took a live worker for dead and started another)" if launched > len(seeded.spaces) else ""))
         exited = {c.name: c.process.returncode for c in stack.components if c.process and c.process.poll() is not None}
         if exited:
             print(f"components that exited during the run (exit status): {exited}; logs in {stack.log_dir}")

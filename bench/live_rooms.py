@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import aiohttp
+import numpy as np
 import psutil
 
-from bench.local_stack import Api, running_stack, shared_urls, worker_records
+from bench.local_stack import Api, running_stack, shared_urls, worker_records, workers_launched
 from bench.media.raw_listener import LOUD_PAYLOAD_BYTES, RawListener, raw_listener
 from media_worker import ice
 from tests.media_worker.peers import Peer, offer, tone_strength, until
@@ -56,7 +57,7 @@ class Window:
     loss: list[float]  # each raw listener's share of due packets that did not come
     loud_share: list[float]  # each raw listener's share of due packets that carried tone
     longest_gap_ms: list[float]  # each raw listener's longest silence between two packets
-    strength: float  # the decoding listener's tone strength over its last second
+    strength: float  # the decoding listener's tone strength over the last second it received in the window
 
     def hearing(self) -> int:
         raw = sum(1 for share in self.loud_share if share >= HEARING_SHARE)
@@ -97,8 +98,13 @@ class Room:
             losses.append(max(0.0, 1 - len(packets) / due))
             loud.append(min(1.0, sum(1 for _, size in packets if size > LOUD_PAYLOAD_BYTES) / due))
             gaps.append(max((b - a for a, b in zip(arrivals, arrivals[1:], strict=False)), default=seconds) * 1000)
-        strength = tone_strength(self.decoder.recent(1.0), self.frequency)
-        del self.decoder.frames[:-100]  # keep the last two seconds only
+        # Only audio that arrived in this window counts (none: silence); older audio is dropped,
+        # the speaker's too (it receives the room's mix without itself), or minutes of it add up.
+        fresh, self.decoder.frames = self.decoder.frames, []
+        self.speaker.frames.clear()
+        self.speaker.arrivals.clear()
+        self.decoder.arrivals.clear()
+        strength = tone_strength(np.concatenate(fresh[-50:]) if fresh else np.zeros(0), self.frequency)
         window = Window(at, cpu, rss, losses, loud, gaps, strength)
         self.windows.append(window)
         return window
@@ -161,6 +167,7 @@ async def run(stack, load: Load, joined: list[Joined]) -> tuple[list[Room], list
                 room._last_packet = [time.monotonic()] * len(room.raws)
                 for raw in room.raws:
                     raw.packets.clear()
+                room.decoder.frames.clear()
                 if room.process is not None:
                     times = room.process.cpu_times()
                     room._cpu = times.user + times.system
@@ -252,6 +259,9 @@ def main() -> int:
               f"{time.monotonic() - started:.0f} s", flush=True)
         rooms, bench_cpu = asyncio.run(run(stack, load, joined))
         summarize(rooms, bench_cpu, load)
+        launched = workers_launched(stack)
+        print(f"media workers launched: {launched} for {load.rooms} spaces"
+              + (" (more: the API took a live worker for dead and started another)" if launched > load.rooms else ""))
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda j: api.call("POST", f"/v1/spaces/{j.space_id}/end", token=j.host["token"]), joined))
         exited = {c.name: c.process.returncode for c in stack.components if c.process and c.process.poll() is not None}

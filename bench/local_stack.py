@@ -111,6 +111,18 @@ class WorkerRecord:
     state: str | None
 
 
+def count_in_log(stack: Stack, component: str, text: bytes) -> int:
+    """How many times ``text`` is in a component's log so far."""
+    assert stack.log_dir is not None
+    with open(stack.log_dir / f"{component}.log", "rb") as log:
+        return sum(chunk.count(text) for chunk in iter(lambda: log.read(1 << 20), b""))
+
+
+def workers_launched(stack: Stack) -> int:
+    """How many media workers the API's launcher has started so far (it logs each)."""
+    return count_in_log(stack, "api", b'"media worker launched"')
+
+
 def shared_urls(records: dict[str, WorkerRecord]) -> dict[str, list[str]]:
     """Worker URLs the table gives to more than one space (each space must have its own worker)."""
     by_url: dict[str, list[str]] = {}
