@@ -17,6 +17,7 @@ import asyncio
 import statistics
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -58,6 +59,13 @@ class Window:
     loud_share: list[float]  # each raw listener's share of due packets that carried tone
     longest_gap_ms: list[float]  # each raw listener's longest silence between two packets
     strength: float  # the decoding listener's tone strength over the last second it received in the window
+
+    def state(self) -> str:
+        """What the listeners got: the room's tone; packets without it (the speaker is gone
+        from the mix); or nothing (the worker stopped sending)."""
+        if self.loss and min(self.loss) >= 0.99:
+            return "no packets"
+        return "tone" if self.strength >= HEARING_STRENGTH else "no tone"
 
     def hearing(self) -> int:
         raw = sum(1 for share in self.loud_share if share >= HEARING_SHARE)
@@ -210,7 +218,7 @@ def show_window(windows: list[Window], bench_cpu: float, load: Load) -> None:
 def summarize(rooms: list[Room], bench_cpu: list[float], load: Load) -> None:
     print(f"\nPer worker, first window (baseline, to {load.window:.0f} s) → last (to {rooms[0].windows[-1].at:.0f} s):")
     print(f"{'room':>4} {'pid':>7} {'CPU first':>9} {'last':>6} {'RSS MB first':>12} {'last':>7} {'drift':>7} "
-          f"{'loss first':>10} {'last':>6} {'tone first':>10} {'last':>5} {'hearing last':>12}")
+          f"{'loss first':>10} {'last':>6} {'tone first':>10} {'last':>5} {'hearing last':>12} {'last window':>11}")
     drifts, ratios = [], []
     for i, room in enumerate(rooms):
         first, final = room.windows[0], room.windows[-1]
@@ -221,7 +229,7 @@ def summarize(rooms: list[Room], bench_cpu: list[float], load: Load) -> None:
         print(f"{i:>4} {room.pid or '-':>7} {_pct(first.cpu):>9} {_pct(final.cpu):>6} {_mb(first.rss_mb):>12} "
               f"{_mb(final.rss_mb):>7} {_mb(drift, sign=True):>7} {_pct(statistics.mean(first.loss)):>10} "
               f"{_pct(statistics.mean(final.loss)):>6} {first.strength:>10.2f} {final.strength:>5.2f} "
-              f"{final.hearing():>8}/{load.listeners}")
+              f"{final.hearing():>10}/{load.listeners} {final.state():>11}")
     cpu_first = [r.windows[0].cpu for r in rooms if r.windows[0].cpu is not None]
     cpu_last = [r.windows[-1].cpu for r in rooms if r.windows[-1].cpu is not None]
     lost = sum(1 for r in rooms for w in r.windows if w.hearing() < load.listeners)
@@ -230,6 +238,8 @@ def summarize(rooms: list[Room], bench_cpu: list[float], load: Load) -> None:
           f"RSS drift {statistics.mean(drifts) if drifts else 0:+.1f} MB mean, {max(drifts, default=0):+.1f} MB max; "
           f"RSS last ÷ first {statistics.mean(ratios) if ratios else 0:.3f} mean, {max(ratios, default=0):.3f} max")
     gone = [r.pid for r in rooms if r.process is None]
+    states = Counter(r.windows[-1].state() for r in rooms)
+    print(f"rooms in the last window: {', '.join(f'{n} {state}' for state, n in states.most_common())}")
     print(f"listeners: {lost} room-windows where someone stopped hearing, of {len(rooms) * len(rooms[0].windows)}; "
           f"workers gone during the run: {len(gone)}; the bench's own process: {statistics.mean(bench_cpu):.0%} of a core "
           f"(peers: {len(rooms)} Opus encoders, {len(rooms)} decoders); machine: {psutil.cpu_count()} cores", flush=True)
