@@ -11,7 +11,7 @@ import importlib.util
 import subprocess
 import sys
 
-SUITES = ["bench.notifications", "bench.realtime", "bench.media", "bench.media_start"]
+SUITES = ["bench.notifications", "bench.realtime", "bench.media", "bench.media_start", "bench.api_load", "bench.live_rooms"]
 
 
 def main() -> int:
