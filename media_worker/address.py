@@ -33,14 +33,22 @@ def with_public_address(config: WorkerConfig, environ: Mapping[str, str], ec2: A
     # An explicit setting wins (fields_set: given by a variable or a flag, not the default).
     if not metadata_uri or config.public_url or "public_host" in config.model_fields_set:
         return config
-    if ec2 is None:
-        import boto3  # the region comes from the SDK's environment (ECS sets AWS_REGION)
-
-        ec2 = boto3.client("ec2")
     private_ip, mac_address = task_interface(metadata_uri)
-    public_ip = public_ipv4(ec2, private_ip, mac_address)
+    public_ip = public_ipv4(ec2 or _ec2_client(), private_ip, mac_address)
     log.info("learned the task's public address", extra={"private_ip": private_ip, "public_ip": public_ip})
     return config.model_copy(update={"public_host": public_ip})
+
+
+def _ec2_client() -> Any:
+    import boto3  # the region comes from the SDK's environment (ECS sets AWS_REGION)
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
+    try:  # bounded: a worker that cannot learn its address should be replaced soon, not hang
+        return boto3.client("ec2", config=Config(connect_timeout=5, read_timeout=10,
+                                                 retries={"mode": "standard", "max_attempts": 3}))
+    except BotoCoreError as exc:  # no region, say
+        raise DiscoveryFailed(f"no EC2 client: {exc}") from exc
 
 
 def task_interface(metadata_uri: str) -> tuple[str, str]:
