@@ -149,6 +149,9 @@ class ParlorStack(cdk.Stack):
         workers_table.grant_read_write_data(task.task_role)
         pool_table = self.tables[f"parlor-{stage}-media_pool"]
         pool_table.grant_read_write_data(task.task_role)  # a warm-pool worker heartbeats its slot
+        # A worker learns its task's public IP from its network interface (media_worker/address.py);
+        # DescribeNetworkInterfaces has no resource-level permissions, hence "*".
+        task.add_to_task_role_policy(iam.PolicyStatement(actions=["ec2:DescribeNetworkInterfaces"], resources=["*"]))
         task.add_container(
             WORKER_CONTAINER,
             # Built from the repository root so the image carries parlor_contract; the root's
@@ -157,12 +160,14 @@ class ParlorStack(cdk.Stack):
             command=derive.WORKER_COMMAND,
             port_mappings=[ecs.PortMapping(container_port=derive.WORKER_PORT, protocol=ecs.Protocol.TCP)],
             environment={WorkerEnv.PORT: str(derive.WORKER_PORT), WorkerEnv.BIND_HOST: "0.0.0.0",
-                         # The task's public IP reaches clients through STUN (a 1:1 NAT); set from context.
+                         # No public host or URL: each task learns its own public IP at start (media_worker/address.py).
+                         # A STUN server (optional, from context) adds server-reflexive candidates.
                          WorkerEnv.STUN_URL: self.node.try_get_context("media_stun_url") or "",
                          WorkerEnv.WORKERS_TABLE: workers_table.table_name, WorkerEnv.POOL_TABLE: pool_table.table_name,
                          WorkerEnv.HEARTBEAT_SECONDS: "5",
                          WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.FAST_PATH: "1",
-                         WorkerEnv.JITTER_PREFETCH: "0"},
+                         WorkerEnv.JITTER_PREFETCH: "0", WorkerEnv.CONNECT_TIMEOUT_SECONDS: "20",
+                         WorkerEnv.CONSENT_TIMEOUT_SECONDS: "30"},
             # The worker's variables, from the keys the API reads the same values under.
             secrets={WorkerEnv.TOKEN_PUBLIC_KEY: ecs.Secret.from_secrets_manager(
                          self.secret, Settings.env_name("media_token_public_key")),

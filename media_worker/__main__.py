@@ -1,18 +1,19 @@
 """``python -m media_worker``: serve one space until told to close, the space ends, or the
 room stays empty past the grace period.
 
-Exit status: 0 when it stopped as told, 2 on a bad setting, 1 when it cannot bind its port or
-a background task kept crashing (the API then replaces it)."""
+Exit status: 0 when it stopped as told, 2 on a bad setting, 1 when it cannot learn its public
+address on AWS, cannot bind its port or a background task kept crashing (the API then replaces it)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 from aiohttp import web
 
-from media_worker import ice, logs, pool
+from media_worker import address, ice, logs, pool
 from media_worker.config import ConfigError, WorkerConfig
 from media_worker.server import Worker
 
@@ -51,11 +52,17 @@ def main() -> None:
     except ConfigError as exc:
         log.error("cannot start", extra={"error": str(exc)})
         raise SystemExit(2) from None
-    if not config.space_id:  # a warm-pool worker: it serves the space the API claims it for
+    if config.space_id:
+        logs.configure(space_id=config.space_id)
+    else:  # a warm-pool worker: it serves the space the API claims it for
         logs.configure(pool_slot=config.pool_slot)
-        raise SystemExit(asyncio.run(pool.serve_when_claimed(config, serve)))
-    logs.configure(space_id=config.space_id)
-    raise SystemExit(asyncio.run(serve(config)))
+    try:  # before it binds and announces anything: an unreachable URL would take joins nowhere
+        config = address.with_public_address(config, os.environ)
+    except address.DiscoveryFailed as exc:
+        log.error("cannot learn the public address", extra={"error": str(exc)})
+        raise SystemExit(1) from None
+    serving = serve(config) if config.space_id else pool.serve_when_claimed(config, serve)
+    raise SystemExit(asyncio.run(serving))
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ async def wait_for_claim(config: WorkerConfig, dynamodb: Any) -> WorkerConfig:
     site = web.TCPSite(runner, config.bind_host, config.port)
     await site.start()
     port = int(runner.addresses[0][1])  # the port it holds (PORT=0 picks one)
-    pooled.url = config.public_url or f"http://{config.public_host}:{port}"
+    pooled.url = config.url_for(port)
     log.info("idle in the warm pool", extra={"url": pooled.url, "slot": config.pool_slot})
     try:
         space_id = await pooled.wait()

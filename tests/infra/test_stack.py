@@ -92,13 +92,22 @@ def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Templ
     configured = {e["Name"] for e in container["Environment"]} | {s["Name"] for s in container["Secrets"]}
     read_by_worker = set(WorkerEnv)  # exactly the worker's settings (tests/media_worker/test_config.py)
     # Everything the stack sets is read by the worker; what it leaves out is the per-task
-    # override (space or pool slot, API URL, set by the API's EcsLauncher) or the public address (found by STUN).
+    # override (space or pool slot, API URL, set by the API's EcsLauncher) or the public address (each task
+    # learns its own at start: media_worker/address.py).
     assert configured <= read_by_worker
     assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.POOL_SLOT, WorkerEnv.POOL_WORKER_ID, WorkerEnv.API_URL,
                                            WorkerEnv.PUBLIC_HOST, WorkerEnv.PUBLIC_URL}
     dockerfile = (ROOT / "media_worker" / "Dockerfile").read_text()
     assert f'CMD {json.dumps(WORKER_COMMAND)}' in dockerfile and f"EXPOSE {WORKER_PORT}/tcp" in dockerfile
     assert set(re.findall(r"\b(PARLOR_[A-Z_]+)", dockerfile)) <= read_by_worker
+
+
+def test_a_worker_task_may_look_up_its_network_interface_for_its_public_ip(resources: dict):
+    """media_worker/address.py: DescribeNetworkInterfaces (no resource-level permissions: "*")."""
+    role = _task_running(resources, "media-worker")["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    statements = [statement for r in resources.values() if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
+                  for statement in r["Properties"]["PolicyDocument"]["Statement"]]
+    assert {"Action": "ec2:DescribeNetworkInterfaces", "Effect": "Allow", "Resource": "*"} in statements
 
 
 def test_a_stopped_worker_task_of_this_cluster_calls_the_apps_handler(resources: dict):
@@ -157,7 +166,8 @@ def test_the_lambdas_get_their_settings_from_the_stack(resources: dict):
 
 
 # Actions AWS only grants on "*" (no resource-level permissions).
-_STAR_ONLY = {"ecr:GetAuthorizationToken", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+_STAR_ONLY = {"ecr:GetAuthorizationToken", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+              "ec2:DescribeNetworkInterfaces"}
 
 
 def test_no_policy_grants_star_where_a_resource_is_known(resources: dict):

@@ -6,67 +6,24 @@ secret."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from local.stack import free_port
 from parlor_contract import signatures
 from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerEnv, WorkerState
-from tests.media_worker.worker_support import PUBLIC_KEY, SECRET, SPACE
-
-
-@dataclass
-class WorkerSetup:
-    env: dict[str, str]
-    dynamodb: Any
-    table: str
-    port: int
-    log: Path
-
-    def start(self) -> subprocess.Popen[bytes]:
-        out = self.log.open("ab")
-        return subprocess.Popen([sys.executable, "-m", "media_worker"], env=self.env, stdout=out, stderr=out)
-
-    def log_lines(self) -> list[dict]:
-        """Every line the process wrote, each of which must be a JSON object."""
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-
-    def record(self) -> dict:
-        return self.dynamodb.get_item(TableName=self.table, Key={"space_id": {"S": SPACE}}).get("Item", {})
+from tests.media_worker.process_support import WorkerSetup, close, wait_until_ready, worker_setup
+from tests.media_worker.worker_support import SECRET, SPACE
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[WorkerSetup]:
-    """A moto server with a workers table, and the environment a worker process needs."""
-    moto_port, port = free_port(), free_port()
-    table = f"workers-{port}"  # moto's backends are shared by every server in this process
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x",
-                            aws_secret_access_key="x")
-    dynamodb.create_table(TableName=table, KeySchema=[{"AttributeName": "space_id", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "space_id", "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-           "AWS_DEFAULT_REGION": "us-east-1", WorkerEnv.SPACE_ID: SPACE, WorkerEnv.PORT: str(port),
-           WorkerEnv.TOKEN_PUBLIC_KEY: PUBLIC_KEY, WorkerEnv.SERVICE_SECRET: SECRET, WorkerEnv.WORKERS_TABLE: table,
-           WorkerEnv.HEARTBEAT_SECONDS: "0.5"}
-    try:
-        yield WorkerSetup(env, dynamodb, table, port, tmp_path / "worker.log")
-    finally:
-        server.stop()
+    with worker_setup(tmp_path) as prepared:
+        yield prepared
 
 
 def test_the_worker_process_heartbeats_and_closes_on_command(setup: WorkerSetup):
@@ -93,23 +50,6 @@ def test_the_worker_process_heartbeats_and_closes_on_command(setup: WorkerSetup)
     finally:
         if proc.poll() is None:
             proc.kill()
-
-
-def wait_until_ready(setup: WorkerSetup, proc: subprocess.Popen[bytes]) -> dict:
-    deadline, item = time.monotonic() + 30, {}
-    while item.get(HeartbeatField.STATE, {}).get("S") != WorkerState.READY:
-        assert time.monotonic() < deadline and proc.poll() is None, "no ready heartbeat"
-        time.sleep(0.2)
-        item = setup.record()
-    return item
-
-
-def close(port: int) -> None:
-    body = json.dumps({"action": "close"}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/control", data=body, method="POST",
-                                     headers={signatures.HEADER: signatures.sign(SECRET, body)})
-    with urllib.request.urlopen(request, timeout=5) as resp:
-        assert resp.status == 200
 
 
 def test_a_worker_whose_port_is_taken_exits_without_announcing_itself(setup: WorkerSetup):
