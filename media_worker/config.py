@@ -44,8 +44,9 @@ class WorkerConfig(BaseSettings):
     empty_grace_seconds: float = _from(WorkerEnv.EMPTY_GRACE_SECONDS, 120.0, ge=0)
     # How many 20 ms frames a speaker may queue before old ones are dropped (latency bound).
     jitter_frames: int = _from(WorkerEnv.JITTER_FRAMES, 3, ge=1)
-    # Optional STUN server (e.g. "stun:stun.l.google.com:19302"): behind a 1:1 NAT such as a
-    # Fargate task's public IP, it lets the answer carry the public address. None by default.
+    # Optional STUN server (e.g. "stun:stun.l.google.com:19302"): adds server-reflexive
+    # candidates. Not needed for a Fargate task's public IP, which the worker learns at start
+    # (media_worker/address.py). None by default.
     stun_url: str = _from(WorkerEnv.STUN_URL, "")
     # Send listeners' packets through media_worker.fastpath (RTP + SRTP + sendto) instead of
     # aiortc's RTCRtpSender. On by default; PARLOR_MEDIA_FAST_PATH=0 is the plain aiortc path.
