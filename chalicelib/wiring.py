@@ -156,20 +156,20 @@ def _client(service: str, settings: Settings, **kwargs: Any) -> Callable[[], Any
 def _default_media(settings: Settings, clock: Clock, events: EventPublisher) -> MediaGateway:
     import os
 
-    from chalicelib.gateways import media, media_pool
+    from chalicelib.gateways import launchers, media, media_pool
 
     launcher: media.Launcher
-    local: media.LocalProcessLauncher | None = None
+    local: launchers.LocalProcessLauncher | None = None
     if settings.media_launcher == "local":
-        env = media.worker_env(os.environ, MediaWorkerModel.Meta.table_name, settings.media_token_public_key,
-                               settings.service_secret, settings.api_url, MediaPoolSlotModel.Meta.table_name)
-        launcher = local = media.LocalProcessLauncher(env, settings.media_base_port)
+        env = launchers.worker_env(os.environ, MediaWorkerModel.Meta.table_name, settings.media_token_public_key,
+                                   settings.service_secret, settings.api_url, MediaPoolSlotModel.Meta.table_name)
+        launcher = local = launchers.LocalProcessLauncher(env, settings.media_base_port)
     elif settings.media_launcher == "ecs":
         import boto3
 
-        launcher = media.EcsLauncher(boto3.client("ecs"), settings.ecs_cluster,
-                                     settings.ecs_task_definition, settings.ecs_container, list(settings.ecs_subnets),
-                                     list(settings.ecs_security_groups), settings.api_url)
+        launcher = launchers.EcsLauncher(boto3.client("ecs"), settings.ecs_cluster,
+                                         settings.ecs_task_definition, settings.ecs_container, list(settings.ecs_subnets),
+                                         list(settings.ecs_security_groups), settings.api_url)
     else:
         return media.UnavailableMedia()
     pool = (media_pool.WarmPool(launcher, clock, settings.service_secret, settings.media_warm_pool)

@@ -19,7 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from chalice.cdk import Chalice
 from constructs import Construct
 
-from chalicelib.gateways.media import task_family
+from chalicelib.gateways.launchers import task_family
 from chalicelib.settings import Settings
 from infra import derive
 from infra.turn import TurnRelay

@@ -10,7 +10,7 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent
 
-from chalicelib.gateways.media import task_family
+from chalicelib.gateways.launchers import task_family
 from chalicelib.logs import logger
 from chalicelib.settings import Settings
 from chalicelib.wiring import services

@@ -15,7 +15,8 @@ import pytest
 
 from chalicelib.clock import iso
 from chalicelib.errors import Unavailable
-from chalicelib.gateways.media import MEDIA_RESTARTED, EcsLauncher, WorkerMediaGateway, worker_env
+from chalicelib.gateways.launchers import EcsLauncher, worker_env
+from chalicelib.gateways.media import MEDIA_RESTARTED, WorkerMediaGateway
 from chalicelib.models.media_workers import MediaWorkerModel
 from media_worker.server import Worker
 from parlor_contract import signatures

@@ -112,7 +112,7 @@ def test_a_worker_task_may_look_up_its_network_interface_for_its_public_ip(resou
 
 def test_a_stopped_worker_task_of_this_cluster_calls_the_apps_handler(resources: dict):
     """EventBridge "ECS Task State Change" (STOPPED) for the worker's family on the worker's cluster."""
-    from chalicelib.gateways.media import task_family
+    from chalicelib.gateways.launchers import task_family
 
     function = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"
                     and r["Properties"]["Handler"] == "app.media_task_stopped")

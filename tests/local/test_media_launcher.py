@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from chalicelib.gateways.media import LocalProcessLauncher
+from chalicelib.gateways.launchers import LocalProcessLauncher
 from local.stack import free_media_base
 from parlor_contract.worker import WorkerEnv
 from tests.media_worker.worker_support import PUBLIC_KEY, SECRET

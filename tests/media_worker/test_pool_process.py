@@ -11,7 +11,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from chalicelib.clock import SystemClock
-from chalicelib.gateways.media import LocalProcessLauncher, WorkerMediaGateway, worker_env
+from chalicelib.gateways.launchers import LocalProcessLauncher, worker_env
+from chalicelib.gateways.media import WorkerMediaGateway
 from chalicelib.gateways.media_pool import WarmPool
 from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
 from local.stack import free_media_base, free_port
