@@ -158,7 +158,7 @@ def _default_media(settings: Settings, clock: Clock, events: EventPublisher) -> 
 
     from chalicelib.gateways import launchers, media, media_pool
 
-    launcher: media.Launcher
+    launcher: launchers.Launcher
     local: launchers.LocalProcessLauncher | None = None
     if settings.media_launcher == "local":
         env = launchers.worker_env(os.environ, MediaWorkerModel.Meta.table_name, settings.media_token_public_key,

@@ -1,6 +1,7 @@
 """Where media workers run: ``LocalProcessLauncher`` (a child process per worker, for the
 local stack) and ``EcsLauncher`` (a Fargate task per worker, on AWS). Both implement
-``chalicelib.gateways.media.Launcher``; ``worker_env`` is what a local worker's process gets.
+``Launcher``, all the media gateway knows of them; ``worker_env`` is what a local
+worker's process gets.
 """
 
 from __future__ import annotations
@@ -10,11 +11,21 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from chalicelib.errors import Unavailable
 from chalicelib.logs import logger
 from parlor_contract.worker import WorkerEnv
+
+
+class Launcher(Protocol):
+    def launch(self, space_id: str) -> str:
+        """Start a worker process/task for a space; returns a handle (pid or task ARN)."""
+
+    def launch_pooled(self, slot: str, worker_id: str) -> str:
+        """Start a worker with no space yet, into a warm-pool slot; returns its handle."""
+
+    def terminate(self, handle: str) -> None: ...
 
 
 @dataclass

@@ -29,6 +29,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.clock import Clock, iso
 from chalicelib.errors import Unavailable
 from chalicelib.events import EventPublisher, RoomEvent
+from chalicelib.gateways.launchers import Launcher
 from chalicelib.logs import logger
 from chalicelib.models.media_workers import MediaWorkerModel
 from parlor_contract import signatures
@@ -88,16 +89,6 @@ class UnavailableMedia:
 
     def refill_pool(self) -> int:
         return 0
-
-
-class Launcher(Protocol):
-    def launch(self, space_id: str) -> str:
-        """Start a worker process/task for a space; returns a handle (pid or task ARN)."""
-
-    def launch_pooled(self, slot: str, worker_id: str) -> str:
-        """Start a worker with no space yet, into a warm-pool slot; returns its handle."""
-
-    def terminate(self, handle: str) -> None: ...
 
 
 class WorkerMediaGateway:

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.clock import Clock, iso
-from chalicelib.gateways.media import Launcher
+from chalicelib.gateways.launchers import Launcher
 from chalicelib.ids import new_id
 from chalicelib.logs import logger
 from chalicelib.models.media_workers import MediaPoolSlotModel
