@@ -36,6 +36,15 @@ class WorkerSetup:
         out = self.log.open("ab")
         return subprocess.Popen([sys.executable, "-m", "media_worker"], env=self.env, stdout=out, stderr=out)
 
+    def exit_status(self, timeout: float = 30) -> int:
+        """Start the worker and wait for it to exit by itself (killed if it has not by then)."""
+        proc = self.start()
+        try:
+            return proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
     def log_lines(self) -> list[dict]:
         """Every line the process wrote, each of which must be a JSON object."""
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
