@@ -7,11 +7,32 @@ never charges, refunds or creates twice.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, ParamSpec, TypeVar
 
 import stripe
+
+from chalicelib.errors import Unavailable
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reachable(call: Callable[P, R]) -> Callable[P, R]:
+    """Stripe out of reach (network, or its rate limit) is a 503 the client retries, not a 500;
+    in a queue job it fails the message, which SQS delivers again."""
+
+    @functools.wraps(call)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return call(*args, **kwargs)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise Unavailable("Payments are unreachable; retry shortly.", code="payments_unavailable",
+                              retry_after=5) from exc
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,7 @@ class Payments:
         # their own signing secret: PARLOR_STRIPE_WEBHOOK_SECRET lists them, comma-separated.
         self._webhook_secrets = [secret.strip() for secret in webhook_secret.split(",") if secret.strip()]
 
+    @_reachable
     def create_account(self, user_id: str, idempotency_key: str) -> str:
         account = self._client.v1.accounts.create(
             params={"type": "express", "metadata": {"parlor_user_id": user_id},
@@ -58,11 +80,13 @@ class Payments:
             options={"idempotency_key": idempotency_key})
         return str(account.id)
 
+    @_reachable
     def onboarding_link(self, account_id: str, return_url: str) -> str:
         link = self._client.v1.account_links.create(params={
             "account": account_id, "refresh_url": return_url, "return_url": return_url, "type": "account_onboarding"})
         return str(link.url)
 
+    @_reachable
     def create_checkout(self, request: CheckoutRequest) -> tuple[str, str]:
         """A Checkout Session for one ticket, paid to the host with the platform's fee kept."""
         metadata = {"space_id": request.space_id, "buyer_id": request.buyer_id}
@@ -81,17 +105,20 @@ class Payments:
         }, options={"idempotency_key": request.idempotency_key})
         return str(session.id), str(session.url)
 
+    @_reachable
     def checkout_session(self, session_id: str) -> CheckoutSession:
         session = self._client.v1.checkout.sessions.retrieve(session_id)
         return CheckoutSession(id=str(session.id), status=str(session.status), payment_status=str(session.payment_status),
                                payment_intent_id=str(session.payment_intent or ""))
 
+    @_reachable
     def expire_checkout(self, session_id: str) -> None:
         try:
             self._client.v1.checkout.sessions.expire(session_id)
         except stripe.InvalidRequestError:
             pass  # already complete or expired
 
+    @_reachable
     def refund(self, payment_intent_id: str, idempotency_key: str, metadata: dict[str, str]) -> str:
         """Refund the whole payment, taking the fee back and reversing the transfer to the host."""
         refund = self._client.v1.refunds.create(params={

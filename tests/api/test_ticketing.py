@@ -21,6 +21,7 @@ from chalicelib.models.tickets import TicketModel
 from chalicelib.services.ticketing.seats import platform_fee
 from chalicelib.settings import get_settings
 from chalicelib.wiring import build_services, use_services
+from local.stack import free_port
 from local.stripe_standin import Config, create_app, sign
 from tests.api.rooms_support import make_host, make_person
 from tests.conftest import FAST_HASHER
@@ -531,3 +532,22 @@ def test_a_retried_checkout_with_its_idempotency_key_gets_the_same_answer(shop, 
     retry = shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token, headers=key)
     assert first.status == retry.status == 201 and retry.body == first.body
     assert retry.headers.get("Idempotent-Replayed") == "true" and SpaceModel.get(space_id).seats_taken == 1
+
+
+def test_stripe_out_of_reach_is_a_503_to_retry_and_the_seat_is_not_kept(shop, stripe_standin, clock, settings):
+    host = onboarded_host(shop, stripe_standin)
+    space_id = ticketed_space(shop, host, clock)
+    buyer = make_person(shop, "buyer")
+    unreachable = settings.model_copy(update=dict(stripe_api_base=f"http://127.0.0.1:{free_port()}",
+                                                  stripe_webhook_secret=SECRET, stripe_api_key="sk_test_parlor"))
+    use_services(build_services(unreachable, clock=clock, hasher=FAST_HASHER, events=RecordingPublisher(),
+                                media=RecordingMedia()))
+
+    checkout = shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token)
+    onboarding = shop.post("/v1/me/payouts/onboarding", token=make_host(shop, "other_host").token)
+
+    for reply in (checkout, onboarding):
+        assert reply.status == 503 and reply.error_code == "payments_unavailable", reply.body
+        assert reply.headers["Retry-After"] == "5"
+    assert SpaceModel.get(space_id).seats_taken == 0  # the hold was let go
+    assert [t.status for t in TicketModel.query(space_id)] == ["expired"]  # not held, not sold
