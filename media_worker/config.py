@@ -65,6 +65,7 @@ class WorkerConfig(BaseSettings):
     pool_table: str = _from(WorkerEnv.POOL_TABLE, "")
     pool_slot: str = _from(WorkerEnv.POOL_SLOT, "")
     pool_worker_id: str = _from(WorkerEnv.POOL_WORKER_ID, "")
+    worker_id: str = _from(WorkerEnv.WORKER_ID, "")
 
     @model_validator(mode="after")
     def _has_a_space_or_a_slot(self) -> WorkerConfig:
@@ -73,6 +74,12 @@ class WorkerConfig(BaseSettings):
         if self.pool_slot and not (self.pool_table and self.pool_worker_id):
             raise ValueError(f"{WorkerEnv.POOL_SLOT} needs {WorkerEnv.POOL_TABLE} and {WorkerEnv.POOL_WORKER_ID}")
         return self
+
+    @property
+    def identity(self) -> str:
+        """The id the space's record must name for this worker to write it (a pooled worker
+        keeps its pool id); empty when started by hand, which writes unconditionally."""
+        return self.worker_id or self.pool_worker_id
 
     @property
     def url(self) -> str:

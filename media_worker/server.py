@@ -233,13 +233,24 @@ class Worker:
                   HeartbeatField.CPU_SECONDS: {"N": f"{time.process_time():.3f}"}, HeartbeatField.PID: {"N": str(os.getpid())},
                   HeartbeatField.HEARTBEAT_AT: {"S": now.isoformat().replace("+00:00", "Z")},
                   HeartbeatField.EXPIRES_AT: {"N": str(int((now + timedelta(days=1)).timestamp()))}}
+        names = {f"#{name}": str(name) for name in values}
+        given = {f":{name}": value for name, value in values.items()}
+        condition = {}
+        if self.config.identity:  # only while the record is still this worker's
+            names["#me"], given[":me"] = HeartbeatField.WORKER_ID, {"S": self.config.identity}
+            condition = {"ConditionExpression": "#me = :me"}
         try:
             result = await asyncio.get_running_loop().run_in_executor(None, lambda: dynamodb.update_item(
                 TableName=self.config.workers_table, Key={str(HeartbeatField.SPACE_ID): {"S": self.config.space_id}},
                 UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
-                ExpressionAttributeNames={f"#{name}": str(name) for name in values},
-                ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
-                ReturnValues="ALL_NEW"))
+                ExpressionAttributeNames=names, ExpressionAttributeValues=given, ReturnValues="ALL_NEW", **condition))
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            # The API replaced this worker (it went silent, or its hand-over failed): another
+            # serves the space now. Leave its record alone and stop.
+            if not self.stop.is_set():
+                log.warning("another worker serves this space: closing")
+                self.stop.set()
+            return
         except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried next time
             log.warning("heartbeat failed", extra={"error": str(exc)})
             return

@@ -10,6 +10,9 @@ class WorkerEnv(StrEnum):
     """Environment variables ``python -m media_worker`` reads (``media_worker.config``)."""
 
     SPACE_ID = "PARLOR_SPACE_ID"
+    # Which worker the API launched for the space: its heartbeat writes the space's record only
+    # while the record still names it (a replaced worker that wakes up never takes it back).
+    WORKER_ID = "PARLOR_MEDIA_WORKER_ID"
     PORT = "PARLOR_MEDIA_PORT"
     BIND_HOST = "PARLOR_MEDIA_BIND_HOST"
     PUBLIC_HOST = "PARLOR_MEDIA_PUBLIC_HOST"
@@ -54,6 +57,7 @@ class HeartbeatField(StrEnum):
     HEARTBEAT_AT = "heartbeat_at"  # ISO 8601 UTC
     EXPIRES_AT = "expires_at"  # epoch seconds (the table's TTL)
     SPACE_STATE = "space_state"
+    WORKER_ID = "worker_id"  # written by the API; the worker's heartbeat is conditioned on it
 
 
 # ``space_state`` once the space has ended: the worker closes at its next heartbeat.

@@ -19,8 +19,9 @@ from parlor_contract.worker import WorkerEnv
 
 
 class Launcher(Protocol):
-    def launch(self, space_id: str) -> str:
-        """Start a worker process/task for a space; returns a handle (pid or task ARN)."""
+    def launch(self, space_id: str, worker_id: str = "") -> str:
+        """Start a worker process/task for a space, known by ``worker_id``; returns a handle
+        (pid or task ARN)."""
 
     def launch_pooled(self, slot: str, worker_id: str) -> str:
         """Start a worker with no space yet, into a warm-pool slot; returns its handle."""
@@ -56,8 +57,8 @@ class LocalProcessLauncher:
         """Call ``listener(handle, exit_code, reason)`` when a child exits (from its watcher thread)."""
         self._listeners.append(listener)
 
-    def launch(self, space_id: str) -> str:
-        return self._spawn({WorkerEnv.SPACE_ID: space_id})
+    def launch(self, space_id: str, worker_id: str = "") -> str:
+        return self._spawn({WorkerEnv.SPACE_ID: space_id, WorkerEnv.WORKER_ID: worker_id})
 
     def launch_pooled(self, slot: str, worker_id: str) -> str:
         return self._spawn({WorkerEnv.POOL_SLOT: slot, WorkerEnv.POOL_WORKER_ID: worker_id})
@@ -132,8 +133,8 @@ class EcsLauncher:
         self._subnets = subnets
         self._security_groups = security_groups
 
-    def launch(self, space_id: str) -> str:
-        return self._run(f"space-{space_id}", {WorkerEnv.SPACE_ID: space_id})
+    def launch(self, space_id: str, worker_id: str = "") -> str:
+        return self._run(f"space-{space_id}", {WorkerEnv.SPACE_ID: space_id, WorkerEnv.WORKER_ID: worker_id})
 
     def launch_pooled(self, slot: str, worker_id: str) -> str:
         return self._run(f"pool-{worker_id}", {WorkerEnv.POOL_SLOT: slot, WorkerEnv.POOL_WORKER_ID: worker_id})

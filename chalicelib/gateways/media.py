@@ -30,6 +30,7 @@ from chalicelib.clock import Clock, iso
 from chalicelib.errors import Unavailable
 from chalicelib.events import EventPublisher, RoomEvent
 from chalicelib.gateways.launchers import Launcher
+from chalicelib.ids import new_id
 from chalicelib.logs import logger
 from chalicelib.models.media_workers import MediaWorkerModel
 from parlor_contract import signatures
@@ -115,7 +116,7 @@ class WorkerMediaGateway:
         now = self._clock.now()
         previous = self._record(space_id)
         record = MediaWorkerModel(space_id=space_id, state=WorkerState.STARTING, launched_at=iso(now),
-                                  expires_at=now + timedelta(days=1))
+                                  worker_id=new_id(now), expires_at=now + timedelta(days=1))
         alive_since = iso(now - self._dead_after)
         try:
             # One worker per space: only if there is no record, the last worker is gone or
@@ -130,7 +131,7 @@ class WorkerMediaGateway:
             raise
         pooled = self._claim_pooled(space_id, record)
         if pooled is None:
-            handle = self._launcher.launch(space_id)
+            handle = self._launcher.launch(space_id, record.worker_id or "")
             # (No URL until the new worker's heartbeat: not a pooled one's that failed its hand-over.)
             record.update(actions=[MediaWorkerModel.handle.set(handle), MediaWorkerModel.url.remove()])
         logger.info("media worker launched", extra={"space_id": space_id, "handle": record.handle, "pooled": pooled is not None,
@@ -151,7 +152,8 @@ class WorkerMediaGateway:
         while (claimed := self._pool.claim(space_id)) is not None:
             # The record names the worker before the worker learns its space: its first
             # heartbeat (state ready) then always lands on a record that is already its own.
-            record.update(actions=[MediaWorkerModel.handle.set(claimed.handle), MediaWorkerModel.url.set(claimed.url)])
+            record.update(actions=[MediaWorkerModel.handle.set(claimed.handle), MediaWorkerModel.url.set(claimed.url),
+                                   MediaWorkerModel.worker_id.set(claimed.worker_id)])
             if self._pool.hand_over(claimed, space_id):
                 return claimed.handle
         return None

@@ -53,6 +53,8 @@ class MediaWorkerModel(Model):
     # Written with state GONE: the process's exit code (or the task's container's) and why it stopped.
     exit_code = NumberAttribute(null=True)
     gone_reason = UnicodeAttribute(null=True)
+    # The worker the API launched or claimed for the space; only it may heartbeat this record.
+    worker_id = UnicodeAttribute(null=True)
 
     def last_seen(self) -> datetime | None:
         stamp = self.heartbeat_at or self.launched_at

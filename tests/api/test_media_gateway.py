@@ -33,7 +33,7 @@ class RecordingLauncher:
         self.pooled: list[tuple[str, str]] = []
         self.terminated: list[str] = []
 
-    def launch(self, space_id: str) -> str:
+    def launch(self, space_id: str, worker_id: str = "") -> str:
         self.launched.append(space_id)
         return f"handle-{len(self.launched)}"
 

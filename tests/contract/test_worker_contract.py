@@ -51,7 +51,7 @@ def test_the_pool_slot_model_has_the_pool_fields():
 
 
 class _Launcher:
-    def launch(self, space_id: str) -> str:
+    def launch(self, space_id: str, worker_id: str = "") -> str:
         return "handle"
 
     def terminate(self, handle: str) -> None:

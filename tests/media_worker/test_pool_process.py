@@ -67,7 +67,10 @@ def test_a_pooled_worker_learns_a_claim_from_its_record_when_the_call_is_lost(la
     pool = WarmPool(launcher, SystemClock(), SECRET, size=1)
     pool.refill()
     slot = idle_slot("0")
-    assert pool.claim("01SPACEBYRECORD") is not None  # and no hand-over call
+    claimed = pool.claim("01SPACEBYRECORD")  # and no hand-over call
+    assert claimed is not None
+    # As the gateway does: the space's record names the worker before it learns its space.
+    MediaWorkerModel(space_id="01SPACEBYRECORD", state=WorkerState.STARTING, worker_id=claimed.worker_id).save()
     port = int(slot.url.rsplit(":", 1)[1])
     wait_for(lambda: (health(port) or {}).get("space_id") == "01SPACEBYRECORD", 30, "the claim never reached the worker")
 

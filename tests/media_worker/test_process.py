@@ -91,6 +91,26 @@ def test_the_worker_stops_when_its_space_has_ended(setup: WorkerSetup):
             proc.kill()
 
 
+def test_a_replaced_worker_that_wakes_up_leaves_its_successors_record_alone_and_stops(setup: WorkerSetup):
+    """The API replaced a worker it thought dead (silent, or its hand-over failed); when it
+    heartbeats again it must not put its own URL back in the space's record."""
+    setup.env[WorkerEnv.WORKER_ID] = "w-old"
+    setup.dynamodb.put_item(TableName=setup.table, Item={HeartbeatField.SPACE_ID: {"S": SPACE},
+                                                         HeartbeatField.WORKER_ID: {"S": "w-old"}})
+    proc = setup.start()
+    try:
+        wait_until_ready(setup, proc)
+        successor = {HeartbeatField.SPACE_ID: {"S": SPACE}, HeartbeatField.WORKER_ID: {"S": "w-new"},
+                     HeartbeatField.URL: {"S": "http://10.0.0.9:9000"}, HeartbeatField.STATE: {"S": WorkerState.READY}}
+        setup.dynamodb.put_item(TableName=setup.table, Item=successor)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert setup.record() == successor
+    assert "another worker serves this space: closing" in [line["message"] for line in setup.log_lines()]
+
+
 @pytest.mark.parametrize(("variable", "value", "says"), [
     (WorkerEnv.SPACE_ID, None, "PARLOR_SPACE_ID (or --space-id) is required"),
     (WorkerEnv.PORT, "ninety", "PARLOR_MEDIA_PORT: Input should be a valid integer"),

@@ -191,7 +191,10 @@ def test_a_pooled_worker_on_ecs_announces_its_public_ip_in_its_slot_and_once_cla
                 time.sleep(0.2)
                 item = setup.dynamodb.get_item(TableName=pool_table, Key=slot, ConsistentRead=True)["Item"]
             assert item[PoolField.URL]["S"] == f"http://{interface.public_ip}:{setup.port}"
-            # The API claims the slot for a space (the claim call lost: the worker reads it from its record).
+            # The API claims the slot for a space, naming the worker in the space's record (the
+            # claim call lost: the worker reads the claim from its slot).
+            setup.dynamodb.put_item(TableName=setup.table, Item={HeartbeatField.SPACE_ID: {"S": SPACE},
+                                                                 HeartbeatField.WORKER_ID: {"S": "w-1"}})
             setup.dynamodb.update_item(TableName=pool_table, Key=slot, UpdateExpression="SET #s = :claimed, #by = :space",
                                        ExpressionAttributeNames={"#s": PoolField.STATE, "#by": PoolField.CLAIMED_BY},
                                        ExpressionAttributeValues={":claimed": {"S": PoolState.CLAIMED}, ":space": {"S": SPACE}})
