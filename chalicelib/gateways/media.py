@@ -121,17 +121,26 @@ class WorkerMediaGateway:
         try:
             # One worker per space: only if there is no record, the last worker is gone or
             # closing, or it went silent.
-            record.save(condition=MediaWorkerModel.space_id.does_not_exist()
-                        | MediaWorkerModel.state.is_in(WorkerState.GONE, WorkerState.CLOSING)
-                        | (MediaWorkerModel.heartbeat_at < alive_since)
-                        | (MediaWorkerModel.heartbeat_at.does_not_exist() & (MediaWorkerModel.launched_at < alive_since)))
+            # Never for a space that ended meanwhile (the record would lose its ``space_state``).
+            record.save(condition=(MediaWorkerModel.space_id.does_not_exist()
+                                   | MediaWorkerModel.state.is_in(WorkerState.GONE, WorkerState.CLOSING)
+                                   | (MediaWorkerModel.heartbeat_at < alive_since)
+                                   | (MediaWorkerModel.heartbeat_at.does_not_exist()
+                                      & (MediaWorkerModel.launched_at < alive_since)))
+                        & (MediaWorkerModel.space_state.does_not_exist() | (MediaWorkerModel.space_state != SPACE_ENDED)))
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False  # a live worker exists, or another request is launching one
             raise
         pooled = self._claim_pooled(space_id, record)
         if pooled is None:
-            handle = self._launcher.launch(space_id, record.worker_id or "")
+            try:
+                handle = self._launcher.launch(space_id, record.worker_id or "")
+            except Exception:
+                # Nothing runs for the space: say so, so the next join tries again at once.
+                record.update(actions=[MediaWorkerModel.state.set(WorkerState.GONE),
+                                       MediaWorkerModel.gone_reason.set("launch failed")])
+                raise
             # (No URL until the new worker's heartbeat: not a pooled one's that failed its hand-over.)
             record.update(actions=[MediaWorkerModel.handle.set(handle), MediaWorkerModel.url.remove()])
         logger.info("media worker launched", extra={"space_id": space_id, "handle": record.handle, "pooled": pooled is not None,
@@ -141,7 +150,10 @@ class WorkerMediaGateway:
         if previous is not None:  # once a pooled worker is ready, so that the room's re-offers find it so
             self._announce_restart(space_id, previous)
         if self._pool is not None:
-            self._pool.refill()
+            try:
+                self._pool.refill()
+            except Exception:  # noqa: BLE001 - the space has its worker; the pool's schedule refills later
+                logger.exception("warm pool not refilled", extra={"space_id": space_id})
         return True
 
     def _claim_pooled(self, space_id: str, record: MediaWorkerModel) -> str | None:

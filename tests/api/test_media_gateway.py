@@ -268,3 +268,37 @@ def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
     launcher.terminate(arn)
     stopped = ecs.describe_tasks(cluster="parlor-media", tasks=[arn])["tasks"][0]
     assert stopped["desiredStatus"] == "STOPPED" and stopped["stoppedReason"] == "space ended"
+
+
+def test_a_launch_that_fails_leaves_no_starting_record_so_the_next_join_tries_again_at_once(gateway, launcher):
+    launch = launcher.launch
+    launcher.launch = lambda space_id, worker_id="": (_ for _ in ()).throw(RuntimeError("RunTask throttled"))
+    with pytest.raises(RuntimeError):
+        gateway.start("space-1")
+    assert MediaWorkerModel.get("space-1").state == WorkerState.GONE
+    launcher.launch = launch
+    with pytest.raises(Unavailable):  # starting now, not "starting" for the next 30 s with nothing behind it
+        gateway.endpoint("space-1")
+    assert launcher.launched == ["space-1"] and MediaWorkerModel.get("space-1").state == WorkerState.STARTING
+
+
+def test_a_space_that_ended_as_its_worker_died_gets_no_new_worker(gateway, launcher, clock, events):
+    gateway.start("space-1")
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    gateway.stop("space-1")  # the host ends the space as the worker dies
+    gateway.worker_exited("handle-1", -9, "killed by signal 9")
+    with pytest.raises(Unavailable):  # a start racing with the end (read before it) launches nothing
+        gateway.endpoint("space-1")
+    assert launcher.launched == ["space-1"] and not events.of_type(MEDIA_RESTARTED)
+    assert MediaWorkerModel.get("space-1").space_state == SPACE_ENDED
+
+
+def test_each_worker_is_launched_under_the_id_its_record_names(gateway, launcher, clock):
+    ids: list[str] = []
+    launch = launcher.launch
+    launcher.launch = lambda space_id, worker_id="": (ids.append(worker_id), launch(space_id, worker_id))[1]
+    gateway.start("space-1")
+    first = MediaWorkerModel.get("space-1").worker_id
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    gateway.worker_exited("handle-1", -9, "killed by signal 9")
+    assert ids == [first, MediaWorkerModel.get("space-1").worker_id] and first and ids[0] != ids[1]

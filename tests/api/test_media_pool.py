@@ -159,3 +159,9 @@ def test_no_pool_means_every_start_is_cold(container, clock, launcher):
     gateway.start("space-1")
     assert launcher.launched == ["space-1"] and launcher.pooled == []
     assert gateway.refill_pool() == 0
+
+
+def test_a_pool_that_cannot_be_refilled_does_not_fail_the_space_going_live(gateway, pool, launcher):
+    launcher.launch_pooled = lambda slot, worker_id: (_ for _ in ()).throw(RuntimeError("RunTask throttled"))
+    gateway.start("space-1")  # the space gets its (cold) worker; the pool's schedule refills later
+    assert launcher.launched == ["space-1"] and MediaWorkerModel.get("space-1").handle == "handle-1"

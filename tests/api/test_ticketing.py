@@ -20,7 +20,7 @@ from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.tickets import TicketModel
 from chalicelib.services.ticketing.seats import platform_fee
 from chalicelib.settings import get_settings
-from chalicelib.wiring import build_services, use_services
+from chalicelib.wiring import build_services, services, use_services
 from local.stack import free_port
 from local.stripe_standin import Config, create_app, sign
 from tests.api.rooms_support import make_host, make_person
@@ -551,3 +551,24 @@ def test_stripe_out_of_reach_is_a_503_to_retry_and_the_seat_is_not_kept(shop, st
         assert reply.headers["Retry-After"] == "5"
     assert SpaceModel.get(space_id).seats_taken == 0  # the hold was let go
     assert [t.status for t in TicketModel.query(space_id)] == ["expired"]  # not held, not sold
+
+
+def test_the_reconciliation_waits_out_stripe_being_out_of_reach_and_grants_later(shop, stripe_standin, clock, settings):
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock)
+    buyer = make_person(api, "buyer")
+    pay(api, standin, buyer, space_id, deliver_now=False)  # paid at Stripe; the webhook is lost
+    clock.advance(minutes=3)
+    reachable = services()
+    unreachable = settings.model_copy(update=dict(stripe_api_base=f"http://127.0.0.1:{free_port()}",
+                                                  stripe_webhook_secret=SECRET, stripe_api_key="sk_test_parlor"))
+    use_services(build_services(unreachable, clock=clock, hasher=FAST_HASHER, events=RecordingPublisher(),
+                                media=RecordingMedia()))
+
+    run_checkout_reconciliation()  # Stripe out of reach: the sweep stops quietly, the hold stays
+
+    assert TicketModel.get(space_id, buyer.id).status == "held"
+    use_services(reachable)
+    run_checkout_reconciliation()
+    assert TicketModel.get(space_id, buyer.id).status == "paid"

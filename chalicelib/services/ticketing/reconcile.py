@@ -16,6 +16,7 @@ from datetime import timedelta
 import stripe
 
 from chalicelib.clock import Clock
+from chalicelib.errors import Unavailable
 from chalicelib.gateways.payments import Payments
 from chalicelib.logs import logger
 from chalicelib.models.tickets import HELD, TicketModel
@@ -53,6 +54,9 @@ class CheckoutReconciler:
             except stripe.StripeError as exc:  # one session Stripe cannot tell us about holds up no other
                 logger.warning("checkout session not retrieved", extra={"session_id": ticket.session_id, "error": str(exc)})
                 continue
+            except Unavailable as exc:  # Stripe out of reach or rate-limiting us: the next sweep goes on
+                logger.warning("checkout reconciliation paused", extra={"error": str(exc)})
+                break
             if session.paid:
                 outcome = self._seats.grant(ticket.space_id, ticket.buyer_id, session.payment_intent_id)
                 logger.warning("a paid checkout had no ticket: reconciled", extra={
