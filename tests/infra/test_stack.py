@@ -92,11 +92,11 @@ def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Templ
     configured = {e["Name"] for e in container["Environment"]} | {s["Name"] for s in container["Secrets"]}
     read_by_worker = set(WorkerEnv)  # exactly the worker's settings (tests/media_worker/test_config.py)
     # Everything the stack sets is read by the worker; what it leaves out is the per-task
-    # override (space or pool slot, API URL, set by the API's EcsLauncher) or the public address (each task
+    # override (space and worker id or pool slot, API URL, set by the API's EcsLauncher) or the public address (each task
     # learns its own at start: media_worker/address.py).
     assert configured <= read_by_worker
-    assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.POOL_SLOT, WorkerEnv.POOL_WORKER_ID, WorkerEnv.API_URL,
-                                           WorkerEnv.PUBLIC_HOST, WorkerEnv.PUBLIC_URL}
+    assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.WORKER_ID, WorkerEnv.POOL_SLOT, WorkerEnv.POOL_WORKER_ID,
+                                           WorkerEnv.API_URL, WorkerEnv.PUBLIC_HOST, WorkerEnv.PUBLIC_URL}
     dockerfile = (ROOT / "media_worker" / "Dockerfile").read_text()
     assert f'CMD {json.dumps(WORKER_COMMAND)}' in dockerfile and f"EXPOSE {WORKER_PORT}/tcp" in dockerfile
     assert set(re.findall(r"\b(PARLOR_[A-Z_]+)", dockerfile)) <= read_by_worker
