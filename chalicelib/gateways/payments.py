@@ -58,6 +58,8 @@ class CheckoutSession:
     status: str
     payment_status: str
     payment_intent_id: str
+    amount_total: int | None = None
+    currency: str = ""
 
     @property
     def paid(self) -> bool:
@@ -109,7 +111,8 @@ class Payments:
     def checkout_session(self, session_id: str) -> CheckoutSession:
         session = self._client.v1.checkout.sessions.retrieve(session_id)
         return CheckoutSession(id=str(session.id), status=str(session.status), payment_status=str(session.payment_status),
-                               payment_intent_id=str(session.payment_intent or ""))
+                               payment_intent_id=str(session.payment_intent or ""), amount_total=session.amount_total,
+                               currency=str(session.currency or ""))
 
     @_reachable
     def expire_checkout(self, session_id: str) -> None:

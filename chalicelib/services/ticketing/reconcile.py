@@ -58,10 +58,11 @@ class CheckoutReconciler:
                 logger.warning("checkout reconciliation paused", extra={"error": str(exc)})
                 break
             if session.paid:
-                outcome = self._seats.grant(ticket.space_id, ticket.buyer_id, session.payment_intent_id)
+                outcome = self._seats.settle(ticket.space_id, ticket.buyer_id, session)
                 logger.warning("a paid checkout had no ticket: reconciled", extra={
                     "space_id": ticket.space_id, "buyer_id": ticket.buyer_id, "outcome": outcome})
-                done.granted.append(who)
+                if outcome != "mismatch":
+                    done.granted.append(who)
             elif session.status == "expired":
                 if self._seats.release(ticket.space_id, ticket.buyer_id):
                     done.released.append(who)

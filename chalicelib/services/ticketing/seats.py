@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.clock import Clock
-from chalicelib.errors import Conflict, Forbidden, InvalidState, NotHost, SoldOut
-from chalicelib.gateways.payments import CheckoutRequest, Payments
+from chalicelib.errors import Banned, Conflict, Forbidden, InvalidState, NotHost, SoldOut
+from chalicelib.gateways.payments import CheckoutRequest, CheckoutSession, Payments
+from chalicelib.logs import logger
 from chalicelib.models.pagination import decode_cursor, encode_cursor
+from chalicelib.models.participants import BANNED, ParticipantModel
 from chalicelib.models.spaces import LIVE, SCHEDULED, SpaceModel
 from chalicelib.models.tickets import EXPIRED, HELD, PAID, REFUND_PENDING, REFUNDED, TicketModel
 from chalicelib.services.ticketing.ledger import SPACE, TICKET, TicketLedger
@@ -65,6 +67,9 @@ class SeatService:
     def checkout(self, buyer_id: str, space_id: str) -> tuple[str, str]:
         """Hold a seat and open a Checkout Session; returns (session_id, checkout_url)."""
         space = SpaceModel.lookup(space_id)
+        participant = ParticipantModel.find(space_id, buyer_id)
+        if participant is not None and participant.status == BANNED:
+            raise Banned("The host banned you from this space.")
         if not space.is_ticketed:
             raise InvalidState("This space is free.", code="not_ticketed")
         if space.state not in SELLING:
@@ -111,6 +116,21 @@ class SeatService:
         refused = self._ledger.move(space_id, buyer_id, was=HELD, to=EXPIRED, at=self._clock.now(),
                                     space_changes=[SpaceModel.seats_taken.add(-1), SpaceModel.tickets_held.add(-1)])
         return TICKET not in refused
+
+    def settle(self, space_id: str, buyer_id: str, session: CheckoutSession) -> str:
+        """What Stripe reports of a buyer's Checkout Session decides their ticket: a session
+        paid in full, in the ticket's price and currency, grants it; one still being paid
+        (an asynchronous method) waits; anything else grants nothing and is logged."""
+        if session.payment_status != "paid":
+            return "awaiting_payment"
+        ticket = self._ledger.find(space_id, buyer_id)
+        if ticket is not None and (session.amount_total != ticket.amount_cents
+                                   or session.currency.lower() != (ticket.currency or "").lower()):
+            logger.error("checkout paid a price other than the ticket's: not granted", extra={
+                "space_id": space_id, "buyer_id": buyer_id, "session_id": session.id, "amount_total": session.amount_total,
+                "currency": session.currency, "ticket_amount": ticket.amount_cents, "ticket_currency": ticket.currency})
+            return "mismatch"
+        return self.grant(space_id, buyer_id, session.payment_intent_id)
 
     def grant(self, space_id: str, buyer_id: str, payment_intent_id: str) -> str:
         """Turn the hold into a sale, once (Stripe may report the same session twice)."""

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.errors import InvalidSignature
-from chalicelib.gateways.payments import Payments
+from chalicelib.gateways.payments import CheckoutSession, Payments
 from chalicelib.services.idempotency import Idempotency, Purpose
 from chalicelib.services.ticketing.payouts import PayoutService
 from chalicelib.services.ticketing.refunds import RefundService
@@ -43,10 +43,10 @@ class StripeWebhooks:
                                       {"id": event["id"]}, lambda_context, on_replay=lambda first: "duplicate")
 
     def _act(self, kind: str, obj: dict[str, Any]) -> str:
-        if kind == "checkout.session.completed":
+        if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
             meta = obj.get("metadata") or {}
-            return self._seats.grant(meta["space_id"], meta["buyer_id"], obj.get("payment_intent") or "")
-        if kind == "checkout.session.expired":
+            return self._seats.settle(meta["space_id"], meta["buyer_id"], _session(obj))
+        if kind in ("checkout.session.expired", "checkout.session.async_payment_failed"):
             meta = obj.get("metadata") or {}
             return "released" if self._seats.release(meta["space_id"], meta["buyer_id"]) else "already"
         if kind == "account.updated":
@@ -58,3 +58,11 @@ class StripeWebhooks:
                 return "refunded"
             return "partial"
         return "ignored"
+
+
+def _session(obj: dict[str, Any]) -> CheckoutSession:
+    """The Checkout Session an event carries, as the payments gateway describes one."""
+    return CheckoutSession(id=str(obj.get("id") or ""), status=str(obj.get("status") or ""),
+                           payment_status=str(obj.get("payment_status") or ""),
+                           payment_intent_id=str(obj.get("payment_intent") or ""),
+                           amount_total=obj.get("amount_total"), currency=str(obj.get("currency") or ""))
