@@ -125,7 +125,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         membership=membership,
         rooms=RoomService(clock, membership, events, media, room_tokens, admission=seats,
                           relays=TurnCredentials(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds, clock)),
-        moderation=Moderation(clock, membership, events, media),
+        moderation=Moderation(clock, membership, events, media, on_ban=refunds.refund_banned),
         search=SpaceSearch(),
         feed=LiveFeed(social, settings.feed_following_limit),
         realtime_gateway=realtime_gateway,

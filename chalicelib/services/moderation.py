@@ -5,7 +5,7 @@ space's audit log, which the host can read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Conflict, Forbidden, InvalidState, NotInSpace
@@ -22,11 +22,14 @@ from parlor_contract.media import ControlAction
 
 
 class Moderation:
-    def __init__(self, clock: Clock, membership: Membership, events: EventPublisher, media: MediaGateway):
+    def __init__(self, clock: Clock, membership: Membership, events: EventPublisher, media: MediaGateway,
+                 on_ban: Callable[[str, str], object] | None = None):
         self._clock = clock
         self._membership = membership
         self._events = events
         self._media = media
+        # Told (space_id, user_id) after each ban: ticketing refunds a banned ticket holder.
+        self._on_ban = on_ban
 
     def set_role(self, actor_id: str, space_id: str, target_id: str, new_role: str) -> ParticipantModel:
         """Approve a request, invite a listener, demote a speaker, name or demote a co-host."""
@@ -67,6 +70,8 @@ class Moderation:
         permissions.check_remove(actor, _target(space, target))
         self._membership.exit(target, BANNED if ban else REMOVED)
         self._audit(space_id, actor_id, "ban" if ban else "remove", target_id)
+        if ban and self._on_ban is not None:
+            self._on_ban(space_id, target_id)
         self._publish(space_id, "participant.removed", {"user_id": target_id, "banned": ban})
         self._media.control(space_id, ControlAction.REMOVE, user_id=target_id)
 
@@ -96,6 +101,8 @@ class Moderation:
             raise Forbidden("Nobody may do that to the host.", code="cannot_target_host")
         self._membership.ban_absent(space.space_id, target_id, existing)
         self._audit(space.space_id, actor.user_id, "ban", target_id, {"present": False})
+        if self._on_ban is not None:
+            self._on_ban(space.space_id, target_id)
 
     def _context(self, actor_id: str, space_id: str, target_id: str
                  ) -> tuple[SpaceModel, permissions.Actor, ParticipantModel]:

@@ -10,7 +10,16 @@ from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.tickets import TicketModel
 from local.stripe_standin import sign
 from tests.api.rooms_support import make_person
-from tests.api.test_ticketing import SECRET, onboarded_host, pay, ticketed_space
+from tests.api.test_ticketing import (
+    SECRET,
+    deliver_refund_notices,
+    onboarded_host,
+    pay,
+    refund_bodies,
+    refunds_for,
+    run_refund_jobs,
+    ticketed_space,
+)
 
 
 def _signed_event(api, kind: str, session: dict) -> object:
@@ -79,3 +88,21 @@ def test_someone_the_host_banned_cannot_start_a_checkout(shop, stripe_standin, c
     assert reply.status == 403 and reply.error_code == "banned"
     assert SpaceModel.get(space_id).seats_taken == 0
     assert [t.buyer_id for t in TicketModel.query(space_id)] == []
+
+
+def test_a_paid_ticket_holder_the_host_bans_is_refunded_in_full_and_the_seat_is_free_again(shop, stripe_standin, clock):
+    host = onboarded_host(shop, stripe_standin)
+    space_id = ticketed_space(shop, host, clock, max_tickets=1, price=1_000)
+    troll, fan = make_person(shop, "troll"), make_person(shop, "fan")
+    pay(shop, stripe_standin, troll, space_id)
+    assert shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=fan.token).error_code == "sold_out"
+
+    assert shop.delete(f"/v1/spaces/{space_id}/participants/{troll.id}?ban=true", token=host.token).status == 200
+
+    run_refund_jobs(refund_bodies(), times=2)  # SQS may deliver the job twice: one refund
+    (charge,) = refunds_for(stripe_standin, space_id)
+    assert charge["refunded"] and charge["amount_refunded"] == 1_000
+    deliver_refund_notices(shop, stripe_standin, space_id)
+    assert [t["status"] for t in shop.get("/v1/me/tickets", token=troll.token).body["tickets"]] == ["refunded"]
+    assert shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=fan.token).status == 201  # the seat is free
+    assert shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=troll.token).error_code == "banned"

@@ -105,6 +105,23 @@ class RefundService:
         self._enqueue_refunds([refund_job(space_id, buyer_id, payment_intent_id)])
         return "refunding"
 
+    def refund_banned(self, space_id: str, buyer_id: str) -> bool:
+        """A ticket holder the host banned gets their money back in full (fee included, like
+        every refund) and their seat is free again; True if a refund is now owed."""
+        ticket = self._ledger.find(space_id, buyer_id)
+        if ticket is None or ticket.status != PAID:
+            return False
+        now = self._clock.now()
+        refused = self._ledger.move(space_id, buyer_id, was=PAID, to=REFUND_PENDING, at=now,
+                                    payment_intent_id=ticket.payment_intent_id,
+                                    space_changes=[SpaceModel.seats_taken.add(-1), SpaceModel.tickets_sold.add(-1),
+                                                   *SpaceModel.mark_refunds_due(now)])
+        if TICKET in refused:
+            return False
+        logger.info("a banned ticket holder is refunded", extra={"space_id": space_id, "buyer_id": buyer_id})
+        self._enqueue_refunds([refund_job(space_id, buyer_id, ticket.payment_intent_id)])
+        return True
+
     def mark_refunded(self, space_id: str, buyer_id: str, payment_intent_id: str) -> None:
         """The ticket is refunded, if it is still the payment that was refunded."""
         condition = TicketModel.status.is_in(PAID, REFUND_PENDING)
