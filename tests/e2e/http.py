@@ -36,3 +36,15 @@ def join(http: Http, space_id: str, person: dict, timeout: float = 40.0) -> dict
         assert status == 503 and body["error"]["code"] == "media_starting", body
         assert time.monotonic() < deadline, "the media worker did not come up"
         time.sleep(0.1)
+
+
+def live_space(http: Http, title: str, handles: tuple[str, str, str]) -> tuple[str, list[dict]]:
+    """The first of three new people hosts a live space, followed by the other two (hosting
+    needs two followers in the e2e stack): ``(space_id, [host, second, third])``."""
+    people = [sign_up(http, handle) for handle in handles]
+    host = people[0]
+    for follower in people[1:]:
+        assert http.call("PUT", f"/v1/me/following/{host['id']}", token=follower["token"])[0] == 200
+    status, space = http.call("POST", "/v1/spaces", {"title": title}, token=host["token"])
+    assert status == 201, space
+    return space["id"], people

@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 from chalicelib.settings import Settings
 from local import turn
 from media_worker import ice
-from tests.e2e.http import Http, join, sign_up
+from tests.e2e.http import Http, join, live_space
 from tests.media_worker.peers import offer
 from tests.sockets import next_event
 
@@ -36,19 +36,15 @@ async def _listen(media_url: str, media_token: str) -> int:
 
 def test_no_log_line_carries_a_token_or_a_secret(stack):
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
-    host, fan, other = sign_up(http, "logs_host"), sign_up(http, "logs_fan"), sign_up(http, "logs_other")
-    for follower in (fan, other):  # hosting needs two followers in the e2e stack
-        assert http.call("PUT", f"/v1/me/following/{host['id']}", token=follower["token"])[0] == 200
-    status, space = http.call("POST", "/v1/spaces", {"title": "Logs"}, token=host["token"])
-    assert status == 201, space
-    joined = join(http, space["id"], fan)
+    space_id, (host, fan, _) = live_space(http, "Logs", ("logs_host", "logs_fan", "logs_other"))
+    joined = join(http, space_id, fan)
     socket = connect(f"{joined['realtime']['url']}/?token={joined['realtime']['token']}", open_timeout=10, legacy=True)
     assert asyncio.run(_listen(joined["media"]["url"], joined["media"]["token"])) == 200
     socket.send(json.dumps({"action": "ping"}))
-    assert http.call("POST", f"/v1/spaces/{space['id']}/messages", {"text": "hi"}, token=host["token"])[0] == 201
+    assert http.call("POST", f"/v1/spaces/{space_id}/messages", {"text": "hi"}, token=host["token"])[0] == 201
     assert next_event(socket, "message.created")
     socket.close()
-    assert http.call("POST", f"/v1/spaces/{space['id']}/end", token=host["token"])[0] == 200
+    assert http.call("POST", f"/v1/spaces/{space_id}/end", token=host["token"])[0] == 200
 
     assert stack.log_dir is not None
     logs = {path.name: path.read_text() for path in Path(stack.log_dir).glob("*.log")}
@@ -66,4 +62,4 @@ def test_no_log_line_carries_a_token_or_a_secret(stack):
         assert not not_json, f"{name}: {not_json[:5]}"
     # The worker (its output goes where the API's does) logged the offer, as JSON, with its space.
     worker_lines = [json.loads(line) for line in logs["api.log"].splitlines() if '"service":"media-worker"' in line]
-    assert any(line["message"] == "offer answered" and line["space_id"] == space["id"] for line in worker_lines)
+    assert any(line["message"] == "offer answered" and line["space_id"] == space_id for line in worker_lines)

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from media_worker import ice
-from tests.e2e.http import Http, join, sign_up
+from tests.e2e.http import Http, join, live_space
 from tests.media_worker.peers import hears, offer, until
 from tests.sockets import events_before_pong, next_event
 
@@ -47,12 +47,7 @@ async def _listen_while_speaking(media_url: str, speaker_token: str, listener_to
 
 def test_a_room_end_to_end(stack):
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
-    host, speaker, listener = (sign_up(http, h) for h in ("e2e_host", "e2e_speaker", "e2e_listener"))
-    for fan in (speaker, listener):
-        assert http.call("PUT", f"/v1/me/following/{host['id']}", token=fan["token"])[0] == 200
-    status, space = http.call("POST", "/v1/spaces", {"title": "End to end"}, token=host["token"])
-    assert status == 201, space
-    space_id = space["id"]
+    space_id, (host, speaker, listener) = live_space(http, "End to end", ("e2e_host", "e2e_speaker", "e2e_listener"))
 
     joined = {name: join(http, space_id, person) for name, person in
               (("host", host), ("speaker", speaker), ("listener", listener))}

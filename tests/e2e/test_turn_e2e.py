@@ -11,7 +11,7 @@ import pytest
 
 from local import turn
 from media_worker import ice
-from tests.e2e.http import Http, join, sign_up
+from tests.e2e.http import Http, join, live_space
 from tests.media_worker.peers import hears, offer, until
 from tests.media_worker.relay_support import NOT_INSTALLED, local_candidate_types, relay_only, selected_local_candidate_type
 
@@ -37,12 +37,8 @@ def test_a_listener_that_may_only_use_the_local_relay_hears_the_room(stack):
     if not turn.available():
         pytest.skip(NOT_INSTALLED)
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
-    host, fan, other = sign_up(http, "turn_host"), sign_up(http, "turn_fan"), sign_up(http, "turn_other")
-    for follower in (fan, other):  # hosting needs two followers in the e2e stack
-        assert http.call("PUT", f"/v1/me/following/{host['id']}", token=follower["token"])[0] == 200
-    status, space = http.call("POST", "/v1/spaces", {"title": "Relayed"}, token=host["token"])
-    assert status == 201, space
-    host_media, fan_media = join(http, space["id"], host)["media"], join(http, space["id"], fan)["media"]
+    space_id, (host, fan, _) = live_space(http, "Relayed", ("turn_host", "turn_fan", "turn_other"))
+    host_media, fan_media = join(http, space_id, host)["media"], join(http, space_id, fan)["media"]
     (server,) = fan_media["ice_servers"]
     assert server["urls"] == turn.urls(stack.ports.turn) and server["username"].endswith(f":{fan['id']}")
     assert asyncio.run(_relayed_listener_hears(host_media, fan_media)) == "relay"

@@ -18,7 +18,7 @@ import boto3
 from chalicelib.settings import Settings
 from media_worker import ice
 from parlor_contract.worker import PoolState
-from tests.e2e.http import Http, join, sign_up
+from tests.e2e.http import Http, join, live_space
 from tests.media_worker.peers import Peer, hears, offer, until
 from tests.sockets import next_event
 
@@ -40,12 +40,7 @@ def _defunct_children(parent: int) -> list[int]:
 
 def test_a_room_hears_again_within_seconds_of_its_worker_being_killed(stack):
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
-    host, listener, fan = (sign_up(http, h) for h in ("rs_host", "rs_listener", "rs_fan"))
-    for follower in (listener, fan):
-        assert http.call("PUT", f"/v1/me/following/{host['id']}", token=follower["token"])[0] == 200
-    status, space = http.call("POST", "/v1/spaces", {"title": "Survives its worker"}, token=host["token"])
-    assert status == 201, space
-    space_id = space["id"]
+    space_id, (host, listener, _) = live_space(http, "Survives its worker", ("rs_host", "rs_listener", "rs_fan"))
     joined = {"host": join(http, space_id, host), "listener": join(http, space_id, listener)}
     sockets = {name: _socket(j) for name, j in joined.items()}
     dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.ports.moto}", region_name="us-east-1",
