@@ -28,7 +28,7 @@ import gevent
 import psutil
 from gevent.pool import Pool
 
-from bench.local_stack import PASSWORD, Api, count_in_log, running_stack, shared_urls, worker_records, workers_launched
+from bench.local_stack import PASSWORD, Api, count_in_log, report_the_run, running_stack, shared_urls, worker_records
 from bench.media import profile as profiling
 
 CHAT_GAP_SECONDS = 2.0  # a person posts to a room at most this often (the API allows one message a second)
@@ -343,14 +343,7 @@ def main() -> int:
                                      profile=args.profile and phase is load.phases[-1]))
             show(results[-1])
         compare(results[0], results[-1])
-        launched = workers_launched(stack)
-        print(f"media workers launched: {launched} for {len(seeded.spaces)} spaces"
-              + (" (more: the API took a live worker for dead and started another)" if launched > len(seeded.spaces) else ""))
-        exited = {c.name: c.process.returncode for c in stack.components if c.process and c.process.poll() is not None}
-        if exited:
-            print(f"components that exited during the run (exit status): {exited}; logs in {stack.log_dir}")
-            return 1
-    return 0
+        return report_the_run(stack, len(seeded.spaces))
 
 
 if __name__ == "__main__":

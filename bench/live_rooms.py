@@ -25,7 +25,7 @@ import aiohttp
 import numpy as np
 import psutil
 
-from bench.local_stack import Api, running_stack, shared_urls, worker_records, workers_launched
+from bench.local_stack import Api, report_the_run, running_stack, shared_urls, worker_records
 from bench.media.raw_listener import LOUD_PAYLOAD_BYTES, RawListener, raw_listener
 from media_worker import ice
 from tests.media_worker.peers import Peer, offer, tone_strength, until
@@ -269,16 +269,9 @@ def main() -> int:
               f"{time.monotonic() - started:.0f} s", flush=True)
         rooms, bench_cpu = asyncio.run(run(stack, load, joined))
         summarize(rooms, bench_cpu, load)
-        launched = workers_launched(stack)
-        print(f"media workers launched: {launched} for {load.rooms} spaces"
-              + (" (more: the API took a live worker for dead and started another)" if launched > load.rooms else ""))
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda j: api.call("POST", f"/v1/spaces/{j.space_id}/end", token=j.host["token"]), joined))
-        exited = {c.name: c.process.returncode for c in stack.components if c.process and c.process.poll() is not None}
-        if exited:
-            print(f"components that exited during the run (exit status): {exited}")
-            return 1
-    return 0
+        return report_the_run(stack, load.rooms)
 
 
 if __name__ == "__main__":

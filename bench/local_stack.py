@@ -123,6 +123,19 @@ def workers_launched(stack: Stack) -> int:
     return count_in_log(stack, "api", b'"media worker launched"')
 
 
+def report_the_run(stack: Stack, spaces: int) -> int:
+    """Print how many workers the API launched for ``spaces`` spaces, and any component that
+    exited during the run; the bench's exit status (1 if one did)."""
+    launched = workers_launched(stack)
+    print(f"media workers launched: {launched} for {spaces} spaces"
+          + (" (more: the API took a live worker for dead and started another)" if launched > spaces else ""))
+    exited = {c.name: c.process.returncode for c in stack.components if c.process and c.process.poll() is not None}
+    if exited:
+        print(f"components that exited during the run (exit status): {exited}; logs in {stack.log_dir}")
+        return 1
+    return 0
+
+
 def shared_urls(records: dict[str, WorkerRecord]) -> dict[str, list[str]]:
     """Worker URLs the table gives to more than one space (each space must have its own worker)."""
     by_url: dict[str, list[str]] = {}
