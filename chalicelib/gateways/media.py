@@ -15,10 +15,7 @@ never gets the URL of a worker known dead, closing or silent.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,10 +27,10 @@ from chalicelib.clock import Clock, iso
 from chalicelib.errors import Unavailable
 from chalicelib.events import EventPublisher, RoomEvent
 from chalicelib.gateways.launchers import Launcher
+from chalicelib.gateways.worker_calls import signed_post
 from chalicelib.ids import new_id
 from chalicelib.logs import logger
 from chalicelib.models.media_workers import MediaWorkerModel
-from parlor_contract import signatures
 from parlor_contract.media import ControlAction
 from parlor_contract.worker import SPACE_ENDED, WorkerState
 
@@ -232,17 +229,11 @@ class WorkerMediaGateway:
         record = self._record(space_id)
         if record is None or not record.url or record.state == WorkerState.GONE:
             return False
-        body = json.dumps({"action": command, **fields}).encode()
-        request = urllib.request.Request(
-            f"{record.url}/control", data=body, method="POST",
-            headers={"Content-Type": "application/json", signatures.HEADER: signatures.sign(self._secret, body)})
-        try:
-            with urllib.request.urlopen(request, timeout=self._control_timeout):
-                return True
-        except (urllib.error.URLError, OSError) as exc:  # HTTPError (a refusal) is a URLError too
+        error = signed_post(f"{record.url}/control", {"action": command, **fields}, self._secret, self._control_timeout)
+        if error is not None:
             # The worker also learns the truth from its next token/heartbeat; never fail the API call.
-            logger.warning("media control failed", extra={"space_id": space_id, "action": command, "error": str(exc)})
-            return False
+            logger.warning("media control failed", extra={"space_id": space_id, "action": command, "error": error})
+        return error is None
 
     def stop(self, space_id: str) -> None:
         record = self._record(space_id)

@@ -10,9 +10,6 @@ start two workers into one slot. The claimed worker learns its space from a sign
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,10 +17,10 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.clock import Clock, iso
 from chalicelib.gateways.launchers import Launcher
+from chalicelib.gateways.worker_calls import signed_post
 from chalicelib.ids import new_id
 from chalicelib.logs import logger
 from chalicelib.models.media_workers import MediaPoolSlotModel
-from parlor_contract import signatures
 from parlor_contract.worker import POOL_CLAIM_PATH, PoolState
 
 
@@ -68,18 +65,14 @@ class WarmPool:
     def hand_over(self, worker: PooledWorker, space_id: str) -> bool:
         """Tell a claimed worker its space. False (logged, and the worker stopped) if it does
         not take it: the caller launches another."""
-        body = json.dumps({"space_id": space_id, "worker_id": worker.worker_id}).encode()
-        request = urllib.request.Request(
-            worker.url + POOL_CLAIM_PATH, data=body, method="POST",
-            headers={"Content-Type": "application/json", signatures.HEADER: signatures.sign(self._secret, body)})
-        try:
-            with urllib.request.urlopen(request, timeout=self._claim_timeout):
-                return True
-        except (urllib.error.URLError, OSError) as exc:
-            logger.warning("pooled media worker did not take its space", extra={
-                "space_id": space_id, "handle": worker.handle, "error": str(exc)})
-            self._launcher.terminate(worker.handle)
-            return False
+        error = signed_post(worker.url + POOL_CLAIM_PATH, {"space_id": space_id, "worker_id": worker.worker_id},
+                            self._secret, self._claim_timeout)
+        if error is None:
+            return True
+        logger.warning("pooled media worker did not take its space", extra={
+            "space_id": space_id, "handle": worker.handle, "error": error})
+        self._launcher.terminate(worker.handle)
+        return False
 
     def refill(self) -> int:
         """Start a worker into every slot that is empty, claimed, gone, or whose worker went
