@@ -22,6 +22,7 @@ from aiohttp import web
 
 from media_worker import logs
 from media_worker.config import WorkerConfig
+from media_worker.http_errors import error_response
 from parlor_contract import signatures
 from parlor_contract.worker import POOL_CLAIM_PATH, PoolField, PoolState
 
@@ -51,16 +52,16 @@ class PooledWorker:
     async def claim(self, request: web.Request) -> web.Response:
         raw = await request.read()
         if not signatures.verify(self.config.service_secret, raw, request.headers.get(signatures.HEADER)):
-            return _error(401, "invalid_signature", "Claims must be signed with the service secret.")
+            return error_response(401, "invalid_signature", "Claims must be signed with the service secret.")
         try:
             body = json.loads(raw)
             space_id, worker_id = str(body["space_id"]), str(body["worker_id"])
         except (ValueError, KeyError, TypeError):
-            return _error(400, "bad_claim", 'A JSON body {"space_id", "worker_id"} is expected.')
+            return error_response(400, "bad_claim", 'A JSON body {"space_id", "worker_id"} is expected.')
         if worker_id != self.config.pool_worker_id:
-            return _error(409, "wrong_worker", "This claim is for another pooled worker.")
+            return error_response(409, "wrong_worker", "This claim is for another pooled worker.")
         if self.claimed.done() and self.claimed.result() != space_id:
-            return _error(409, "already_claimed", "This worker serves another space.")
+            return error_response(409, "already_claimed", "This worker serves another space.")
         if not self.claimed.done():
             self.claimed.set_result(space_id)
         log.info("claimed", extra={"claimed_space_id": space_id})
@@ -140,7 +141,3 @@ async def serve_when_claimed(config: WorkerConfig, serve: Callable[[WorkerConfig
     logs.configure(space_id=claimed.space_id)
     log.info("serving the claimed space")
     return await serve(claimed)
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -20,6 +20,7 @@ from media_worker import ice
 from media_worker.auth import InvalidToken, verify_media_token
 from media_worker.config import WorkerConfig
 from media_worker.fastpath import FastSender, IdleTrack, tune_jitter_buffers
+from media_worker.http_errors import error_response, errors_as_json
 from media_worker.room import Participant, Room
 from media_worker.supervisor import Supervisor
 from parlor_contract import signatures
@@ -56,7 +57,7 @@ class Worker:
     def app(self) -> web.Application:
         """The HTTP app; the background tasks (mix, heartbeat) start with ``start()``, once its
         port is bound."""
-        app = web.Application(client_max_size=64 * 1024, middlewares=[_errors_as_json])
+        app = web.Application(client_max_size=64 * 1024, middlewares=[errors_as_json])
         app.router.add_post("/offer", self.offer)
         app.router.add_post("/control", self.control)
         app.router.add_get("/health", self.health)
@@ -71,14 +72,14 @@ class Worker:
                 raise InvalidToken("missing bearer token")
             grant = verify_media_token(token.strip(), self.config.token_public_key, self.config.space_id)
         except InvalidToken as exc:
-            return _error(401, "invalid_token", f"The media token is not valid: {exc}")
+            return error_response(401, "invalid_token", f"The media token is not valid: {exc}")
         try:
             body = await request.json()
             offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
             if offer.type != "offer" or "m=audio" not in offer.sdp:
                 raise ValueError("an offer with one audio section is expected")
         except (ValueError, KeyError, TypeError) as exc:
-            return _error(400, "bad_offer", f"The offer is not valid: {exc}")
+            return error_response(400, "bad_offer", f"The offer is not valid: {exc}")
         ice_servers = [RTCIceServer(urls=[self.config.stun_url])] if self.config.stun_url else []
         pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         # aiortc announces the offer's tracks during setRemoteDescription, before the
@@ -89,7 +90,7 @@ class Worker:
             await pc.setRemoteDescription(offer)
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds on bad SDP
             await pc.close()
-            return _error(400, "bad_offer", f"The offer could not be used: {exc}")
+            return error_response(400, "bad_offer", f"The offer could not be used: {exc}")
         tune_jitter_buffers(pc, self.config.jitter_prefetch)
         if self.config.fast_path:
             out: MediaStreamTrack = IdleTrack()
@@ -125,7 +126,7 @@ class Worker:
                 raise
             await pc.close()
             log.info("offer superseded", extra={"user_id": grant.user_id})
-            return _error(409, "offer_superseded", "A later offer from the same user replaced this one.")
+            return error_response(409, "offer_superseded", "A later offer from the same user replaced this one.")
         sdp = ice.announce(pc.localDescription.sdp, self.config.bind_host, self.config.public_host)
         log.info("offer answered", extra={"user_id": grant.user_id, "role": grant.role, "muted": participant.muted})
         return web.json_response({"sdp": sdp, "type": "answer"})
@@ -138,18 +139,18 @@ class Worker:
     async def control(self, request: web.Request) -> web.Response:
         raw = await request.read()
         if not signatures.verify(self.config.service_secret, raw, request.headers.get(signatures.HEADER)):
-            return _error(401, "invalid_signature", "Control calls must be signed with the service secret.")
+            return error_response(401, "invalid_signature", "Control calls must be signed with the service secret.")
         try:
             command = json.loads(raw)
             action = ControlAction(command["action"])
         except (ValueError, KeyError, TypeError):
-            return _error(400, "bad_command", f"A JSON body with an action ({', '.join(ControlAction)}) is expected.")
+            return error_response(400, "bad_command", f"A JSON body with an action ({', '.join(ControlAction)}) is expected.")
         user_id = command.get("user_id")
         if action in _PER_USER and not isinstance(user_id, str):
-            return _error(400, "bad_command", f"{action} needs a user_id.")
+            return error_response(400, "bad_command", f"{action} needs a user_id.")
         if action == ControlAction.SET_ROLE:
             if command.get("role") not in tuple(Role):
-                return _error(400, "bad_command", "set_role needs a role.")
+                return error_response(400, "bad_command", "set_role needs a role.")
             self.room.set_role(user_id, command["role"])
         elif action in (ControlAction.MUTE, ControlAction.UNMUTE):
             self.room.set_muted(user_id, action == ControlAction.MUTE)
@@ -278,27 +279,5 @@ class Worker:
         return counts
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
 class _Superseded(Exception):
     """This offer's connection was replaced by a later offer from the same user."""
-
-
-@web.middleware
-async def _errors_as_json(request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """aiohttp's own errors (404, 405, 413...) and any unexpected one in the envelope, never text/plain."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        response = _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    except Exception:
-        log.exception("request failed", extra={"method": request.method, "path": request.path})
-        return _error(500, "internal_error", "The media worker could not handle this request.")
