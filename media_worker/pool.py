@@ -22,7 +22,7 @@ from aiohttp import web
 
 from media_worker import logs
 from media_worker.config import WorkerConfig
-from media_worker.http_errors import error_response
+from media_worker.http_errors import error_response, errors_as_json
 from parlor_contract import signatures
 from parlor_contract.worker import POOL_CLAIM_PATH, PoolField, PoolState
 
@@ -41,7 +41,7 @@ class PooledWorker:
         self.url = ""
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024)
+        app = web.Application(client_max_size=4 * 1024, middlewares=[errors_as_json])
         app.router.add_get("/health", self.health)
         app.router.add_post(POOL_CLAIM_PATH, self.claim)
         return app

@@ -8,6 +8,7 @@ import os
 from typing import Iterator
 
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 
 from chalicelib.clock import SystemClock
@@ -54,6 +55,8 @@ def test_a_pooled_worker_is_idle_then_serves_the_space_that_claims_it_on_the_sam
     slot = idle_slot("0")
     port = int(slot.url.rsplit(":", 1)[1])
     assert health(port) == {"status": "idle", "space_id": None, "slot": "0"}
+    unknown = requests.get(f"{slot.url}/offer", timeout=5)  # not served until claimed
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
 
     gateway.start("01SPACECLAIMED")
     record = MediaWorkerModel.get("01SPACECLAIMED", consistent_read=True)
