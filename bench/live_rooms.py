@@ -28,7 +28,7 @@ import psutil
 from bench.local_stack import Api, report_the_run, running_stack, shared_urls, worker_records
 from bench.media.raw_listener import LOUD_PAYLOAD_BYTES, RawListener, raw_listener
 from media_worker import ice
-from tests.media_worker.peers import Peer, offer, tone_strength, until
+from tests.media_worker.peers import Peer, offer_at, tone_strength, until
 
 PACKETS_PER_SECOND = 50  # one 20 ms Opus frame per packet
 HEARING_SHARE = 0.5  # a raw listener hears in a window if at least this share of the due packets came, loud
@@ -118,23 +118,24 @@ class Room:
         return window
 
 
-async def open_room(session: aiohttp.ClientSession, space_id: str, frequency: float, host: dict,
-                    listeners: list[dict]) -> Room:
-    url = host["media"]["url"]
-    status, body, speaker = await offer(session, url, host["media"]["token"], tone=frequency)
+async def open_room(session: aiohttp.ClientSession, joined: Joined, frequency: float) -> Room:
+    """Everyone offers through the API (join's offer URL, their session token), as apps do."""
+    url = joined.host_join["media"]["offer_url"]
+    status, body, speaker = await offer_at(session, url, joined.host["token"], tone=frequency)
     assert status == 200, body
-    status, body, decoder = await offer(session, url, listeners[0]["media"]["token"])
+    (first, _), *others = joined.listeners
+    status, body, decoder = await offer_at(session, url, first["token"])
     assert status == 200, body
-    raws = [await raw_listener(session, url, joined["media"]["token"]) for joined in listeners[1:]]
-    return Room(space_id, frequency, speaker, decoder, raws)
+    raws = [await raw_listener(session, url, person["token"]) for person, _ in others]
+    return Room(joined.space_id, frequency, speaker, decoder, raws)
 
 
 @dataclass(frozen=True)
 class Joined:
     space_id: str
     host: dict  # the host's account (session token)
-    host_join: dict  # the host's join answer (media URL and token)
-    listener_joins: list[dict]
+    host_join: dict  # the host's join answer (the offer URL)
+    listeners: list[tuple[dict, dict]]  # each listener's account and join answer
 
 
 def set_up(api: Api, load: Load) -> list[Joined]:
@@ -151,7 +152,7 @@ def set_up(api: Api, load: Load) -> list[Joined]:
 
     def join_room(i: int) -> Joined:
         ears = people[i * load.listeners:(i + 1) * load.listeners]
-        return Joined(spaces[i], hosts[i], host_joins[i], [api.join(spaces[i], e["token"]) for e in ears])
+        return Joined(spaces[i], hosts[i], host_joins[i], [(e, api.join(spaces[i], e["token"])) for e in ears])
 
     with ThreadPoolExecutor(4) as pool:
         return list(pool.map(join_room, range(load.rooms)))
@@ -161,7 +162,7 @@ async def run(stack, load: Load, joined: list[Joined]) -> tuple[list[Room], list
     ice.gather_only_on("127.0.0.1")
     me = psutil.Process()
     async with aiohttp.ClientSession() as session:
-        rooms = [await open_room(session, j.space_id, 300 + 40 * i, j.host_join, j.listener_joins)
+        rooms = [await open_room(session, j, 300 + 40 * i)
                  for i, j in enumerate(joined)]
         try:
             await until(lambda: all(r.decoder.frames and all(raw.packets for raw in r.raws) for r in rooms), timeout=60,

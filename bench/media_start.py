@@ -28,7 +28,7 @@ import boto3
 from local.stack import Ports, Stack
 from media_worker import ice
 from tests.e2e.http import Http
-from tests.media_worker.peers import offer, until
+from tests.media_worker.peers import offer_at, until
 
 TABLE_PREFIX = "parlor-bench-start"
 
@@ -57,11 +57,11 @@ def _wait_for_pool(dynamodb, size: int, timeout: float = 120) -> float:  # type:
     return time.perf_counter() - started
 
 
-async def _first_audio(url: str, token: str) -> tuple[float, float]:
-    """Seconds until the offer's answer, and until the first decoded audio frame."""
+async def _first_audio(offer_url: str, token: str) -> tuple[float, float]:
+    """Seconds until the offer's answer (relayed by the API), and until the first decoded audio frame."""
     started = time.perf_counter()
     async with aiohttp.ClientSession() as session:
-        status, body, peer = await offer(session, url, token, tone=440)
+        status, body, peer = await offer_at(session, offer_url, token, tone=440)
         assert status == 200, body
         answered = time.perf_counter() - started
         try:
@@ -99,7 +99,7 @@ def run(pool_size: int, trials: int) -> list[Trial]:
                 assert status == 503, joined
                 time.sleep(0.05)
             joined_after = time.perf_counter() - started
-            answered, first_audio = asyncio.run(_first_audio(joined["media"]["url"], joined["media"]["token"]))
+            answered, first_audio = asyncio.run(_first_audio(joined["media"]["offer_url"], token))
             offered_at = joined_after
             if n:
                 results.append(Trial(created, joined_after, offered_at + answered, offered_at + first_audio, refill))

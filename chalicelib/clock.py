@@ -37,3 +37,8 @@ def iso(at: datetime | None) -> str | None:
     if at is None:
         return None
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def millis(at: datetime) -> int:
+    """Unix milliseconds: how the API stamps its decisions for the media worker to order them."""
+    return int(at.timestamp() * 1000)

@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from media_worker import logs
+from media_worker.auth import verify_call
 from media_worker.config import WorkerConfig
 from media_worker.http_errors import error_response, errors_as_json
 from parlor_contract import signatures
@@ -39,6 +40,7 @@ class PooledWorker:
         self._dynamodb = dynamodb
         self.claimed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.url = ""
+        self._calls = signatures.NonceLedger()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024, middlewares=[errors_as_json])
@@ -51,13 +53,16 @@ class PooledWorker:
 
     async def claim(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        if not signatures.verify(self.config.service_secret, raw, request.headers.get(signatures.HEADER)):
-            return error_response(401, "invalid_signature", "Claims must be signed with the service secret.")
         try:
             body = json.loads(raw)
             space_id, worker_id = str(body["space_id"]), str(body["worker_id"])
         except (ValueError, KeyError, TypeError):
             return error_response(400, "bad_claim", 'A JSON body {"space_id", "worker_id"} is expected.')
+        # Signed with the key of the space it names, like every call about a space.
+        refused = verify_call(self.config.service_secret, space_id, POOL_CLAIM_PATH, raw,
+                              request.headers.get(signatures.HEADER), self._calls)
+        if refused:
+            return error_response(401, refused, "Claims must be signed with the space's key, once.")
         if worker_id != self.config.pool_worker_id:
             return error_response(409, "wrong_worker", "This claim is for another pooled worker.")
         if self.claimed.done() and self.claimed.result() != space_id:

@@ -57,9 +57,6 @@ class Room:
         self._speaking: frozenset[str] = frozenset()
         self._failed_sinks: list[tuple[Sink, Exception]] = []
         self._closing: set[asyncio.Task[None]] = set()  # connections being closed in the background
-        # Users the API muted through this worker, until it unmutes or removes them: a re-offer
-        # with a token minted before the mute (or after a dropped connection) stays muted.
-        self._told_muted: set[str] = set()
         self.empty_since: float | None = time.monotonic()
         self.last_tick = time.monotonic()  # when the mix last ran (health: a stale one is a dead room)
 
@@ -69,12 +66,10 @@ class Room:
                     sink: Sink | None = None, muted: bool = False) -> Participant:
         """A new (or renewed) connection for a user: a re-offer replaces the old one. The swap
         happens before the first await, so two re-offers in flight cannot both stay in the
-        room: the later one wins. Admitted muted when the API's grant says so, or when this
-        worker was told to mute them (only the API's unmute lifts a mute)."""
+        room: the later one wins. Role and mute are the API's (``standings.Standings``)."""
         previous = self.participants.pop(user_id, None)
         if previous is not None:
             self._detach(previous)
-        muted = muted or user_id in self._told_muted
         track = PacketTrack()
         participant = Participant(user_id, role, pc, out or track, sink or track, muted=muted,
                                   frames=PlayoutBuffer(self._jitter))
@@ -114,18 +109,13 @@ class Room:
         self._subscribe(participant)
 
     def set_muted(self, user_id: str, muted: bool) -> None:
-        if muted:
-            self._told_muted.add(user_id)
-        else:
-            self._told_muted.discard(user_id)
         participant = self.participants.get(user_id)
         if participant is not None:
             participant.muted = muted
             participant.frames.clear()
 
     async def remove(self, user_id: str) -> bool:
-        """The API took them out of the room (left, removed): a later admission is a fresh one."""
-        self._told_muted.discard(user_id)
+        """The API took them out of the room (left, removed, banned): their connection closes."""
         participant = self.participants.get(user_id)
         if participant is None:
             return False

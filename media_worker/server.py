@@ -17,14 +17,15 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.mediastreams import MediaStreamTrack
 
 from media_worker import ice
-from media_worker.auth import InvalidToken, verify_media_token
+from media_worker.auth import InvalidToken, verify_call, verify_media_grant
 from media_worker.config import WorkerConfig
 from media_worker.fastpath import FastSender, IdleTrack, tune_jitter_buffers
 from media_worker.http_errors import error_response, errors_as_json
 from media_worker.room import Participant, Room
+from media_worker.standings import OUT, Standings
 from media_worker.supervisor import Supervisor
 from parlor_contract import signatures
-from parlor_contract.media import SPEAKING_PATH, ControlAction, Role
+from parlor_contract.media import CONTROL_PATH, MEDIA_GRANT_MAX_SECONDS, OFFER_PATH, SPEAKING_PATH, ControlAction, Role
 from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerState
 
 log = logging.getLogger("media_worker")
@@ -38,6 +39,9 @@ class Worker:
     def __init__(self, config: WorkerConfig, dynamodb: Any | None = None):
         self.config = config
         self.room = Room(config.jitter_frames, on_speaking=self._report_speaking)
+        self.standings = Standings()  # the API's latest decision on each user, by when it decided
+        self._grants = signatures.NonceLedger(keep_seconds=2 * MEDIA_GRANT_MAX_SECONDS)  # each grant admits once
+        self._calls = signatures.NonceLedger()  # each control call is obeyed once
         self.stop = asyncio.Event()
         self.state = WorkerState.READY
         self._dynamodb = dynamodb
@@ -58,21 +62,29 @@ class Worker:
         """The HTTP app; the background tasks (mix, heartbeat) start with ``start()``, once its
         port is bound."""
         app = web.Application(client_max_size=64 * 1024, middlewares=[errors_as_json])
-        app.router.add_post("/offer", self.offer)
-        app.router.add_post("/control", self.control)
+        app.router.add_post(OFFER_PATH, self.offer)
+        app.router.add_post(CONTROL_PATH, self.control)
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.metrics)
         app.on_cleanup.append(self._shutdown)
         return app
 
     async def offer(self, request: web.Request) -> web.Response:
+        """An offer the API relays with its grant: admitted once, in the role and mute the API
+        gave, unless it has decided otherwise since (``Standings``)."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         try:
             if scheme.lower() != "bearer":
                 raise InvalidToken("missing bearer token")
-            grant = verify_media_token(token.strip(), self.config.token_public_key, self.config.space_id)
+            grant = verify_media_grant(token.strip(), self.config.token_public_key, self.config.space_id)
         except InvalidToken as exc:
-            return error_response(401, "invalid_token", f"The media token is not valid: {exc}")
+            return error_response(401, "invalid_token", f"The media grant is not valid: {exc}")
+        if not self._grants.first_use(grant.grant_id):
+            return error_response(401, "grant_used", "This media grant was already used: offers go through the API.")
+        admitted = self.standings.admit(grant)
+        if admitted is None:
+            return error_response(403, "not_admitted", "The API has taken this user out of the room since.")
+        role, muted = admitted
         try:
             body = await request.json()
             offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
@@ -94,10 +106,10 @@ class Worker:
         tune_jitter_buffers(pc, self.config.jitter_prefetch)
         if self.config.fast_path:
             out: MediaStreamTrack = IdleTrack()
-            participant = await self.room.admit(grant.user_id, grant.role, pc, out, FastSender(pc, pc.addTrack(out)),
-                                                muted=grant.muted)
+            participant = await self.room.admit(grant.user_id, role, pc, out, FastSender(pc, pc.addTrack(out)),
+                                                muted=muted)
         else:
-            participant = await self.room.admit(grant.user_id, grant.role, pc, muted=grant.muted)
+            participant = await self.room.admit(grant.user_id, role, pc, muted=muted)
             pc.addTrack(participant.out)
         for track in inbound:
             self.room.attach_inbound(participant, track)
@@ -128,7 +140,7 @@ class Worker:
             log.info("offer superseded", extra={"user_id": grant.user_id})
             return error_response(409, "offer_superseded", "A later offer from the same user replaced this one.")
         sdp = ice.announce(pc.localDescription.sdp, self.config.bind_host, self.config.public_host)
-        log.info("offer answered", extra={"user_id": grant.user_id, "role": grant.role, "muted": participant.muted})
+        log.info("offer answered", extra={"user_id": grant.user_id, "role": participant.role, "muted": participant.muted})
         return web.json_response({"sdp": sdp, "type": "answer"})
 
     def _connect_deadline(self, participant: Participant) -> None:
@@ -137,25 +149,37 @@ class Worker:
                                                               "state": participant.pc.connectionState})
 
     async def control(self, request: web.Request) -> web.Response:
+        """The API's decisions (role, mute, removal, close): signed with this space's key, each
+        call obeyed once, each applied unless a later decision on the same user is known."""
         raw = await request.read()
-        if not signatures.verify(self.config.service_secret, raw, request.headers.get(signatures.HEADER)):
-            return error_response(401, "invalid_signature", "Control calls must be signed with the service secret.")
+        refused = verify_call(self.config.service_secret, self.config.space_id, CONTROL_PATH, raw,
+                              request.headers.get(signatures.HEADER), self._calls)
+        if refused == "replayed":
+            return error_response(409, "replayed", "This control call was already obeyed.")
+        if refused:
+            return error_response(401, refused, "Control calls must be signed with this space's key.")
         try:
             command = json.loads(raw)
             action = ControlAction(command["action"])
+            decided_at = int(command.get("decided_at", 0))
         except (ValueError, KeyError, TypeError):
             return error_response(400, "bad_command", f"A JSON body with an action ({', '.join(ControlAction)}) is expected.")
+        if command.get("space_id") != self.config.space_id:
+            return error_response(403, "wrong_space", "This call is for another space.")
         user_id = command.get("user_id")
-        if action in _PER_USER and not isinstance(user_id, str):
-            return error_response(400, "bad_command", f"{action} needs a user_id.")
+        if action in _PER_USER and not (isinstance(user_id, str) and decided_at > 0):
+            return error_response(400, "bad_command", f"{action} needs a user_id and decided_at.")
         if action == ControlAction.SET_ROLE:
             if command.get("role") not in tuple(Role):
                 return error_response(400, "bad_command", "set_role needs a role.")
-            self.room.set_role(user_id, command["role"])
+            if self.standings.set_role(user_id, command["role"], decided_at):
+                self.room.set_role(user_id, command["role"])
         elif action in (ControlAction.MUTE, ControlAction.UNMUTE):
-            self.room.set_muted(user_id, action == ControlAction.MUTE)
+            if self.standings.set_muted(user_id, action == ControlAction.MUTE, decided_at):
+                self.room.set_muted(user_id, action == ControlAction.MUTE)
         elif action == ControlAction.REMOVE:
-            await self.room.remove(user_id)
+            if self.standings.set_role(user_id, OUT, decided_at):
+                await self.room.remove(user_id)
         elif action == ControlAction.CLOSE:
             self.stop.set()
         log.info("control", extra={"action": action, "user_id": user_id})
@@ -264,8 +288,10 @@ class Worker:
             return
         body = json.dumps({"speakers": [{"user_id": u, "level": min(1.0, lv)} for u, lv in speakers],
                            "at": datetime.now(UTC).isoformat()}).encode()
-        url = self.config.api_url + SPEAKING_PATH.format(space_id=self.config.space_id)
-        headers = {"Content-Type": "application/json", signatures.HEADER: signatures.sign(self.config.service_secret, body)}
+        path = SPEAKING_PATH.format(space_id=self.config.space_id)
+        key = signatures.space_key(self.config.service_secret, self.config.space_id)
+        headers = {"Content-Type": "application/json", signatures.HEADER: signatures.sign_request(key, "POST", path, body)}
+        url = self.config.api_url + path
         try:
             async with self._http.post(url, data=body, headers=headers):
                 pass

@@ -34,6 +34,7 @@ class RecordingMedia:
         self.starting: set[str] = set()
         self.exited: list[tuple[str, int | None, str]] = []
         self.refills = 0
+        self.offers: list[tuple[str, str, dict[str, str]]] = []  # (space, grant, offer) relayed
 
     def start(self, space_id: str) -> None:
         self.started.append(space_id)
@@ -42,6 +43,11 @@ class RecordingMedia:
         if space_id in self.starting:
             raise Unavailable("The media worker is starting.", code="media_starting", retry_after=1)
         return MediaEndpoint(url=f"http://media.test/{space_id}")
+
+    def offer(self, space_id: str, grant: str, offer: dict[str, str]) -> dict[str, str]:
+        self.endpoint(space_id)
+        self.offers.append((space_id, grant, offer))
+        return {"sdp": f"v=0 answer for {space_id}", "type": "answer"}
 
     def control(self, space_id: str, action: ControlAction, **fields: Any) -> bool:
         ControlAction(action)  # services may send only what the worker understands

@@ -18,26 +18,27 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import aiohttp
-import jwt
 import numpy as np
 
 from bench.media import profile as profiling
 from bench.media.profile import Profile
 from bench.media.raw_listener import LOUD_PAYLOAD_BYTES, raw_listener
 from bench.media.wiretap import WireTap
-from chalicelib.services.tokens import generate_media_keypair
+from chalicelib.clock import SystemClock
+from chalicelib.services.tokens import RoomTokens, generate_media_keypair
 from local.stack import free_port
 from media_worker import ice
-from parlor_contract.media import MEDIA_TOKEN_ALGORITHM, MediaGrant, Role
+from parlor_contract.media import CONTROL_PATH
 from parlor_contract.signatures import HEADER as SIGNATURE_HEADER
-from parlor_contract.signatures import sign
+from parlor_contract.signatures import sign_request, space_key
 from parlor_contract.worker import WorkerEnv
 from tests.media_worker.peers import ToneTrack, offer
 
@@ -49,7 +50,7 @@ MAX_LOSS = 0.01  # the sweep stops once listeners lose more than this
 PROFILE_LISTENERS = 500
 MUTE_LISTENERS = [50, 500]
 MUTE_ROUNDS = 10
-SERVICE_SECRET = "bench"
+SERVICE_SECRET = secrets.token_hex(32)  # the workers this bench starts get it
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -118,14 +119,16 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
 
 
 def media_token(private_key: str, user: str, role: str) -> str:
-    now = datetime.now(UTC)
-    claims = MediaGrant("BENCH", user, Role(role)).claims(issued_at=now, expires_at=now + timedelta(seconds=600))
-    return jwt.encode(claims, private_key, algorithm=MEDIA_TOKEN_ALGORITHM)
+    """A grant as the API mints one for each offer it relays (single use, seconds-long)."""
+    return RoomTokens(private_key, SERVICE_SECRET, SystemClock()).media_grant("BENCH", user, role, False, datetime.now(UTC))
 
 
 async def control(session: aiohttp.ClientSession, url: str, command: dict[str, str]) -> None:
-    body = json.dumps(command).encode()
-    async with session.post(f"{url}/control", data=body, headers={SIGNATURE_HEADER: sign(SERVICE_SECRET, body)}) as resp:
+    """A control call as the API's gateway signs one (the space's key, a nonce)."""
+    body = json.dumps({"space_id": "BENCH", "decided_at": int(time.time() * 1000), **command}).encode()
+    key = space_key(SERVICE_SECRET, "BENCH")
+    headers = {SIGNATURE_HEADER: sign_request(key, "POST", CONTROL_PATH, body)}
+    async with session.post(f"{url}{CONTROL_PATH}", data=body, headers=headers) as resp:
         resp.raise_for_status()
 
 
@@ -143,7 +146,7 @@ async def measure(kind: str, listeners: int, seconds: float, private_key: str, p
             pulse = ToneTrack(440, pulse=0.2)  # bursts: their onsets on the wire time the delay
             talkers = [(await offer(session, url, token(f"speaker{s}", "host" if s == 0 else "speaker"),
                                     tone=440 + 220 * s, track=pulse if s == 0 else None))[2] for s in range(speakers)]
-            peers = [await raw_listener(session, url, token(f"l{i}", "listener")) for i in range(listeners)]
+            peers = [await raw_listener(session, f"{url}/offer", token(f"l{i}", "listener")) for i in range(listeners)]
             await asyncio.sleep(3.0)  # warm up: ICE, DTLS, first packets
             spy = profiling.start(proc.pid, seconds) if profile else None
             sent0, counted0 = await packets_sent(session, url), time.monotonic()
@@ -184,7 +187,7 @@ async def measure_mute(listeners: int, rounds: int, private_key: str, public_key
     try:
         async with aiohttp.ClientSession() as session:
             talker = (await offer(session, url, media_token(private_key, "speaker0", "host"), tone=440))[2]
-            peers = [await raw_listener(session, url, media_token(private_key, f"l{i}", "listener"))
+            peers = [await raw_listener(session, f"{url}/offer", media_token(private_key, f"l{i}", "listener"))
                      for i in range(listeners)]
             await asyncio.sleep(3.0)
             calls: list[float] = []

@@ -52,7 +52,8 @@ def record_rtp_on_arrival(ice_transport, listener: RawListener) -> None:  # type
         protocol.datagram_received = received
 
 
-async def raw_listener(session: aiohttp.ClientSession, url: str, token: str) -> RawListener:
+async def raw_listener(session: aiohttp.ClientSession, offer_url: str, token: str) -> RawListener:
+    """A listener that offers at ``offer_url`` (the API's, or a worker's ``/offer`` with a grant)."""
     pc = RTCPeerConnection()
     transceiver = pc.addTransceiver("audio", direction="recvonly")
     listener = RawListener(pc)
@@ -60,7 +61,7 @@ async def raw_listener(session: aiohttp.ClientSession, url: str, token: str) -> 
     await pc.setLocalDescription(await pc.createOffer())
     record_rtp_on_arrival(transceiver.receiver.transport.transport, listener)
     body = {"sdp": pc.localDescription.sdp, "type": "offer"}
-    async with session.post(f"{url}/offer", json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+    async with session.post(offer_url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         answer = await resp.json()
         assert resp.status == 200, answer
     await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))

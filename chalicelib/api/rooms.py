@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import PageQuery, Strict
@@ -37,11 +37,26 @@ class IceServerOut(BaseModel):
     credential: str
 
 
-class MediaConnection(Connection):
-    # Give ice_servers to the peer connection (RTCConfiguration.iceServers); empty when no
-    # relay is configured. Past ice_servers_expire_at they start no new relay: join again.
+class MediaConnection(BaseModel):
+    # POST the peer connection's offer (ICE gathering complete) to offer_url with the session
+    # token; its answer comes back. Give ice_servers to the peer connection
+    # (RTCConfiguration.iceServers); empty when no relay is configured. Past
+    # ice_servers_expire_at they start no new relay: join again.
+    offer_url: str
     ice_servers: list[IceServerOut]
     ice_servers_expire_at: AwareDatetime | None
+
+
+class OfferIn(Strict):
+    """An SDP offer with one audio section, its candidates gathered (no trickle)."""
+
+    sdp: str = Field(min_length=1, max_length=14_000)
+    type: Literal["offer"]
+
+
+class AnswerOut(BaseModel):
+    sdp: str
+    type: Literal["answer"]
 
 
 class JoinOut(BaseModel):
@@ -104,13 +119,24 @@ def _audit_out(e: AuditEntryModel) -> AuditEntryOut:
               response=JoinOut)
 def join(call: Call) -> JoinOut:
     s = services()
-    joined = s.rooms.join(call.me, call.params["space_id"])
+    space_id = call.params["space_id"]
+    joined = s.rooms.join(call.me, space_id)
     relay = joined.relay
     ice_servers = [IceServerOut(urls=list(i.urls), username=i.username, credential=i.credential) for i in relay.ice_servers]
     return JoinOut(participant=participant_out(joined.participant),
-                   media=MediaConnection(url=joined.media.url, token=joined.media_token, ice_servers=ice_servers,
-                                         ice_servers_expire_at=relay.expires_at),
+                   media=MediaConnection(offer_url=s.settings.api_url + OFFER_ROUTE.format(space_id=space_id),
+                                         ice_servers=ice_servers, ice_servers_expire_at=relay.expires_at),
                    realtime=Connection(url=s.settings.realtime_url, token=joined.realtime_token))
+
+
+OFFER_ROUTE = "/v1/spaces/{space_id}/media/offer"
+
+
+@router.route("POST", OFFER_ROUTE, summary="Send your WebRTC offer; the room's media answer", body=OfferIn,
+              response=AnswerOut)
+def media_offer(call: Call) -> AnswerOut:
+    answer = services().rooms.offer(call.me, call.params["space_id"], call.body.model_dump())
+    return AnswerOut(sdp=answer["sdp"], type="answer")
 
 
 @router.route("POST", "/v1/spaces/{space_id}/leave", summary="Leave a space", response=Done)

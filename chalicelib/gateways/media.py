@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.clock import Clock, iso
-from chalicelib.errors import Unavailable
+from chalicelib.clock import Clock, iso, millis
+from chalicelib.errors import Conflict, Forbidden, Unavailable, ValidationFailed
 from chalicelib.events import EventPublisher, RoomEvent
 from chalicelib.gateways.launchers import Launcher
-from chalicelib.gateways.worker_calls import signed_post
+from chalicelib.gateways.worker_calls import WorkerUnreachable, relay_offer, signed_post
 from chalicelib.ids import new_id
 from chalicelib.logs import logger
 from chalicelib.models.media_workers import MediaWorkerModel
-from parlor_contract.media import ControlAction
+from parlor_contract.media import CONTROL_PATH, ControlAction
 from parlor_contract.worker import SPACE_ENDED, WorkerState
 
 if TYPE_CHECKING:
@@ -53,9 +53,14 @@ class MediaGateway(Protocol):
     def endpoint(self, space_id: str) -> MediaEndpoint:
         """The worker's URL once it is ready; raises ``Unavailable`` while it starts."""
 
+    def offer(self, space_id: str, grant: str, offer: dict[str, str]) -> dict[str, str]:
+        """Relay a client's SDP offer with the API's grant; the worker's answer. Raises
+        ``Unavailable`` while no worker serves the space, or the worker's refusal as a 4xx."""
+
     def control(self, space_id: str, action: ControlAction, **fields: Any) -> bool:
-        """Tell the worker about a role change, mute, removal or close (a ``ControlAction``).
-        Best effort: True if the worker took the command, False (logged) otherwise."""
+        """Tell the worker about a role change, mute, removal or close (a ``ControlAction``),
+        stamped with when the API decided it. Best effort: True if the worker took the
+        command, False (logged) otherwise."""
 
     def stop(self, space_id: str) -> None:
         """Stop the worker of a space that ended (idempotent)."""
@@ -76,6 +81,9 @@ class UnavailableMedia:
     def endpoint(self, space_id: str) -> MediaEndpoint:
         raise Unavailable("No media worker is configured.", code="media_unavailable", retry_after=5)
 
+    def offer(self, space_id: str, grant: str, offer: dict[str, str]) -> dict[str, str]:
+        raise Unavailable("No media worker is configured.", code="media_unavailable", retry_after=5)
+
     def control(self, space_id: str, action: ControlAction, **fields: Any) -> bool:
         return False
 
@@ -92,12 +100,13 @@ class UnavailableMedia:
 class WorkerMediaGateway:
     def __init__(self, launcher: Launcher, clock: Clock, service_secret: str, dead_after: timedelta = timedelta(seconds=30),
                  control_timeout: float = 2.0, pool: WarmPool | None = None, events: EventPublisher | None = None,
-                 ready_wait: float = 3.0):
+                 ready_wait: float = 3.0, offer_timeout: float = 10.0):
         self._launcher = launcher
         self._clock = clock
         self._secret = service_secret
         self._dead_after = dead_after
         self._control_timeout = control_timeout
+        self._offer_timeout = offer_timeout  # the worker gathers its candidates before answering
         self._pool = pool
         self._events = events
         # How long a start that claimed a pooled worker waits for its first heartbeat as the
@@ -176,8 +185,8 @@ class WorkerMediaGateway:
             time.sleep(0.05)
 
     def _announce_restart(self, space_id: str, previous: MediaWorkerModel) -> None:
-        """Everyone in the room joins again and re-offers: the new worker admits each with the
-        role (and mute) of their fresh media token, so the room's state comes back with them."""
+        """Everyone in the room joins again and re-offers through the API: the new worker admits
+        each with the role and mute the API gives them then, so the room's state comes back."""
         if self._events is None:
             return
         reason = "worker_exited" if previous.state == WorkerState.GONE else (
@@ -224,14 +233,38 @@ class WorkerMediaGateway:
     def refill_pool(self) -> int:
         return self._pool.refill() if self._pool is not None else 0
 
+    def offer(self, space_id: str, grant: str, offer: dict[str, str]) -> dict[str, str]:
+        endpoint = self.endpoint(space_id)
+        try:
+            reply = relay_offer(endpoint.url, grant, offer, self._offer_timeout)
+        except WorkerUnreachable as exc:
+            logger.warning("media worker unreachable for an offer", extra={"space_id": space_id, "error": str(exc)})
+            raise Unavailable("The media worker did not answer; retry shortly.", code="media_unavailable",
+                              retry_after=2) from exc
+        if reply.status == 200:
+            return {"sdp": str(reply.body.get("sdp", "")), "type": str(reply.body.get("type", "answer"))}
+        message = str((reply.body.get("error") or {}).get("message", "The media worker refused the offer."))
+        if reply.status == 400:
+            raise ValidationFailed(message, code="bad_offer")
+        if reply.status == 409:
+            raise Conflict(message, code=reply.error_code or "offer_superseded")
+        if reply.status == 403:
+            raise Forbidden(message, code=reply.error_code or "not_admitted")
+        # A refused grant (keys out of step) or a worker not serving this space yet: ours to fix, the client's to retry.
+        logger.error("media worker refused a relayed offer", extra={
+            "space_id": space_id, "status": reply.status, "code": reply.error_code})
+        raise Unavailable("The media worker could not take the offer; retry shortly.", code="media_unavailable",
+                          retry_after=2)
+
     def control(self, space_id: str, action: ControlAction, **fields: Any) -> bool:
         command = ControlAction(action)  # a typo here is a bug, not a worker's refusal
         record = self._record(space_id)
         if record is None or not record.url or record.state == WorkerState.GONE:
             return False
-        error = signed_post(f"{record.url}/control", {"action": command, **fields}, self._secret, self._control_timeout)
+        payload = {"space_id": space_id, "action": command, "decided_at": millis(self._clock.now()), **fields}
+        error = signed_post(record.url, CONTROL_PATH, payload, self._secret, self._control_timeout)
         if error is not None:
-            # The worker also learns the truth from its next token/heartbeat; never fail the API call.
+            # Admissions carry the API's state too (a re-offer goes through the API); never fail the API call.
             logger.warning("media control failed", extra={"space_id": space_id, "action": command, "error": error})
         return error is None
 

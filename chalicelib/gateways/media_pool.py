@@ -65,7 +65,7 @@ class WarmPool:
     def hand_over(self, worker: PooledWorker, space_id: str) -> bool:
         """Tell a claimed worker its space. False (logged, and the worker stopped) if it does
         not take it: the caller launches another."""
-        error = signed_post(worker.url + POOL_CLAIM_PATH, {"space_id": space_id, "worker_id": worker.worker_id},
+        error = signed_post(worker.url, POOL_CLAIM_PATH, {"space_id": space_id, "worker_id": worker.worker_id},
                             self._secret, self._claim_timeout)
         if error is None:
             return True

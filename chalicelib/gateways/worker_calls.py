@@ -1,23 +1,65 @@
-"""The API's calls to a media worker's HTTP face (``/control``, a pooled worker's ``/claim``):
-JSON, signed with the service secret (``parlor_contract.signatures``)."""
+"""The API's calls to a media worker's HTTP face, which only the API reaches (inside the VPC
+on AWS): signed calls about a space (``/control``, a pooled worker's ``/claim``: the space's
+key, method, path and a nonce, ``parlor_contract.signatures``), and relayed offers (``/offer``
+with a single-use media grant)."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from parlor_contract import signatures
+from parlor_contract.media import OFFER_PATH
 
 
-def signed_post(url: str, payload: dict[str, Any], secret: str, timeout: float) -> str | None:
-    """POST ``payload`` to a worker; None if it took it, else why not (a refusal or no answer)."""
+@dataclass(frozen=True)
+class WorkerReply:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def error_code(self) -> str:
+        return str((self.body.get("error") or {}).get("code", ""))
+
+
+class WorkerUnreachable(Exception):
+    """No answer from the worker (connection refused, reset, timed out)."""
+
+
+def signed_post(base_url: str, path: str, payload: dict[str, Any], service_secret: str, timeout: float) -> str | None:
+    """POST ``payload`` (naming its ``space_id``) to a worker, signed with that space's key;
+    None if it took it, else why not (a refusal or no answer)."""
     body = json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", signatures.HEADER: signatures.sign(secret, body)})
+    key = signatures.space_key(service_secret, str(payload["space_id"]))
     try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return None
-    except (urllib.error.URLError, OSError) as exc:  # HTTPError (a refusal) is a URLError too
+        reply = _post(base_url + path, body, {signatures.HEADER: signatures.sign_request(key, "POST", path, body)}, timeout)
+    except WorkerUnreachable as exc:
         return str(exc)
+    return None if reply.status < 300 else f"HTTP {reply.status} {reply.error_code}"
+
+
+def relay_offer(base_url: str, grant: str, offer: dict[str, str], timeout: float) -> WorkerReply:
+    """The worker's reply to a client's offer sent with the API's grant. Raises ``WorkerUnreachable``."""
+    return _post(base_url + OFFER_PATH, json.dumps(offer).encode(), {"Authorization": f"Bearer {grant}"}, timeout)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> WorkerReply:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return WorkerReply(response.status, _json(response.read()))
+    except urllib.error.HTTPError as exc:  # the worker answered, with a refusal
+        return WorkerReply(exc.code, _json(exc.read()))
+    except (urllib.error.URLError, OSError) as exc:
+        raise WorkerUnreachable(str(exc)) from exc
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

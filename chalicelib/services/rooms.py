@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from chalicelib.clock import Clock
 from chalicelib.errors import Banned, Conflict, InvalidState, NotInSpace, TicketRequired
 from chalicelib.events import EVERYONE, HOSTS, EventPublisher, RoomEvent
-from chalicelib.gateways.media import MediaEndpoint, MediaGateway
+from chalicelib.gateways.media import MediaGateway
 from chalicelib.models.participants import BANNED, HOST, LEFT, LISTENER, SPEAKER, ParticipantModel
 from chalicelib.models.spaces import LIVE, SpaceModel
 from chalicelib.services import permissions
@@ -39,8 +39,6 @@ class TicketHolderAdmission:
 class Joined:
     participant: ParticipantModel
     space: SpaceModel
-    media: MediaEndpoint
-    media_token: str
     realtime_token: str
     relay: RelayGrant = NO_RELAY
 
@@ -59,7 +57,8 @@ class RoomService:
     # -- joining and leaving -------------------------------------------------------
 
     def join(self, user_id: str, space_id: str) -> Joined:
-        """Enter a live space. Joining again keeps the role and returns fresh tokens."""
+        """Enter a live space. Joining again keeps the role and returns fresh tokens. Answers
+        "retry" (503) until the room's media worker serves, so the offer that follows finds it."""
         space = SpaceModel.lookup(space_id)
         if space.state != LIVE:
             raise InvalidState(f"The space is {space.state}; only a live space can be joined.")
@@ -68,15 +67,23 @@ class RoomService:
             raise Banned()
         if current is not None and current.present:
             participant = current
-            endpoint = self._media.endpoint(space_id)
+            self._media.endpoint(space_id)
         else:
             role = self._entry_role(space, user_id)
-            endpoint = self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
+            self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
             participant = self._enter(space, user_id, role)
-        return Joined(participant, space, endpoint,
-                      self._tokens.media(space_id, user_id, participant.role, muted=bool(participant.muted)),
-                      self._tokens.realtime(space_id, user_id, participant.role),
+        return Joined(participant, space, self._tokens.realtime(space_id, user_id, participant.role),
                       self._relays.grant(user_id) if self._relays else NO_RELAY)
+
+    def offer(self, user_id: str, space_id: str, offer: dict[str, str]) -> dict[str, str]:
+        """Relay someone's SDP offer to the room's worker, admitted as the API has them now:
+        present (not left, removed or banned), in their role, with their mute. The worker
+        takes only the single-use grant minted here, so audio obeys the room."""
+        decided_at = self._clock.now()  # before reading: a later decision on them wins at the worker
+        participant = self._membership.require_present(SpaceModel.lookup(space_id), user_id,
+                                                       NotInSpace("Join the space before sending an offer."))
+        grant = self._tokens.media_grant(space_id, user_id, participant.role, bool(participant.muted), decided_at)
+        return self._media.offer(space_id, grant, offer)
 
     def _entry_role(self, space: SpaceModel, user_id: str) -> str:
         """The role someone enters with; a ticketed space admits only ticket holders and guests."""

@@ -6,7 +6,9 @@ from __future__ import annotations
 from chalicelib.clock import Clock
 from chalicelib.errors import Unauthorized
 from chalicelib.events import EventPublisher, RoomEvent
+from chalicelib.models.spaces import SpaceModel
 from parlor_contract import signatures
+from parlor_contract.media import SPEAKING_PATH
 
 
 class SpeakingIndicators:
@@ -16,7 +18,10 @@ class SpeakingIndicators:
         self._service_secret = service_secret
 
     def report(self, space_id: str, body: bytes, signature: str | None, levels: list[dict[str, object]]) -> None:
-        """Only a worker (which holds the service secret) reports levels; ``body`` is what it signed."""
-        if not signatures.verify(self._service_secret, body, signature):
+        """Only the space's worker reports its levels: ``body`` signed with the space's key, for
+        this method and path (a call captured elsewhere does not verify). An unknown space is 404."""
+        key = signatures.space_key(self._service_secret, space_id)
+        if signatures.verify_request(key, "POST", SPEAKING_PATH.format(space_id=space_id), body, signature) is None:
             raise Unauthorized("A valid service signature is required.", code="invalid_signature")
+        SpaceModel.lookup(space_id)
         self._events.publish(RoomEvent("speaking", space_id, self._clock.now(), {"speakers": levels}))

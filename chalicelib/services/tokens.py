@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 
-from chalicelib.clock import Clock
+from chalicelib.clock import Clock, millis
 from chalicelib.errors import Unauthorized
-from parlor_contract.media import MEDIA_TOKEN_ALGORITHM, MediaGrant, Role
+from chalicelib.ids import new_id
+from parlor_contract.media import MEDIA_GRANT_SECONDS, MEDIA_TOKEN_ALGORITHM, MediaGrant, Role
 
 _ISSUER = "parlor"
 _SESSION_AUDIENCE = "parlor-api"
@@ -52,27 +53,28 @@ _REALTIME_AUDIENCE = "parlor-realtime"
 
 
 class RoomTokens:
-    """Short-lived tokens handed out by ``join``: one for the media worker, one for the
-    realtime socket. Both carry the space, the user and the role; the media token also
-    whether the participant is muted, so the worker admits them as the API has them.
+    """Short-lived tokens: the realtime socket's, handed out by ``join``, and the media grant
+    the API sends with each offer it relays to the room's worker (never to a client): the
+    space, the user, the role and the mute the API gives them at that moment, single use.
 
-    Media tokens are signed with an Ed25519 private key that only the API holds; workers
-    verify them with the public key, so a compromised worker cannot mint tokens. Their
+    Media grants are signed with an Ed25519 private key that only the API holds; workers
+    verify them with the public key, so a compromised worker cannot mint them. Their
     audience, algorithm and claims are the worker's contract (``parlor_contract.media``).
     """
 
     def __init__(self, media_private_key_pem: str, realtime_secret: str, clock: Clock,
-                 media_ttl_seconds: int = 120, realtime_ttl_seconds: int = 300):
+                 media_ttl_seconds: int = MEDIA_GRANT_SECONDS, realtime_ttl_seconds: int = 300):
         self._media_key = media_private_key_pem
         self._realtime_secret = realtime_secret
         self._clock = clock
         self._media_ttl = timedelta(seconds=media_ttl_seconds)
         self._realtime_ttl = timedelta(seconds=realtime_ttl_seconds)
 
-    def media(self, space_id: str, user_id: str, role: str, muted: bool = False) -> str:
-        now = self._clock.now()
-        claims = MediaGrant(space_id, user_id, Role(role), muted).claims(issued_at=now, expires_at=now + self._media_ttl)
-        return jwt.encode(claims, self._media_key, algorithm=MEDIA_TOKEN_ALGORITHM)
+    def media_grant(self, space_id: str, user_id: str, role: str, muted: bool, decided_at: datetime) -> str:
+        """A grant for one offer, stamped with when the API read what it grants."""
+        grant = MediaGrant(space_id, user_id, Role(role), muted, grant_id=new_id(decided_at), decided_at=millis(decided_at))
+        return jwt.encode(grant.claims(expires_at=decided_at + self._media_ttl), self._media_key,
+                          algorithm=MEDIA_TOKEN_ALGORITHM)
 
     def realtime(self, space_id: str, user_id: str, role: str) -> str:
         now = self._clock.now()

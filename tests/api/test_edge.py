@@ -78,7 +78,8 @@ def test_two_response_models_of_one_name_cannot_make_a_spec():
 
 # Bodies that pass validation, so the lookup of the space is what answers.
 _VALID_BODIES = {"/v1/spaces/{space_id}": {"title": "x"}, "/v1/spaces/{space_id}/messages": {"text": "hi"},
-                 "/v1/spaces/{space_id}/participants/{user_id}": {"role": "speaker"}}
+                 "/v1/spaces/{space_id}/participants/{user_id}": {"role": "speaker"},
+                 "/v1/spaces/{space_id}/media/offer": {"sdp": "v=0", "type": "offer"}}
 
 
 @pytest.mark.parametrize("spec", [s for s in ALL_SPECS if "{space_id}" in s.path and s.auth],

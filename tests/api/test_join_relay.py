@@ -52,5 +52,5 @@ def test_the_spec_describes_the_ice_servers_of_a_join(api):
     spec = api.get("/openapi.json").body
     schemas = spec["components"]["schemas"]
     media = schemas["MediaConnection"]
-    assert {"url", "token", "ice_servers", "ice_servers_expire_at"} <= set(media["required"])
+    assert {"offer_url", "ice_servers", "ice_servers_expire_at"} <= set(media["required"])
     assert set(schemas["IceServerOut"]["required"]) == {"urls", "username", "credential"}

@@ -185,7 +185,7 @@ class _ControlRecorder(BaseHTTPRequestHandler):
         return None
 
 
-def test_control_calls_are_signed_with_the_service_secret(gateway, clock):
+def test_control_calls_name_their_space_and_are_signed_with_its_key(gateway, clock):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ControlRecorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -195,10 +195,13 @@ def test_control_calls_are_signed_with_the_service_secret(gateway, clock):
     finally:
         server.shutdown()
     body, header = _ControlRecorder.received[-1]
-    assert json.loads(body) == {"action": "mute", "user_id": "u1"}
-    assert signatures.verify(SECRET, body, header)
-    assert not signatures.verify("another-secret", body, header)
-    assert not signatures.verify(SECRET, body + b" ", header)
+    assert json.loads(body) == {"space_id": "space-1", "action": "mute", "user_id": "u1",
+                                "decided_at": int(clock.now().timestamp() * 1000)}
+    key = signatures.space_key(SECRET, "space-1")
+    assert signatures.verify_request(key, "POST", "/control", body, header)
+    assert not signatures.verify_request(signatures.space_key(SECRET, "space-2"), "POST", "/control", body, header)
+    assert not signatures.verify_request(key, "POST", "/offer", body, header)
+    assert not signatures.verify_request(key, "POST", "/control", body + b" ", header)
 
 
 def test_control_to_an_unreachable_worker_does_not_fail(gateway, clock):

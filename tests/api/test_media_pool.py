@@ -82,7 +82,8 @@ def test_a_space_going_live_claims_an_idle_worker_hands_it_the_space_and_the_poo
     [(claim, header)] = _ClaimRecorder.claims
     slot = MediaPoolSlotModel.get("0")
     assert claim == {"space_id": "space-1", "worker_id": launcher.pooled[0][1]}
-    assert signatures.verify(SECRET, json.dumps(claim).encode(), header)
+    assert signatures.verify_request(signatures.space_key(SECRET, "space-1"), "POST", "/claim", json.dumps(claim).encode(),
+                                     header)
     assert [s for s, _ in launcher.pooled] == ["0", "1", "0"] and slot.state == PoolState.STARTING  # refilled
     heartbeat("space-1", pooled_url, clock.now())  # the claimed worker's first heartbeat as the space's
     assert gateway.endpoint("space-1").url == pooled_url

@@ -15,7 +15,7 @@ from chalicelib.gateways.media import WorkerMediaGateway
 from chalicelib.models import participants
 from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
 from chalicelib.services.tokens import RoomTokens, generate_media_keypair
-from media_worker.auth import InvalidToken, verify_media_token
+from media_worker.auth import InvalidToken, verify_media_grant
 from media_worker.config import WorkerConfig
 from media_worker.server import Worker
 from parlor_contract.media import SPEAKING_PATH, STAGE_ROLES, MediaGrant, Role
@@ -87,28 +87,41 @@ PRIVATE_KEY, PUBLIC_KEY = generate_media_keypair()
 REALTIME_SECRET = "realtime-secret-0123456789abcdef"
 
 
-def room_tokens(key: str = PRIVATE_KEY, issued_ago: float = 0) -> RoomTokens:
-    """The API's token issuer, on the real clock (the worker judges expiry by it)."""
-    return RoomTokens(key, REALTIME_SECRET, ManualClock(datetime.now(UTC) - timedelta(seconds=issued_ago)))
+def room_tokens(key: str = PRIVATE_KEY, ttl: int = 10) -> RoomTokens:
+    return RoomTokens(key, REALTIME_SECRET, ManualClock(), media_ttl_seconds=ttl)
 
 
-def test_the_worker_takes_the_apis_media_token():
-    token = room_tokens().media(SPACE, "ada", "speaker")
-    assert verify_media_token(token, PUBLIC_KEY, SPACE) == MediaGrant(SPACE, "ada", Role.SPEAKER)
+def grant(space_id: str = SPACE, user: str = "ada", role: str = "speaker", muted: bool = False, issued_ago: float = 0,
+          **kw) -> str:
+    """The API's grant, on the real clock (the worker judges expiry by it)."""
+    return room_tokens(**kw).media_grant(space_id, user, role, muted, datetime.now(UTC) - timedelta(seconds=issued_ago))
 
 
-@pytest.mark.parametrize("foreign", ["realtime_token", "other_space", "other_key", "expired"])
-def test_the_worker_refuses_a_stale_or_foreign_token(foreign):
+def test_the_worker_takes_the_apis_media_grant():
+    decided = datetime.now(UTC)
+    token = room_tokens().media_grant(SPACE, "ada", "speaker", True, decided)
+    taken = verify_media_grant(token, PUBLIC_KEY, SPACE)
+    assert (taken.space_id, taken.user_id, taken.role, taken.muted) == (SPACE, "ada", Role.SPEAKER, True)
+    assert taken.decided_at == int(decided.timestamp() * 1000) and taken.grant_id
+
+
+def test_every_grant_is_its_own():
+    assert verify_media_grant(grant(), PUBLIC_KEY, SPACE).grant_id != verify_media_grant(grant(), PUBLIC_KEY, SPACE).grant_id
+
+
+@pytest.mark.parametrize("foreign", ["realtime_token", "other_space", "other_key", "expired", "long_lived"])
+def test_the_worker_refuses_a_stale_or_foreign_grant(foreign):
     token = {
         "realtime_token": lambda: room_tokens().realtime(SPACE, "eve", "speaker"),
-        "other_space": lambda: room_tokens().media("ANOTHERSPACE", "eve", "speaker"),
-        "other_key": lambda: room_tokens(key=generate_media_keypair()[0]).media(SPACE, "eve", "speaker"),
-        "expired": lambda: room_tokens(issued_ago=121).media(SPACE, "eve", "speaker"),  # lives 120 s
+        "other_space": lambda: grant("ANOTHERSPACE"),
+        "other_key": lambda: grant(key=generate_media_keypair()[0]),
+        "expired": lambda: grant(issued_ago=11),  # lives 10 s
+        "long_lived": lambda: grant(ttl=120),  # what join used to hand clients
     }[foreign]()
     with pytest.raises(InvalidToken):
-        verify_media_token(token, PUBLIC_KEY, SPACE)
+        verify_media_grant(token, PUBLIC_KEY, SPACE)
 
 
-def test_a_media_token_carries_the_contracts_claims():
-    claims = jwt.decode(room_tokens().media(SPACE, "ada", "host"), PUBLIC_KEY, algorithms=["EdDSA"], audience="parlor-media")
+def test_a_media_grant_carries_the_contracts_claims():
+    claims = jwt.decode(grant(role="host"), PUBLIC_KEY, algorithms=["EdDSA"], audience="parlor-media")
     assert set(MediaGrant.REQUIRED_CLAIMS) <= set(claims) and claims["role"] == "host"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import boto3
 import requests
 
 
@@ -48,3 +49,11 @@ def live_space(http: Http, title: str, handles: tuple[str, str, str]) -> tuple[s
     status, space = http.call("POST", "/v1/spaces", {"title": title}, token=host["token"])
     assert status == 201, space
     return space["id"], people
+
+
+def worker_record(stack: Any, space_id: str) -> dict:
+    """The space's media worker record, as the worker and the API keep it in the stack's moto."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.ports.moto}", region_name="us-east-1",
+                            aws_access_key_id="local", aws_secret_access_key="local")
+    table = f"{stack.env.get('PARLOR_TABLE_PREFIX', 'parlor-e2e')}-media_workers"
+    return dynamodb.get_item(TableName=table, Key={"space_id": {"S": space_id}}, ConsistentRead=True)["Item"]

@@ -15,8 +15,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from media_worker import ice
-from tests.e2e.http import Http, join, live_space
-from tests.media_worker.peers import hears, offer, until
+from tests.e2e.http import Http, join, live_space, worker_record
+from tests.media_worker.peers import hears, offer_at, until
 from tests.sockets import events_before_pong, next_event
 
 
@@ -28,12 +28,13 @@ def _socket(joined: dict) -> ClientConnection:
 
 
 
-async def _listen_while_speaking(media_url: str, speaker_token: str, listener_token: str) -> bool:
+async def _listen_while_speaking(offer_url: str, speaker_token: str, listener_token: str) -> bool:
+    """Both offer through the API (``offer_url`` from join) with their session tokens."""
     ice.gather_only_on("127.0.0.1")
     async with aiohttp.ClientSession() as session:
-        status, body, speaker = await offer(session, media_url, speaker_token, tone=440)
+        status, body, speaker = await offer_at(session, offer_url, speaker_token, tone=440)
         assert status == 200, body
-        status, body, listener = await offer(session, media_url, listener_token)
+        status, body, listener = await offer_at(session, offer_url, listener_token)
         assert status == 200, body
         try:
             await until(lambda: hears(listener.recent(1.0), 440), timeout=15, message="the listener never heard the speaker")
@@ -70,12 +71,10 @@ def test_a_room_end_to_end(stack):
     events_before_pong(sockets["speaker"])  # the gateway runs one socket's frames in turn: the message is handled
     assert "message.created" not in events_before_pong(sockets["host"])
 
-    # Real audio: the speaker (re-joined for a speaker's media token) is heard by the listener,
-    # and the worker's speaking indicator reaches the sockets through the API.
-    speaker_media = join(http, space_id, speaker)
-    assert speaker_media["participant"]["role"] == "speaker"
-    media_url = speaker_media["media"]["url"]
-    assert asyncio.run(_listen_while_speaking(media_url, speaker_media["media"]["token"], joined["listener"]["media"]["token"]))
+    # Real audio: the speaker, offering through the API as a speaker now, is heard by the
+    # listener, and the worker's speaking indicator reaches the sockets through the API.
+    media_url = worker_record(stack, space_id)["url"]["S"]
+    assert asyncio.run(_listen_while_speaking(joined["speaker"]["media"]["offer_url"], speaker["token"], listener["token"]))
     speaking = next_event(sockets["host"], "speaking", timeout=10)
     assert speaker["id"] in [s["user_id"] for s in speaking["data"]["speakers"]]
 

@@ -8,7 +8,7 @@ import fractions
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import aiohttp
 import av
@@ -77,12 +77,18 @@ class Peer:
         await self.pc.close()
 
 
-async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: float | None = None,
-                sdp_override: str | None = None, track: MediaStreamTrack | None = None,
-                configuration: RTCConfiguration | None = None, apply_answer: bool = True) -> tuple[int, dict, Peer]:
-    """Offer to the worker: with a tone (a speaker) or receive-only (a listener); ``configuration``
-    gives ICE servers and policy (a client that may only use a TURN relay). Without
-    ``apply_answer`` the peer never starts ICE (it answers no check)."""
+async def offer(session: aiohttp.ClientSession, url: str, token: str, **kw: Any) -> tuple[int, dict, Peer]:
+    """Offer straight to the worker at ``url`` with a media grant (as the API relays one)."""
+    return await offer_at(session, f"{url}/offer", token, **kw)
+
+
+async def offer_at(session: aiohttp.ClientSession, offer_url: str, token: str, tone: float | None = None,
+                   sdp_override: str | None = None, track: MediaStreamTrack | None = None,
+                   configuration: RTCConfiguration | None = None, apply_answer: bool = True) -> tuple[int, dict, Peer]:
+    """Offer at ``offer_url`` (a client: the API's, from join, with its session token; or a
+    worker's with a grant): with a tone (a speaker) or receive-only (a listener);
+    ``configuration`` gives ICE servers and policy (a client that may only use a TURN relay).
+    Without ``apply_answer`` the peer never starts ICE (it answers no check)."""
     pc = RTCPeerConnection(configuration)
     peer = Peer(pc)
     if track is not None:
@@ -109,7 +115,7 @@ async def offer(session: aiohttp.ClientSession, url: str, token: str, tone: floa
 
     await pc.setLocalDescription(await pc.createOffer())
     body = {"sdp": sdp_override if sdp_override is not None else pc.localDescription.sdp, "type": "offer"}
-    async with session.post(f"{url}/offer", json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+    async with session.post(offer_url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         answer = await resp.json()
         if resp.status == 200 and apply_answer:
             await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from chalicelib.gateways.worker_calls import signed_post
 from local.stack import free_port
-from parlor_contract import signatures
+from parlor_contract.media import CONTROL_PATH
 from parlor_contract.worker import HeartbeatField, WorkerEnv, WorkerState
 from tests.media_worker.worker_support import PUBLIC_KEY, SECRET, SPACE
 
@@ -85,9 +85,7 @@ def wait_until_ready(setup: WorkerSetup, proc: subprocess.Popen[bytes]) -> dict:
     return item
 
 
-def close(port: int) -> None:
-    body = json.dumps({"action": "close"}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/control", data=body, method="POST",
-                                     headers={signatures.HEADER: signatures.sign(SECRET, body)})
-    with urllib.request.urlopen(request, timeout=5) as resp:
-        assert resp.status == 200
+def close(port: int, space_id: str = SPACE) -> None:
+    """The API's close call (its own function: the space's key, a nonce)."""
+    payload = {"space_id": space_id, "action": "close", "decided_at": int(time.time() * 1000)}
+    assert signed_post(f"http://127.0.0.1:{port}", CONTROL_PATH, payload, SECRET, timeout=5) is None

@@ -14,7 +14,6 @@ from typing import Iterator
 
 import pytest
 
-from parlor_contract import signatures
 from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerEnv, WorkerState
 from tests.media_worker.process_support import WorkerSetup, close, wait_until_ready, worker_setup
 from tests.media_worker.worker_support import SECRET, SPACE
@@ -36,11 +35,7 @@ def test_the_worker_process_heartbeats_and_closes_on_command(setup: WorkerSetup)
         assert item["url"]["S"] == f"http://127.0.0.1:{setup.port}" and int(item["pid"]["N"]) == proc.pid
         with urllib.request.urlopen(f"http://127.0.0.1:{setup.port}/health", timeout=5) as resp:
             assert json.loads(resp.read())["space_id"] == SPACE
-        body = json.dumps({"action": "close"}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{setup.port}/control", data=body, method="POST",
-                                         headers={signatures.HEADER: signatures.sign(SECRET, body)})
-        with urllib.request.urlopen(request, timeout=5) as resp:
-            assert resp.status == 200
+        close(setup.port)
         assert proc.wait(timeout=15) == 0
         assert setup.record()["state"]["S"] == "closing"
         lines = setup.log_lines()

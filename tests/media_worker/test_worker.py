@@ -15,7 +15,7 @@ import pytest
 from chalicelib.services.tokens import generate_media_keypair
 from media_worker.server import Worker
 from tests.media_worker.peers import hears, offer, silent_at, until
-from tests.media_worker.worker_support import SPACE, control, run_with_worker, token
+from tests.media_worker.worker_support import SPACE, control, now_ms, run_with_worker, token
 
 
 def test_everyone_hears_every_speaker_but_themselves_and_listeners_are_never_heard():
@@ -167,10 +167,11 @@ def test_a_speaker_admitted_muted_is_not_heard_and_a_reoffer_keeps_a_mute():
         heard = await dan.next_audio(1.0)
         assert hears(heard, 440) and silent_at(heard, 660), "the muted grant's speaker is not heard"
         assert worker.room.participants["bob"].muted
-        # Carl is muted by the API, then re-offers with the token he had from before the mute.
+        # Carl is muted by the API; then a grant it decided before the mute reaches the worker.
+        before_the_mute = now_ms() - 1
         assert await control(session, url, {"action": "mute", "user_id": "carl"}) == 200
         await carl.close()
-        _, _, carl_again = await offer(session, url, token("carl", "speaker"), tone=880)
+        _, _, carl_again = await offer(session, url, token("carl", "speaker", decided_at=before_the_mute), tone=880)
         await until(lambda: hears(carl_again.recent(0.5), 440), message="his new connection is up")
         assert silent_at(await dan.next_audio(1.0), 880), "a re-offer keeps the mute"
         assert await control(session, url, {"action": "unmute", "user_id": "carl"}) == 200
@@ -184,6 +185,7 @@ def test_a_speaker_admitted_muted_is_not_heard_and_a_reoffer_keeps_a_mute():
 def test_control_needs_a_valid_signature_and_a_known_action():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
         assert await control(session, url, {"action": "close"}, secret="wrong-secret") == 401
+        assert await control(session, url, {"action": "close"}, key_space="ANOTHERSPACE") == 401
         assert await control(session, url, {"action": "close"}, signed_at=time.time() - 301) == 401  # stale
         async with session.post(f"{url}/control", json={"action": "close"}) as resp:
             assert resp.status == 401

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import Any, Awaitable, Callable
 
 import aiohttp
@@ -17,20 +18,26 @@ from media_worker import ice
 from media_worker.config import WorkerConfig
 from media_worker.server import Worker
 from parlor_contract import signatures
-from parlor_contract.media import MEDIA_TOKEN_AUDIENCE
+from parlor_contract.media import CONTROL_PATH, MEDIA_TOKEN_AUDIENCE
 
 PRIVATE_KEY, PUBLIC_KEY = generate_media_keypair()
 SECRET = "worker-test-service-secret-0123456789"
 SPACE = "01SPACEFORMEDIATESTS0000000"
 
 
-def token(user_id: str, role: str, space_id: str = SPACE, ttl: int = 120, key: str = PRIVATE_KEY,
-          audience: str = MEDIA_TOKEN_AUDIENCE, muted: bool | None = None) -> str:
-    now = int(time.time())
-    claims = {"sub": user_id, "space_id": space_id, "role": role, "aud": audience, "iat": now, "exp": now + ttl}
-    if muted is not None:
-        claims["muted"] = muted
+def token(user_id: str, role: str, space_id: str = SPACE, ttl: int = 10, key: str = PRIVATE_KEY,
+          audience: str = MEDIA_TOKEN_AUDIENCE, muted: bool = False, decided_at: int | None = None,
+          grant_id: str | None = None) -> str:
+    """A media grant as the API mints one per relayed offer (single use, seconds-long)."""
+    now = time.time()
+    claims = {"sub": user_id, "space_id": space_id, "role": role, "muted": muted, "jti": grant_id or uuid.uuid4().hex,
+              "decided_at": decided_at if decided_at is not None else now_ms(), "aud": audience, "iat": int(now),
+              "exp": int(now) + ttl}
     return jwt.encode(claims, key, algorithm="EdDSA")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awaitable[Any]], **overrides: Any) -> Any:
@@ -55,9 +62,13 @@ def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awa
 
 
 async def control(session: aiohttp.ClientSession, url: str, command: dict, secret: str = SECRET,
-                  signed_at: float | None = None) -> int:
-    body = json.dumps(command).encode()
-    headers = {signatures.HEADER: signatures.sign(secret, body, now=signed_at)}
+                  signed_at: float | None = None, key_space: str = SPACE, nonce: str | None = None,
+                  path: str = CONTROL_PATH) -> int:
+    """A control call as the API's gateway makes it: naming the space, stamped with when it was
+    decided, signed with the space's key (``key_space``'s) over method, path, body and a nonce."""
+    body = json.dumps({"space_id": SPACE, "decided_at": now_ms(), **command}).encode()
+    key = signatures.space_key(secret, key_space)
+    headers = {signatures.HEADER: signatures.sign_request(key, "POST", path, body, now=signed_at, nonce=nonce)}
     async with session.post(f"{url}/control", data=body, headers=headers) as resp:
         return resp.status
 

@@ -37,14 +37,14 @@ def test_a_realtime_token_is_not_a_session_token():
         SessionTokens(SECRET, 60, clock).verify(realtime)
 
 
-def test_media_token_verifies_only_with_the_public_key_and_carries_the_room():
+def test_media_grant_verifies_only_with_the_public_key_and_carries_the_room():
     clock = ManualClock()
     private, public = generate_media_keypair()
-    token = RoomTokens(private, SECRET, clock).media("space-1", "user-1", "speaker")
+    token = RoomTokens(private, SECRET, clock).media_grant("space-1", "user-1", "speaker", False, clock.now())
     claims = jwt.decode(token, public, algorithms=["EdDSA"], audience="parlor-media",
                         options={"verify_exp": False, "verify_iat": False})
     assert (claims["space_id"], claims["sub"], claims["role"]) == ("space-1", "user-1", "speaker")
-    assert claims["exp"] - claims["iat"] == 120
+    assert claims["exp"] - claims["iat"] == 10  # seconds: one offer's relay
     _, other_public = generate_media_keypair()
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, other_public, algorithms=["EdDSA"], audience="parlor-media", options={"verify_exp": False})
