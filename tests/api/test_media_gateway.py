@@ -12,9 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import aiohttp
 import boto3
 import pytest
+from aiortc import RTCPeerConnection
 
 from chalicelib.clock import iso
-from chalicelib.errors import Unavailable
+from chalicelib.errors import Unavailable, ValidationFailed
 from chalicelib.gateways.launchers import EcsLauncher, worker_env
 from chalicelib.gateways.media import MEDIA_RESTARTED, WorkerMediaGateway
 from chalicelib.models.media_workers import MediaWorkerModel
@@ -22,7 +23,7 @@ from media_worker.server import Worker
 from parlor_contract import signatures
 from parlor_contract.worker import SPACE_ENDED, WorkerEnv, WorkerState
 from tests.media_worker.worker_support import SECRET as WORKER_SECRET
-from tests.media_worker.worker_support import SPACE, run_with_worker
+from tests.media_worker.worker_support import SPACE, run_with_worker, token
 
 SECRET = "service-secret-for-tests-0123456789"
 
@@ -305,3 +306,28 @@ def test_each_worker_is_launched_under_the_id_its_record_names(gateway, launcher
     heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
     gateway.worker_exited("handle-1", -9, "killed by signal 9")
     assert ids == [first, MediaWorkerModel.get("space-1").worker_id] and first and ids[0] != ids[1]
+
+
+def test_the_gateway_relays_an_offer_with_its_grant_and_maps_the_workers_refusals(container, clock, launcher):
+    """The API's relay against a real worker: an answer for a good offer, 400 bad_offer for a
+    bad one, and "retry" (503) when the worker does not answer."""
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        heartbeat(SPACE, url, clock.now())
+        loop = asyncio.get_running_loop()
+        gateway = WorkerMediaGateway(launcher, clock, WORKER_SECRET)
+        pc = RTCPeerConnection()
+        pc.addTransceiver("audio", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        good = {"sdp": pc.localDescription.sdp, "type": "offer"}
+        answer = await loop.run_in_executor(None, lambda: gateway.offer(SPACE, token("dan", "listener"), good))
+        assert answer["type"] == "answer" and "m=audio" in answer["sdp"] and set(worker.room.participants) == {"dan"}
+        with pytest.raises(ValidationFailed) as refused:
+            await loop.run_in_executor(None, lambda: gateway.offer(SPACE, token("eve", "listener"),
+                                                                   {"sdp": "v=0\r\nnot sdp\r\n", "type": "offer"}))
+        assert refused.value.code == "bad_offer"
+        await pc.close()
+
+    run_with_worker(scenario)
+    with pytest.raises(Unavailable) as unreachable:  # the worker is gone, its record not yet
+        WorkerMediaGateway(launcher, clock, WORKER_SECRET).offer(SPACE, token("dan", "listener"), {"sdp": "v=0", "type": "offer"})
+    assert unreachable.value.code == "media_unavailable"
