@@ -56,6 +56,12 @@ class ConnectionDirectory:
     def remove(self, connection_id: str) -> None:
         ConnectionModel(connection_id=connection_id).delete()
 
+    def of_person(self, space_id: str, user_id: str) -> list[ConnectionModel]:
+        """Someone's connections in a space, oldest first. Ties in connect time are ordered by
+        connection id, so every caller sees the same order."""
+        mine = ConnectionModel.by_user.query(user_id, filter_condition=ConnectionModel.space_id == space_id)
+        return sorted(mine, key=lambda c: (c.connected_at, c.connection_id))
+
     def for_event(self, event: RoomEvent) -> list[ConnectionModel]:
         if event.audience == USERS and not event.space_id:
             return [c for uid in event.user_ids for c in ConnectionModel.by_user.query(uid)]
