@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     ws_management_url: str = "http://127.0.0.1:8001/dev"
     # Events for more connections than this go through the fan-out queue, not the request.
     realtime_inline_limit: int = 50
+    # Open sockets one person may have in one space; a new one beyond this closes their oldest.
+    realtime_max_sockets_per_user: int = 3
     max_scheduled_per_host: int = 10
     schedule_horizon_days: int = 30
     unattended_grace_minutes: int = 10

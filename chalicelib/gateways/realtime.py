@@ -5,8 +5,8 @@ Who gets an event is decided from the connections table; posting uses the manage
 API Gateway on AWS and to the local gateway offline. A connection that is gone (410) is
 deleted. Small audiences are posted inline, in parallel; bigger ones are handed to SQS in
 batches and posted by the fan-out handler, so no request waits on a big room. An event that
-ends someone's presence (``space.ended``, ``participant.removed``) closes their sockets only
-after it was posted to them: the closing travels with the queued batch.
+ends someone's presence (``space.ended``, ``participant.removed``, ``participant.left``) closes
+their sockets only after it was posted to them: the closing travels with the queued batch.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from chalicelib.models.spaces import SpaceModel
 _POST_THREADS = 16
 BATCH_SIZE = 100
 # After these events the affected sockets are closed: the people are out of the room.
-_CLOSES_USER = "participant.removed"
+_CLOSES_USER = ("participant.removed", "participant.left")
 _CLOSES_ROOM = "space.ended"
 
 
@@ -55,6 +55,12 @@ class ConnectionDirectory:
 
     def remove(self, connection_id: str) -> None:
         ConnectionModel(connection_id=connection_id).delete()
+
+    def of_person(self, space_id: str, user_id: str) -> list[ConnectionModel]:
+        """Someone's connections in a space, oldest first. Ties in connect time are ordered by
+        connection id, so every caller sees the same order."""
+        mine = ConnectionModel.by_user.query(user_id, filter_condition=ConnectionModel.space_id == space_id)
+        return sorted(mine, key=lambda c: (c.connected_at, c.connection_id))
 
     def for_event(self, event: RoomEvent) -> list[ConnectionModel]:
         if event.audience == USERS and not event.space_id:
@@ -136,9 +142,9 @@ class RealtimeGateway:
 
 
 def _closed_by(event: RoomEvent, targets: list[ConnectionModel]) -> set[str]:
-    """The connections an event ends: everyone's when the space ends, the removed person's."""
+    """The connections an event ends: everyone's when the space ends, the removed or leaving person's."""
     if event.type == _CLOSES_ROOM:
         return {c.connection_id for c in targets}
-    if event.type == _CLOSES_USER:
+    if event.type in _CLOSES_USER:
         return {c.connection_id for c in targets if c.user_id == event.data.get("user_id")}
     return set()

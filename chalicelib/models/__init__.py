@@ -19,6 +19,7 @@ from chalicelib.models.notifications import (
 )
 from chalicelib.models.participants import OnStageModel, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
+from chalicelib.models.spent_tokens import SpentTokenModel
 from chalicelib.models.tickets import PayoutAccountModel, TicketModel
 from chalicelib.models.users import HandleModel, UserModel
 
@@ -33,6 +34,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     MediaWorkerModel,
     MediaPoolSlotModel,
     ConnectionModel,
+    SpentTokenModel,
     MessageModel,
     ChatThrottleModel,
     NotificationModel,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 import jwt
@@ -77,16 +78,18 @@ class RoomTokens:
                           algorithm=MEDIA_TOKEN_ALGORITHM)
 
     def realtime(self, space_id: str, user_id: str, role: str) -> str:
+        """A token that opens one socket: its ``jti`` is spent when it connects."""
         now = self._clock.now()
         claims = {"sub": user_id, "space_id": space_id, "role": role, "aud": _REALTIME_AUDIENCE, "iss": _ISSUER,
-                  "iat": now, "exp": now + self._realtime_ttl}
+                  "jti": uuid.uuid4().hex, "iat": now, "exp": now + self._realtime_ttl}
         return jwt.encode(claims, self._realtime_secret, algorithm="HS256")
 
     def verify_realtime(self, token: str) -> dict:
-        """Claims of a valid realtime token (space_id, sub, role); otherwise 401."""
+        """Claims of a valid realtime token (space_id, sub, role, jti, exp); otherwise 401.
+        Whether it was already used is the connecting service's question (it spends the jti)."""
         try:
             claims = jwt.decode(token, self._realtime_secret, algorithms=["HS256"], audience=_REALTIME_AUDIENCE,
-                                issuer=_ISSUER, options={"require": ["sub", "space_id", "exp"], "verify_exp": False,
+                                issuer=_ISSUER, options={"require": ["sub", "space_id", "jti", "exp"], "verify_exp": False,
                                                          "verify_iat": False})
         except jwt.PyJWTError as exc:
             raise Unauthorized("The realtime token is invalid.", code="invalid_token") from exc

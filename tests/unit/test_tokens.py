@@ -57,6 +57,7 @@ def test_realtime_token_round_trip_and_expiry():
     token = tokens.realtime("space-1", "user-1", "host")
     claims = tokens.verify_realtime(token)
     assert (claims["space_id"], claims["sub"], claims["role"]) == ("space-1", "user-1", "host")
+    assert claims["jti"] != tokens.verify_realtime(tokens.realtime("space-1", "user-1", "host"))["jti"]  # each spent once
     clock.advance(seconds=301)
     with pytest.raises(Unauthorized):
         tokens.verify_realtime(token)
