@@ -136,7 +136,8 @@ def test_a_host_mute_holds_on_a_new_worker_after_the_old_one_is_killed(stack):
 
         def replaced() -> bool:
             record = worker_record(stack, space_id)
-            return record["handle"]["S"] != killed and record["state"]["S"] == "ready"
+            handle = record.get("handle", {}).get("S")  # none yet while the replacement is launched
+            return handle not in (None, killed) and record["state"]["S"] == "ready"
 
         await until(replaced, timeout=30, message="the space got no new worker")
         loop = asyncio.get_running_loop()
