@@ -6,6 +6,7 @@ with a single-use media grant)."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -29,16 +30,27 @@ class WorkerUnreachable(Exception):
     """No answer from the worker (connection refused, reset, timed out)."""
 
 
-def signed_post(base_url: str, path: str, payload: dict[str, Any], service_secret: str, timeout: float) -> str | None:
+def signed_post(base_url: str, path: str, payload: dict[str, Any], service_secret: str, timeout: float,
+                attempts: int = 2) -> str | None:
     """POST ``payload`` (naming its ``space_id``) to a worker, signed with that space's key;
-    None if it took it, else why not (a refusal or no answer)."""
+    None if it took it, else why not (a refusal or no answer). A call that got no answer is
+    sent again as it was (same nonce): if the first did arrive, the worker says ``replayed``,
+    which means it was taken."""
     body = json.dumps(payload).encode()
     key = signatures.space_key(service_secret, str(payload["space_id"]))
-    try:
-        reply = _post(base_url + path, body, {signatures.HEADER: signatures.sign_request(key, "POST", path, body)}, timeout)
-    except WorkerUnreachable as exc:
-        return str(exc)
-    return None if reply.status < 300 else f"HTTP {reply.status} {reply.error_code}"
+    headers = {signatures.HEADER: signatures.sign_request(key, "POST", path, body)}
+    for attempt in range(1, attempts + 1):
+        try:
+            reply = _post(base_url + path, body, headers, timeout)
+        except WorkerUnreachable as exc:
+            if attempt == attempts:
+                return str(exc)
+            time.sleep(0.2)
+            continue
+        if reply.status < 300 or (attempt > 1 and reply.error_code == "replayed"):
+            return None
+        return f"HTTP {reply.status} {reply.error_code}"
+    return "no attempt made"
 
 
 def relay_offer(base_url: str, grant: str, offer: dict[str, str], timeout: float) -> WorkerReply:

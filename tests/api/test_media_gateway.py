@@ -331,3 +331,29 @@ def test_the_gateway_relays_an_offer_with_its_grant_and_maps_the_workers_refusal
     with pytest.raises(Unavailable) as unreachable:  # the worker is gone, its record not yet
         WorkerMediaGateway(launcher, clock, WORKER_SECRET).offer(SPACE, token("dan", "listener"), {"sdp": "v=0", "type": "offer"})
     assert unreachable.value.code == "media_unavailable"
+
+
+def test_a_control_call_whose_answer_is_lost_is_sent_again_and_obeyed_once(container, clock, launcher, monkeypatch):
+    """The first call reaches the worker but its answer is lost: the gateway sends the same
+    signed call again, the worker says it was already obeyed, and that counts as taken."""
+    from chalicelib.gateways import worker_calls
+
+    real_post, sent = worker_calls._post, []
+
+    def answer_lost_once(url, body, headers, timeout):  # type: ignore[no-untyped-def]
+        reply = real_post(url, body, headers, timeout)
+        sent.append(reply.status)
+        if len(sent) == 1:
+            raise worker_calls.WorkerUnreachable("connection reset")
+        return reply
+
+    monkeypatch.setattr(worker_calls, "_post", answer_lost_once)
+
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        heartbeat(SPACE, url, clock.now())
+        gateway = WorkerMediaGateway(launcher, clock, WORKER_SECRET)
+        taken = await asyncio.get_running_loop().run_in_executor(None, lambda: gateway.control(SPACE, "close"))
+        assert taken is True and worker.stop.is_set()
+        assert sent == [200, 409]  # obeyed once; the resend was recognised
+
+    run_with_worker(scenario)
