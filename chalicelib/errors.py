@@ -94,6 +94,12 @@ class NotFollowing(Conflict):
     default_message = "You do not follow that user."
 
 
+# Text fields (names, titles, topics, chat).
+class InvalidText(RuleViolated):
+    code = "invalid_text"
+    default_message = "The text is not allowed."
+
+
 # Spaces.
 class NotEligibleToHost(Forbidden):
     code = "not_eligible_to_host"

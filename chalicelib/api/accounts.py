@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import Strict, UserOut, user_out
+from chalicelib.text import DisplayName
 from chalicelib.wiring import services
 
 router = Router(__name__, tag="accounts")
@@ -15,7 +16,7 @@ class SignUpIn(Strict):
     handle: str = Field(
         pattern=r"^[A-Za-z0-9_]{3,15}$", description="3-15 letters, digits or underscores; unique, case-insensitive"
     )
-    display_name: str = Field(min_length=1, max_length=50)
+    display_name: DisplayName
     password: str = Field(min_length=8, max_length=128)
 
 
