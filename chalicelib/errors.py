@@ -51,9 +51,15 @@ class RuleViolated(DomainError):
 
 
 class RateLimited(DomainError):
+    """Too many requests; ``retry_after`` (seconds), when known, becomes the Retry-After header."""
+
     status = 429
     code = "rate_limited"
     default_message = "Too many requests; slow down."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class Unavailable(DomainError):
@@ -77,6 +83,16 @@ class HandleTaken(Conflict):
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     default_message = "Handle or password is wrong."
+
+
+class TooManyAttempts(RateLimited):
+    code = "too_many_attempts"
+    default_message = "Too many attempts; try again later."
+
+
+class WeakPassword(RuleViolated):
+    code = "weak_password"
+    default_message = "Choose a stronger password."
 
 
 class UserNotFound(NotFound):

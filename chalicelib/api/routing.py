@@ -56,6 +56,12 @@ class Call:
         assert self.user_id is not None, "route declared without auth"
         return self.user_id
 
+    @property
+    def source_ip(self) -> str:
+        """The client's address as API Gateway saw it (``requestContext.identity.sourceIp``)."""
+        identity = (self.request.context or {}).get("identity") or {}
+        return str(identity.get("sourceIp") or "unknown")
+
 
 Handler = Callable[[Call], Any]
 
