@@ -48,7 +48,8 @@ def sign_in(call: Call) -> AuthOut:
 @router.route("GET", "/v1/me", summary="The signed-in user", response=UserOut)
 def me(call: Call) -> UserOut:
     s = services()
-    return user_out(s.accounts.get_user(call.me), s.settings.host_min_followers)
+    assert call.user is not None  # authentication has just read them
+    return user_out(call.user, s.settings.host_min_followers)
 
 
 @router.route("GET", "/v1/users/{user_id}", summary="Look up a user", response=UserOut)

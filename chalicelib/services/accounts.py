@@ -1,4 +1,4 @@
-"""Accounts: sign-up, sign-in, look-up."""
+"""Accounts: sign-up, sign-in, look-up, and who a session token speaks for."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.clock import Clock
-from chalicelib.errors import HandleTaken, InvalidCredentials
+from chalicelib.errors import HandleTaken, InvalidCredentials, Unauthorized
 from chalicelib.ids import new_id
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import HandleModel, UserModel
@@ -99,6 +99,15 @@ class AccountService:
             raise InvalidCredentials()
         self._throttle.give_back(attempt)
         return user, self._tokens.issue(user.user_id)
+
+    def authenticate(self, token: str) -> UserModel:
+        """The user a session token speaks for: the token must be valid and its user must
+        still exist (a deleted account's tokens open nothing); otherwise 401 ``invalid_token``."""
+        user_id = self._tokens.verify(token)
+        try:
+            return UserModel.get(user_id)
+        except UserModel.DoesNotExist as exc:
+            raise Unauthorized("The account of this token no longer exists.", code="invalid_token") from exc
 
     def get_user(self, user_id: str) -> UserModel:
         return UserModel.lookup(user_id)
