@@ -1,10 +1,10 @@
 """The edge between HTTP and the domain.
 
 Every route is declared through a ``Router``: it authenticates the bearer token (a valid
-session token of a user who still exists), validates
-the body against a pydantic model, calls the handler, serializes the result and turns
-domain errors into ``{"error": {"code", "message"}}``. The same declarations feed
-``/openapi.json``, so the spec cannot drift from the code.
+session token of a user who still exists), validates the body against a pydantic model,
+calls the handler, serializes the result and turns domain errors into
+``{"error": {"code", "message"}}``. The same declarations feed ``/openapi.json``, so the
+spec cannot drift from the code.
 """
 
 from __future__ import annotations
