@@ -51,9 +51,15 @@ class RuleViolated(DomainError):
 
 
 class RateLimited(DomainError):
+    """Too many requests; ``retry_after`` (seconds), when known, becomes the Retry-After header."""
+
     status = 429
     code = "rate_limited"
     default_message = "Too many requests; slow down."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class Unavailable(DomainError):
@@ -79,6 +85,16 @@ class InvalidCredentials(Unauthorized):
     default_message = "Handle or password is wrong."
 
 
+class TooManyAttempts(RateLimited):
+    code = "too_many_attempts"
+    default_message = "Too many attempts; try again later."
+
+
+class WeakPassword(RuleViolated):
+    code = "weak_password"
+    default_message = "Choose a stronger password."
+
+
 class UserNotFound(NotFound):
     code = "user_not_found"
     default_message = "No such user."
@@ -92,6 +108,12 @@ class CannotFollowSelf(RuleViolated):
 class NotFollowing(Conflict):
     code = "not_following"
     default_message = "You do not follow that user."
+
+
+# Text fields (names, titles, topics, chat).
+class InvalidText(RuleViolated):
+    code = "invalid_text"
+    default_message = "The text is not allowed."
 
 
 # Spaces.

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     # the stacks set it from Secrets Manager.
     jwt_secret: str = "dev-only-insecure-secret-change-me-0123456789"
     token_ttl_seconds: int = 7 * 24 * 3600
+    # Guessing and mass sign-up, throttled per fixed window by counters in DynamoDB: failed
+    # sign-ins per handle and per source address, sign-ups per source address.
+    sign_in_failures_per_handle: int = 5
+    sign_in_failures_per_address: int = 20
+    sign_in_window_seconds: int = 15 * 60
+    sign_ups_per_address: int = 10
+    sign_up_window_seconds: int = 3600
     host_min_followers: int = 600
     max_body_bytes: int = 16 * 1024
     api_url: str = "http://127.0.0.1:8000"

@@ -21,7 +21,7 @@ from chalicelib.gateways.push import PushGateway
 from chalicelib.gateways.queues import Queue, QueueSender
 from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
 from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
-from chalicelib.services.accounts import AccountService
+from chalicelib.services.accounts import AccountLimits, AccountService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
 from chalicelib.services.idempotency import Idempotency
@@ -37,6 +37,7 @@ from chalicelib.services.search import SpaceSearch
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
 from chalicelib.services.speaking import SpeakingIndicators
+from chalicelib.services.throttle import Throttle
 from chalicelib.services.ticketing.ledger import TicketLedger
 from chalicelib.services.ticketing.payouts import PayoutService
 from chalicelib.services.ticketing.reconcile import CheckoutReconciler
@@ -119,7 +120,8 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         room_tokens=room_tokens,
         events=events,
         media=media,
-        accounts=AccountService(connection, clock, tokens, hasher or PasswordHasher()),
+        accounts=AccountService(connection, clock, tokens, hasher or PasswordHasher(), Throttle(clock),
+                                AccountLimits.from_settings(settings)),
         social=social,
         spaces=spaces,
         membership=membership,

@@ -137,7 +137,9 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
         jwt_secret=generated["jwt_secret"], service_secret=generated["service_secret"],
         # The Stripe stand-in, unless real Stripe test keys are given (README: "Payouts").
         stripe_api_base=f"http://127.0.0.1:{ports.stripe}", stripe_api_key="sk_test_local",
-        stripe_webhook_secret="whsec_local")
+        stripe_webhook_secret="whsec_local",
+        # Every local client, the e2e tests and benches included, signs up from 127.0.0.1.
+        sign_ups_per_address=100_000)
     wiring = Settings.environment(
         api_url=f"http://127.0.0.1:{ports.api}", media_base_port=ports.media_base,
         media_token_private_key=private_key, media_token_public_key=public_key,

@@ -28,7 +28,9 @@ MEDIA_PRIVATE_KEY, MEDIA_PUBLIC_KEY = generate_media_keypair()
 # What every test runs with unless it asks for other values (settings.model_copy(update=...)).
 TEST_SETTINGS = Settings(table_prefix="parlor-test", jwt_secret="test-secret-for-session-tokens-0123456789abcdef",
                          media_token_private_key=MEDIA_PRIVATE_KEY, media_token_public_key=MEDIA_PUBLIC_KEY,
-                         sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"])
+                         sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"],
+                         # Every test client request comes from 127.0.0.1; tests/security checks the real limit.
+                         sign_ups_per_address=100_000)
 # moto wants credentials and a region; endpoint variables would send calls past moto to a running server.
 FAKE_AWS_ENVIRONMENT = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}

@@ -1,9 +1,10 @@
 """The edge between HTTP and the domain.
 
-Every route is declared through a ``Router``: it authenticates the bearer token, validates
-the body against a pydantic model, calls the handler, serializes the result and turns
-domain errors into ``{"error": {"code", "message"}}``. The same declarations feed
-``/openapi.json``, so the spec cannot drift from the code.
+Every route is declared through a ``Router``: it authenticates the bearer token (a valid
+session token of a user who still exists), validates the body against a pydantic model,
+calls the handler, serializes the result and turns domain errors into
+``{"error": {"code", "message"}}``. The same declarations feed ``/openapi.json``, so the
+spec cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chalicelib.errors import DomainError, NotFound, SpaceNotFound, Unauthorized
 from chalicelib.logs import logger
 
 if TYPE_CHECKING:
+    from chalicelib.models.users import UserModel
     from chalicelib.services.idempotency import Idempotency
 
 
@@ -50,11 +52,18 @@ class Call:
     query: Any = None
     raw_body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    user: UserModel | None = None  # the signed-in user as authentication read them
 
     @property
     def me(self) -> str:
         assert self.user_id is not None, "route declared without auth"
         return self.user_id
+
+    @property
+    def source_ip(self) -> str:
+        """The client's address as API Gateway saw it (``requestContext.identity.sourceIp``)."""
+        identity = (self.request.context or {}).get("identity") or {}
+        return str(identity.get("sourceIp") or "unknown")
 
 
 Handler = Callable[[Call], Any]
@@ -117,7 +126,8 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
         container = services()
         call = Call(request=request, params=params, headers=dict(request.headers or {}))
         if spec.auth:
-            call.user_id = container.tokens.verify(_bearer_token(request))
+            call.user = container.accounts.authenticate(_bearer_token(request))
+            call.user_id = call.user.user_id
         _check_path_ids(params)
         raw = _raw_body(request, container.settings.max_body_bytes)
         call.raw_body = raw

@@ -10,11 +10,10 @@ from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import Id, Strict
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.services.spaces import NewSpace, SpaceEdit, TicketTerms
+from chalicelib.text import LanguageTag, SearchText, Title, Topic
 from chalicelib.wiring import services
 
 router = Router(__name__, tag="spaces")
-
-Topic = str
 
 
 class TicketIn(Strict):
@@ -24,16 +23,16 @@ class TicketIn(Strict):
 
 
 class CreateSpaceIn(Strict):
-    title: str = Field(min_length=1, max_length=70)
+    title: Title
     scheduled_start: AwareDatetime | None = None
     topics: list[Topic] = Field(default_factory=list, max_length=3)
     invited_user_ids: list[Id] = Field(default_factory=list, max_length=10)
-    lang: str = Field(default="en", min_length=2, max_length=8)
+    lang: LanguageTag = Field(default="en", description="a BCP 47 language tag, stored in its standard form")
     ticket: TicketIn | None = None
 
 
 class EditSpaceIn(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=70)
+    title: Title | None = None
     scheduled_start: AwareDatetime | None = None
     topics: list[Topic] | None = Field(default=None, max_length=3)
 
@@ -43,7 +42,7 @@ class SearchQuery(BaseModel):
 
     state: Literal["scheduled", "live", "ended", "canceled"] | None = None
     creator_id: str | None = Field(default=None, max_length=64)
-    q: str | None = Field(default=None, min_length=1, max_length=70)
+    q: SearchText | None = Field(default=None, min_length=1, max_length=70)
     cursor: str | None = Field(default=None, max_length=2048)
     limit: int = Field(default=20, ge=1, le=100)
 

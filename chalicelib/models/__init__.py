@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.models.attempts import AttemptCounterModel
 from chalicelib.models.audit import AuditEntryModel
 from chalicelib.models.connections import ConnectionModel
 from chalicelib.models.follows import FollowModel
@@ -45,6 +46,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     PayoutAccountModel,
     TicketModel,
     IdempotencyRecordModel,
+    AttemptCounterModel,
 )
 
 __all__ = ["ALL_MODELS", *(m.__name__ for m in ALL_MODELS)]

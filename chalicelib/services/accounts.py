@@ -1,6 +1,8 @@
-"""Accounts: sign-up, sign-in, look-up."""
+"""Accounts: sign-up, sign-in, look-up, and who a session token speaks for."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -8,25 +10,53 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.clock import Clock
-from chalicelib.errors import HandleTaken, InvalidCredentials
+from chalicelib.errors import HandleTaken, InvalidCredentials, Unauthorized
 from chalicelib.ids import new_id
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import HandleModel, UserModel
+from chalicelib.services.passwords import check_password
+from chalicelib.services.throttle import Limit, Throttle
 from chalicelib.services.tokens import SessionTokens
+from chalicelib.settings import Settings
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """How many failed sign-ins per handle and per source address, and sign-ups per address,
+    each window allows (settings ``sign_in_*`` and ``sign_up_*``)."""
+
+    sign_in_per_handle: Limit
+    sign_in_per_address: Limit
+    sign_up_per_address: Limit
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccountLimits:
+        return cls(Limit("sign_in_handle", settings.sign_in_failures_per_handle, settings.sign_in_window_seconds),
+                   Limit("sign_in_address", settings.sign_in_failures_per_address, settings.sign_in_window_seconds),
+                   Limit("sign_up_address", settings.sign_ups_per_address, settings.sign_up_window_seconds))
 
 
 class AccountService:
-    def __init__(self, connection: Connection, clock: Clock, tokens: SessionTokens, hasher: PasswordHasher):
+    def __init__(self, connection: Connection, clock: Clock, tokens: SessionTokens, hasher: PasswordHasher,
+                 throttle: Throttle, limits: AccountLimits):
         self._connection = connection
         self._clock = clock
         self._tokens = tokens
         self._hasher = hasher
+        self._throttle = throttle
+        self._limits = limits
         # Hash of a password nobody has: sign-in for an unknown handle verifies against
         # it, so a wrong handle costs as long as a wrong password.
         self._decoy_hash = hasher.hash(new_id())
 
-    def sign_up(self, handle: str, display_name: str, password: str) -> tuple[UserModel, str]:
-        """Handles are unique case-insensitively: the claim is a conditional write."""
+    def sign_up(self, handle: str, display_name: str, password: str, source: str | None = None) -> tuple[UserModel, str]:
+        """Handles are unique case-insensitively: the claim is a conditional write. The password
+        must pass the policy (``passwords.py``). Each source address may try a few sign-ups per
+        window (``source`` is None only for callers inside the system: scripts, tests)."""
+        check_password(password, handle)
+        if source is not None:
+            self._throttle.take((self._limits.sign_up_per_address, source),
+                                message="Too many sign-ups from this address; try again later.")
         user = UserModel(
             user_id=new_id(),
             handle=handle,
@@ -48,8 +78,17 @@ class AccountService:
             raise
         return user, self._tokens.issue(user.user_id)
 
-    def sign_in(self, handle: str, password: str) -> tuple[UserModel, str]:
-        """Wrong handle and wrong password fail alike, so a failure reveals nothing."""
+    def sign_in(self, handle: str, password: str, source: str | None = None) -> tuple[UserModel, str]:
+        """Wrong handle and wrong password fail alike, so a failure reveals nothing.
+
+        Guessing is throttled per handle and per source address: each attempt is counted
+        before the password is checked and given back only if it was right, so once a
+        window's failures are spent even the right password is answered 429 until the
+        window ends — a guesser learns nothing more, however fast they ask."""
+        wanted = [(self._limits.sign_in_per_handle, HandleModel.key_for(handle))]
+        if source is not None:
+            wanted.append((self._limits.sign_in_per_address, source))
+        attempt = self._throttle.take(*wanted, message="Too many failed sign-ins; try again later.")
         user = self._user_by_handle(handle)
         password_hash = user.password_hash if user else self._decoy_hash
         try:
@@ -58,7 +97,17 @@ class AccountService:
             raise InvalidCredentials() from exc
         if user is None:
             raise InvalidCredentials()
+        self._throttle.give_back(attempt)
         return user, self._tokens.issue(user.user_id)
+
+    def authenticate(self, token: str) -> UserModel:
+        """The user a session token speaks for: the token must be valid and its user must
+        still exist (a deleted account's tokens open nothing); otherwise 401 ``invalid_token``."""
+        user_id = self._tokens.verify(token)
+        try:
+            return UserModel.get(user_id)
+        except UserModel.DoesNotExist as exc:
+            raise Unauthorized("The account of this token no longer exists.", code="invalid_token") from exc
 
     def get_user(self, user_id: str) -> UserModel:
         return UserModel.lookup(user_id)
@@ -74,5 +123,3 @@ class AccountService:
             return UserModel.get(claim.user_id)
         except DoesNotExist:
             return None
-
-

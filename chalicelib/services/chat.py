@@ -21,6 +21,7 @@ from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import BANNED, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.services.membership import Membership
+from chalicelib.text import clean_message
 
 MAX_TEXT = 280
 REACTIONS = ("👏", "❤️", "😂", "🔥", "💯", "🙌", "👋", "😮")
@@ -41,9 +42,7 @@ class ChatService:
 
     def post(self, sender_id: str, space_id: str, text: str, to_user_id: str | None = None) -> MessageModel:
         """Post to the room, or to one participant (only the two of them see it)."""
-        text = text.strip()
-        if not 1 <= len(text) <= MAX_TEXT:
-            raise ValidationFailed(f"A message has 1 to {MAX_TEXT} characters.", code="invalid_text")
+        text = clean_message(text, "text", MAX_TEXT)  # NFC; no bidi overrides or control characters
         sender = self._speaking_participant(space_id, sender_id)
         if sender.muted:
             raise Muted("Muted speakers cannot post.")

@@ -16,6 +16,7 @@ from chalicelib.models.audit import AuditEntryModel
 from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import BANNED, REMOVED, STAGE_ROLES, ParticipantModel
 from chalicelib.models.spaces import LIVE, SCHEDULED, SpaceModel
+from chalicelib.models.users import UserModel
 from chalicelib.services import permissions
 from chalicelib.services.membership import Membership
 from parlor_contract.media import ControlAction
@@ -99,6 +100,8 @@ class Moderation:
             permissions.require_moderator(actor)
         if target_id == space.creator_id:
             raise Forbidden("Nobody may do that to the host.", code="cannot_target_host")
+        if existing is None:
+            UserModel.lookup(target_id, attributes_to_get=["user_id"])  # an advance ban names a real user (404)
         self._membership.ban_absent(space.space_id, target_id, existing)
         self._audit(space.space_id, actor.user_id, "ban", target_id, {"present": False})
         if self._on_ban is not None:

@@ -108,8 +108,8 @@ def test_unhandled_errors_are_500_without_a_stack_trace(api, container, monkeypa
     def explode(*_args, **_kwargs):
         raise RuntimeError("secret internals")
 
-    _, token = api.sign_up("boom")
+    user_id, token = api.sign_up("boom")
     monkeypatch.setattr(container.accounts, "get_user", explode)
-    reply = api.get("/v1/me", token=token)
+    reply = api.get(f"/v1/users/{user_id}", token=token)
     assert reply.status == 500 and reply.error_code == "internal_error"
     assert "secret internals" not in str(reply.body) and "Traceback" not in str(reply.body)
