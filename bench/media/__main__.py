@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -49,7 +50,7 @@ MAX_LOSS = 0.01  # the sweep stops once listeners lose more than this
 PROFILE_LISTENERS = 500
 MUTE_LISTENERS = [50, 500]
 MUTE_ROUNDS = 10
-SERVICE_SECRET = "bench"
+SERVICE_SECRET = secrets.token_urlsafe(32)  # workers refuse a short or published one
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
