@@ -40,12 +40,14 @@ def main() -> None:
     from chalicelib.services.spaces import SpaceChange
     from chalicelib.settings import get_settings
     from chalicelib.wiring import build_services
+    from local import generated_secrets
     from local.bootstrap import create_queues, sqs_queue_names
 
     with mock_aws():
         create_all_tables(wait=False)
         create_queues(sqs_queue_names())
-        services = build_services(get_settings())
+        # The API refuses to run without its secrets: made for this run, as the local stack makes them.
+        services = build_services(get_settings().model_copy(update=generated_secrets.load_or_create(None)))
         now = datetime.now(UTC)
         with UserModel.batch_write() as users, FollowModel.batch_write() as follows:
             users.save(UserModel(user_id="HOST", handle="host", display_name="Host", password_hash="x", created_at=now))

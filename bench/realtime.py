@@ -50,9 +50,9 @@ def main() -> None:
     from moto import mock_aws
 
     from chalicelib.models.tables import create_all_tables
-    from chalicelib.services.tokens import generate_media_keypair
     from chalicelib.settings import get_settings
     from chalicelib.wiring import build_services, use_services
+    from local import generated_secrets
     from local.bootstrap import create_queues, sqs_queue_names
     from local.ws_gateway import create_app
     from tests.conftest import FAST_HASHER, serialized_requests
@@ -65,10 +65,10 @@ def main() -> None:
         from app import app
 
         gateway = ServedApp(create_app(app))
-        private, _ = generate_media_keypair()
+        # The API refuses to run without its secrets: made for this run, as the local stack makes them.
         settings = get_settings().model_copy(update=dict(
-            ws_management_url=f"{gateway.url}/dev", realtime_url=f"ws://127.0.0.1:{gateway.port}", host_min_followers=0,
-            media_token_private_key=private))
+            generated_secrets.load_or_create(None), ws_management_url=f"{gateway.url}/dev",
+            realtime_url=f"ws://127.0.0.1:{gateway.port}", host_min_followers=0))
         services = build_services(settings, hasher=FAST_HASHER, media=RecordingMedia())
         use_services(services)
         print(f"{'sockets':>8} {'delivered':>10} {'seconds':>8} {'events/s':>9}")

@@ -5,8 +5,12 @@ as unset. The AWS region is not a setting: every client takes the SDK's own
 (``AWS_DEFAULT_REGION``, set on Lambda), so the models and the clients cannot disagree.
 
 On AWS some values are not plain environment: the secrets (Secrets Manager JSON whose keys
-are named like the variables: the stack's secret, and the TURN relay's generated one) and
-the two URLs the Lambdas cannot be given directly (SSM parameters). They are read through Powertools Parameters, which caches them.
+are named like the variables: the one the deployer fills, the ones the stack generates, and
+the TURN relay's) and the two URLs the Lambdas cannot be given directly (SSM parameters).
+They are read through Powertools Parameters, which caches them.
+
+Secrets have no default: ``check_secrets`` refuses a missing, published or weak one, and the
+API calls it as it builds its services (``chalicelib.wiring``), so it fails closed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pydantic import field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from parlor_contract.secret_rules import weakness
+
 ENV_PREFIX = "PARLOR_"
 CommaList = Annotated[tuple[str, ...], NoDecode]  # "a, b" in the environment
 
@@ -28,9 +34,9 @@ class Settings(BaseSettings):
 
     stage: str = "dev"
     table_prefix: str = "parlor-dev"
-    # Signing key for user session tokens (HS256). Never a default in production:
-    # the stacks set it from Secrets Manager.
-    jwt_secret: str = "dev-only-insecure-secret-change-me-0123456789"
+    # Signing key for user session tokens (HS256). No default (see ``check_secrets``): the
+    # local stack generates it, the CDK stack generates it into Secrets Manager.
+    jwt_secret: str = ""
     token_ttl_seconds: int = 7 * 24 * 3600
     # Guessing and mass sign-up, throttled per fixed window by counters in DynamoDB: failed
     # sign-ins per handle and per source address, sign-ups per source address.
@@ -42,11 +48,15 @@ class Settings(BaseSettings):
     host_min_followers: int = 600
     max_body_bytes: int = 16 * 1024
     api_url: str = "http://127.0.0.1:8000"
-    # Ed25519 private key (PEM) that signs media tokens; workers get the public half.
+    # Ed25519 private key (PEM) that signs media tokens; workers get the public half (the API
+    # passes it to each worker it launches). Without a PEM the key is derived from
+    # ``media_token_seed`` (Secrets Manager cannot generate a key pair, but it can a seed):
+    # ``chalicelib.services.tokens.media_keypair``.
     media_token_private_key: str = ""
     media_token_public_key: str = ""
+    media_token_seed: str = ""
     # Shared secret that signs API -> worker control calls and worker -> API callbacks.
-    service_secret: str = "dev-only-service-secret-0123456789abcdef"
+    service_secret: str = ""
     realtime_url: str = "ws://127.0.0.1:8001"
     # Where the API Gateway management API (@connections) is: the WebSocket stage's https URL on AWS.
     ws_management_url: str = "http://127.0.0.1:8001/dev"
@@ -81,8 +91,9 @@ class Settings(BaseSettings):
     fanout_page_size: int = 500
     send_batch_size: int = 100
     # Stripe: real Stripe unless an API base is given (the local stand-in).
-    stripe_api_key: str = "sk_test_local"
-    stripe_webhook_secret: str = "whsec_local"
+    stripe_api_key: str = ""
+    # Stripe's endpoint signing secret(s), comma-separated (platform and Connect endpoints).
+    stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
     platform_fee_bps: int = 300
     # Where Stripe sends buyers and hosts back (the app's deep links).
@@ -90,12 +101,13 @@ class Settings(BaseSettings):
     # How many followees the live feed looks at (people follow at most a few thousand).
     feed_following_limit: int = 5000
     # On AWS, where the remote values are (see AwsParameters).
-    secrets_arn: str = ""
+    secrets_arn: str = ""  # the one the deployer fills (Stripe's keys)
+    generated_secret_arns: CommaList = ()  # the ones the stack generates (session, service, media token seed)
     turn_secret_arn: str = ""  # the TURN relay's own (generated) secret, shared with coturn
     ws_management_url_param: str = ""
     api_url_param: str = ""
 
-    @field_validator("ecs_subnets", "ecs_security_groups", "turn_urls", mode="before")
+    @field_validator("ecs_subnets", "ecs_security_groups", "turn_urls", "generated_secret_arns", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
@@ -141,7 +153,9 @@ class AwsParameters(PydanticBaseSettingsSource):
         env = os.environ
         by_env_name = {Settings.env_name(name): name for name in Settings.model_fields}
         values: dict[str, Any] = {}
-        for arn in filter(None, (env.get(Settings.env_name("secrets_arn")), env.get(Settings.env_name("turn_secret_arn")))):
+        arns = [env.get(Settings.env_name("secrets_arn")), env.get(Settings.env_name("turn_secret_arn")),
+                *env.get(Settings.env_name("generated_secret_arns"), "").split(",")]
+        for arn in filter(None, (a.strip() for a in arns if a)):
             secret = parameters.get_secret(arn, transform="json")
             assert isinstance(secret, dict), "the secret is a JSON object"
             values.update({by_env_name[k]: str(v) for k, v in secret.items() if k in by_env_name})
@@ -154,6 +168,33 @@ class AwsParameters(PydanticBaseSettingsSource):
         if api_param and not env.get(Settings.env_name("api_url")):
             values["api_url"] = str(parameters.get_parameter(api_param))
         return values
+
+
+# The settings that are secrets, beside the media token key (checked with the key pair it
+# gives: chalicelib.services.tokens.media_keypair).
+SECRETS = ("jwt_secret", "service_secret", "stripe_api_key", "stripe_webhook_secret")
+
+
+class InsecureSettings(RuntimeError):
+    """The API must not start: a secret is missing, published with the code, a placeholder or
+    too short. The message names each variable."""
+
+
+def check_secrets(settings: Settings) -> None:
+    """Raise ``InsecureSettings`` naming every secret that may not be used (rules:
+    ``parlor_contract.secret_rules``). Several webhook secrets (comma-separated) are each checked."""
+    problems = []
+    for name in SECRETS:
+        value = getattr(settings, name)
+        parts = [p.strip() for p in value.split(",")] if name == "stripe_webhook_secret" and value.strip() else [value]
+        reason = next(filter(None, map(weakness, parts)), None)
+        if reason:
+            problems.append(f"{Settings.env_name(name)} {reason}")
+    if not settings.media_token_private_key and (reason := weakness(settings.media_token_seed)):
+        problems.append(f"{Settings.env_name('media_token_seed')} (or {Settings.env_name('media_token_private_key')}) {reason}")
+    if problems:
+        raise InsecureSettings("Refusing to start: " + "; ".join(problems)
+                               + ". Set each to a generated value (README: Deploying to AWS; `make run` generates its own).")
 
 
 _installed: Settings | None = None

@@ -44,9 +44,9 @@ from chalicelib.services.ticketing.reconcile import CheckoutReconciler
 from chalicelib.services.ticketing.refunds import RefundService
 from chalicelib.services.ticketing.seats import SeatService
 from chalicelib.services.ticketing.webhooks import StripeWebhooks
-from chalicelib.services.tokens import RoomTokens, SessionTokens, generate_media_keypair
+from chalicelib.services.tokens import RoomTokens, SessionTokens, media_keypair
 from chalicelib.services.turn import TurnCredentials
-from chalicelib.settings import Settings, get_settings
+from chalicelib.settings import Settings, check_secrets, get_settings
 
 
 @dataclass
@@ -85,18 +85,21 @@ class Services:
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
                    events: EventPublisher | None = None, media: MediaGateway | None = None,
                    payments: Payments | None = None) -> Services:
+    """The API's services for ``settings``. Fails closed: ``InsecureSettings`` (naming the
+    variables) when a secret is missing, published or weak, so no Lambda serves with one."""
+    check_secrets(settings)
+    media_private_key, media_public_key = media_keypair(settings)
     clock = clock or SystemClock()
     connection = Connection()
     tokens = SessionTokens(settings.jwt_secret, settings.token_ttl_seconds, clock)
-    media_key = settings.media_token_private_key or generate_media_keypair()[0]
-    room_tokens = RoomTokens(media_key, settings.jwt_secret, clock)
+    room_tokens = RoomTokens(media_private_key, settings.jwt_secret, clock)
     directory = ConnectionDirectory(clock)
     management = _client("apigatewaymanagementapi", settings, endpoint_url=settings.ws_management_url)
     realtime_gateway = RealtimeGateway(directory, management,
                                        QueueSender(_client("sqs", settings), settings.queue_name(Queue.REALTIME)),
                                        settings.realtime_inline_limit)
     events = events or realtime_gateway
-    media = media or _default_media(settings, clock, events)
+    media = media or _default_media(settings, clock, events, media_public_key)
     membership = Membership(connection, clock, events)
     chat = ChatService(clock, membership, events)
     social = SocialGraph(connection, clock)
@@ -156,7 +159,7 @@ def _client(service: str, settings: Settings, **kwargs: Any) -> Callable[[], Any
     return cache(lambda: boto3.client(service, **kwargs))
 
 
-def _default_media(settings: Settings, clock: Clock, events: EventPublisher) -> MediaGateway:
+def _default_media(settings: Settings, clock: Clock, events: EventPublisher, media_public_key: str) -> MediaGateway:
     import os
 
     from chalicelib.gateways import launchers, media, media_pool
@@ -164,7 +167,7 @@ def _default_media(settings: Settings, clock: Clock, events: EventPublisher) -> 
     launcher: launchers.Launcher
     local: launchers.LocalProcessLauncher | None = None
     if settings.media_launcher == "local":
-        env = launchers.worker_env(os.environ, MediaWorkerModel.Meta.table_name, settings.media_token_public_key,
+        env = launchers.worker_env(os.environ, MediaWorkerModel.Meta.table_name, media_public_key,
                                    settings.service_secret, settings.api_url, MediaPoolSlotModel.Meta.table_name)
         launcher = local = launchers.LocalProcessLauncher(env, settings.media_base_port)
     elif settings.media_launcher == "ecs":
@@ -172,7 +175,7 @@ def _default_media(settings: Settings, clock: Clock, events: EventPublisher) -> 
 
         launcher = launchers.EcsLauncher(boto3.client("ecs"), settings.ecs_cluster,
                                          settings.ecs_task_definition, settings.ecs_container, list(settings.ecs_subnets),
-                                         list(settings.ecs_security_groups), settings.api_url)
+                                         list(settings.ecs_security_groups), settings.api_url, media_public_key)
     else:
         return media.UnavailableMedia()
     pool = (media_pool.WarmPool(launcher, clock, settings.service_secret, settings.media_warm_pool)

@@ -1,9 +1,17 @@
 """Parlor on AWS: the Chalice app (REST + WebSocket + schedules + queue handlers), its
-tables and queues (derived from the code), push, secrets, and the media workers' cluster."""
+tables and queues (derived from the code), push, secrets, and the media workers' cluster.
+
+Network: one VPC. The media workers run in its public subnets with public IPs (WebRTC media
+reaches them directly, over UDP); their HTTP port (offers, control calls) admits the API's
+Lambdas only, which run in its private subnets and reach the internet (Stripe, the AWS APIs)
+through one NAT gateway, and DynamoDB through a gateway endpoint.
+
+Secrets: the stack generates the session (JWT) secret, the service secret and the media token
+seed (the API derives its Ed25519 key from it); a person sets only Stripe's two (README:
+"Deploying to AWS"). The API and the workers refuse to start while one is missing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -28,9 +36,10 @@ from parlor_contract.worker import WorkerEnv
 ROOT = Path(__file__).resolve().parent.parent
 API_STAGE = "api"
 WORKER_CONTAINER = "media-worker"
-# Secrets the deployer puts into the stack's secret (README: "Deploying to AWS").
-SECRETS_TO_SET = ("service_secret", "media_token_private_key", "media_token_public_key", "stripe_api_key",
-                  "stripe_webhook_secret")
+# Secrets the deployer puts into the stack's Stripe secret (README: "Deploying to AWS").
+SECRETS_TO_SET = ("stripe_api_key", "stripe_webhook_secret")
+# Secrets the stack generates, each into its own Secrets Manager secret (a generator makes one key per secret).
+SECRETS_GENERATED = ("jwt_secret", "service_secret", "media_token_seed")
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER, "B": dynamodb.AttributeType.BINARY}
 
 
@@ -43,27 +52,37 @@ class ParlorStack(cdk.Stack):
         super().__init__(scope, construct_id)
         self.tables = self._tables()
         self.queues = self._queues()
-        # The secret's keys are the settings' variable names (chalicelib.settings reads them so).
+        # The secrets' keys are the settings' variable names (chalicelib.settings reads them so).
+        self.generated_secrets = {name: self._generated_secret(name) for name in SECRETS_GENERATED}
         to_set = [Settings.env_name(name) for name in SECRETS_TO_SET]
+        # Created with empty values, which the API refuses ("... is not set") until a person sets
+        # them: nothing to guess in the template. A new logical id: the old "Secrets" held a
+        # generated JWT secret beside "set-me" placeholders.
         self.secret = secretsmanager.Secret(
-            self, "Secrets", description=f"Parlor secrets: {Settings.env_name('jwt_secret')} (generated), {', '.join(to_set)}",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template=json.dumps(dict.fromkeys(to_set, "set-me")),
-                generate_string_key=Settings.env_name("jwt_secret"), exclude_punctuation=True, password_length=48))
-        cluster, task, subnets, group = self._media_workers(stage)
+            self, "StripeSecrets", description=f"Parlor: set {' and '.join(to_set)} (Stripe's secret API key and webhook "
+                                               "signing secret); the API does not start until both are set",
+            secret_object_value={name: cdk.SecretValue.unsafe_plain_text("") for name in to_set})
+        vpc, api_group = self._network()
+        cluster, task, subnets, group = self._media_workers(stage, vpc, api_group)
         self.turn = TurnRelay(self, "Turn", cluster=cluster)
         prefix = f"/parlor/{stage}"
         role = iam.Role(self, "ApiRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
-                            "service-role/AWSLambdaBasicExecutionRole")])
+                        managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(name) for name in (
+                            "service-role/AWSLambdaBasicExecutionRole",
+                            # In the VPC: Lambda creates and deletes the functions' network interfaces.
+                            "service-role/AWSLambdaVPCAccessExecutionRole")])
         self.api = Chalice(self, "Api", source_dir=str(ROOT), stage_config={
             "api_gateway_stage": API_STAGE,
             "manage_iam_role": False,
             "iam_role_arn": role.role_arn,
             "lambda_timeout": 30,
             "lambda_memory_size": 512,
+            # Inside the VPC, so that the API reaches the workers' HTTP port at their private IPs.
+            "subnet_ids": [subnet.subnet_id for subnet in vpc.private_subnets],
+            "security_group_ids": [api_group.security_group_id],
             "environment_variables": Settings.environment(
                 stage=stage, table_prefix=f"parlor-{stage}", secrets_arn=self.secret.secret_arn,
+                generated_secret_arns=[secret.secret_arn for secret in self.generated_secrets.values()],
                 ws_management_url_param=f"{prefix}/ws-management-url", api_url_param=f"{prefix}/api-url",
                 media_launcher="ecs", ecs_cluster=cluster.cluster_name, ecs_task_definition=task.task_definition_arn,
                 ecs_container=WORKER_CONTAINER, ecs_subnets=[s.subnet_id for s in subnets],
@@ -84,7 +103,8 @@ class ParlorStack(cdk.Stack):
         cdk.CfnOutput(self, "RestApiUrlOutput", value=api_url.string_value)
         cdk.CfnOutput(self, "WebsocketUrlOutput", value=cdk.Fn.sub("wss://${WebsocketAPI}.execute-api.${AWS::Region}."
                                                                    "${AWS::URLSuffix}/" + API_STAGE))
-        cdk.CfnOutput(self, "SecretArn", value=self.secret.secret_arn)
+        cdk.CfnOutput(self, "SecretArn", value=self.secret.secret_arn,
+                      description=f"Set {' and '.join(to_set)} in this secret (README: Deploying to AWS)")
         cdk.CfnOutput(self, "TurnUrls", value=",".join(self.turn.urls))
 
     # -- data -----------------------------------------------------------------------------
@@ -131,16 +151,40 @@ class ParlorStack(cdk.Stack):
             self.api.get_resource(function).add_property_override(
                 f"Events.{event}.Properties.FunctionResponseTypes", ["ReportBatchItemFailures"])
 
+    def _generated_secret(self, name: str) -> secretsmanager.Secret:
+        variable = Settings.env_name(name)
+        return secretsmanager.Secret(
+            self, f"Generated-{name}", description=f"Parlor {variable}, generated at deploy (rotate by regenerating it)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}", generate_string_key=variable, exclude_punctuation=True, password_length=64))
+
+    # -- network ---------------------------------------------------------------------------------
+
+    def _network(self) -> tuple[ec2.Vpc, ec2.SecurityGroup]:
+        """The VPC (public subnets for the workers, private ones with egress for the API's
+        Lambdas) and the Lambdas' security group, the only source the workers' HTTP port admits."""
+        # One NAT gateway (README: its hourly and per-GB cost): the Lambdas call Stripe and the AWS APIs.
+        vpc = ec2.Vpc(self, "Vpc", max_azs=2, nat_gateways=1, subnet_configuration=[
+            ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC),
+            ec2.SubnetConfiguration(name="api", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)])
+        # DynamoDB, the API's busiest dependency, without the NAT gateway's per-GB charge.
+        vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+                                 subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)])
+        api_group = ec2.SecurityGroup(self, "ApiLambdas", vpc=vpc, allow_all_outbound=True,
+                                      description="The API Lambdas: they call the media workers HTTP port")
+        return vpc, api_group
+
     # -- media workers -------------------------------------------------------------------------
 
-    def _media_workers(self, stage: str) -> tuple[ecs.Cluster, ecs.FargateTaskDefinition, list[ec2.ISubnet], ec2.SecurityGroup]:
-        # Public subnets only: workers need a public IP for WebRTC, and no NAT gateway costs money at idle.
-        vpc = ec2.Vpc(self, "Vpc", max_azs=2, nat_gateways=0,
-                      subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC)])
+    def _media_workers(self, stage: str, vpc: ec2.Vpc, api_group: ec2.SecurityGroup
+                       ) -> tuple[ecs.Cluster, ecs.FargateTaskDefinition, list[ec2.ISubnet], ec2.SecurityGroup]:
+        # Public subnets: workers need a public IP for WebRTC.
         cluster = ecs.Cluster(self, "MediaCluster", vpc=vpc)
         group = ec2.SecurityGroup(self, "MediaWorkers", vpc=vpc, allow_all_outbound=True,
-                                  description="Media workers: their HTTP port and the UDP range WebRTC uses")
-        group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(derive.WORKER_PORT), "offer, control, health")
+                                  description="Media workers: their HTTP port for the API, the UDP range WebRTC uses")
+        # Media tokens, SDP and control calls never cross the internet in clear: only the API,
+        # inside the VPC, reaches the HTTP port.
+        group.add_ingress_rule(api_group, ec2.Port.tcp(derive.WORKER_PORT), "offers relayed and control calls, from the API")
         group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.udp_range(*derive.WORKER_UDP_PORTS), "WebRTC media")
         # A fixed family: the app's ECS task-state rule matches it (chalicelib/api/media_tasks.py).
         task = ecs.FargateTaskDefinition(self, "MediaWorkerTask", cpu=256, memory_limit_mib=512,
@@ -160,7 +204,8 @@ class ParlorStack(cdk.Stack):
             command=derive.WORKER_COMMAND,
             port_mappings=[ecs.PortMapping(container_port=derive.WORKER_PORT, protocol=ecs.Protocol.TCP)],
             environment={WorkerEnv.PORT: str(derive.WORKER_PORT), WorkerEnv.BIND_HOST: "0.0.0.0",
-                         # No public host or URL: each task learns its own public IP at start (media_worker/address.py).
+                         # No public or private host, nor URL: each task learns its own IPs at start
+                         # (media_worker/address.py). No media token public key: the API passes it with each task.
                          # A STUN server (optional, from context) adds server-reflexive candidates.
                          WorkerEnv.STUN_URL: self.node.try_get_context("media_stun_url") or "",
                          WorkerEnv.WORKERS_TABLE: workers_table.table_name, WorkerEnv.POOL_TABLE: pool_table.table_name,
@@ -168,10 +213,9 @@ class ParlorStack(cdk.Stack):
                          WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.FAST_PATH: "1",
                          WorkerEnv.JITTER_PREFETCH: "0", WorkerEnv.CONNECT_TIMEOUT_SECONDS: "20",
                          WorkerEnv.CONSENT_TIMEOUT_SECONDS: "30"},
-            # The worker's variables, from the keys the API reads the same values under.
-            secrets={WorkerEnv.TOKEN_PUBLIC_KEY: ecs.Secret.from_secrets_manager(
-                         self.secret, Settings.env_name("media_token_public_key")),
-                     WorkerEnv.SERVICE_SECRET: ecs.Secret.from_secrets_manager(self.secret, Settings.env_name("service_secret"))},
+            # By reference, from the key the API reads the same secret under.
+            secrets={WorkerEnv.SERVICE_SECRET: ecs.Secret.from_secrets_manager(
+                self.generated_secrets["service_secret"], Settings.env_name("service_secret"))},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="media-worker", log_retention=logs.RetentionDays.ONE_MONTH),
         )
         return cluster, task, vpc.public_subnets, group
@@ -193,6 +237,8 @@ class ParlorStack(cdk.Stack):
             queue.grant_send_messages(role)
             queue.grant_consume_messages(role)
         self.secret.grant_read(role)
+        for secret in self.generated_secrets.values():
+            secret.grant_read(role)
         self.turn.secret.grant_read(role)
         ws_url.grant_read(role)
         api_url.grant_read(role)

@@ -1,7 +1,8 @@
 """The local stack's secrets — the media-token key pair, the session (JWT), service and
-TURN relay secrets — made once per state directory and kept there, so that sessions, media
-tokens, signed calls and relay credentials still verify after a restart. Never the
-insecure defaults of Settings."""
+TURN relay secrets, and the Stripe stand-in's API key and webhook secret — made once per state
+directory and kept there, so that sessions, media tokens, signed calls, relay credentials and
+webhooks still verify after a restart. Settings has no defaults for them: the API and the
+workers refuse to start without them (``chalicelib.settings.check_secrets``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def load_or_create(state_dir: Path | None) -> dict[str, str]:
     state dir), so a state dir from before a new secret existed gains it and keeps the rest."""
     path = state_dir / FILE if state_dir is not None else None
     kept = dict(json.loads(path.read_text())) if path is not None and path.exists() else {}
-    wanted = ("media_token_private_key", "media_token_public_key", "jwt_secret", "service_secret", "turn_secret")
+    wanted = ("media_token_private_key", "media_token_public_key", "jwt_secret", "service_secret", "turn_secret",
+              "stripe_api_key", "stripe_webhook_secret")
     if all(name in kept for name in wanted):
         return kept
     from chalicelib.services.tokens import generate_media_keypair
@@ -26,7 +28,10 @@ def load_or_create(state_dir: Path | None) -> dict[str, str]:
     private_key, public_key = generate_media_keypair()
     values = {"media_token_private_key": private_key, "media_token_public_key": public_key,
               "jwt_secret": secrets.token_urlsafe(48), "service_secret": secrets.token_urlsafe(48),
-              "turn_secret": secrets.token_urlsafe(32)}
+              "turn_secret": secrets.token_urlsafe(32),
+              # The stand-in takes any "sk_" key, and signs its webhooks with the API's secret.
+              "stripe_api_key": "sk_test_" + secrets.token_urlsafe(32),
+              "stripe_webhook_secret": "whsec_" + secrets.token_urlsafe(32)}
     if "media_token_private_key" in kept:  # a key pair is kept whole or made whole
         values.update(media_token_private_key=kept["media_token_private_key"],
                       media_token_public_key=kept["media_token_public_key"])

@@ -125,7 +125,8 @@ def check_ports(ports: Ports, parts: list[Component]) -> None:
 def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment every component gets: AWS pointed at moto, Parlor settings, and the
     stack's secrets (``local.generated_secrets``: the media-token key pair — the API signs,
-    workers verify — and the session and service secrets). Settings the caller's
+    workers verify — the session and service secrets, the Stripe stand-in's key and webhook
+    secret). Settings the caller's
     environment gives (``make run PARLOR_...=``) win over the local defaults."""
     from chalicelib.settings import Settings
     from local.bootstrap import PLATFORM_ARNS
@@ -136,8 +137,8 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
         stage="dev", table_prefix="parlor-local", media_launcher="local",
         jwt_secret=generated["jwt_secret"], service_secret=generated["service_secret"],
         # The Stripe stand-in, unless real Stripe test keys are given (README: "Payouts").
-        stripe_api_base=f"http://127.0.0.1:{ports.stripe}", stripe_api_key="sk_test_local",
-        stripe_webhook_secret="whsec_local",
+        stripe_api_base=f"http://127.0.0.1:{ports.stripe}", stripe_api_key=generated["stripe_api_key"],
+        stripe_webhook_secret=generated["stripe_webhook_secret"],
         # Every local client, the e2e tests and benches included, signs up from 127.0.0.1.
         sign_ups_per_address=100_000)
     wiring = Settings.environment(

@@ -1,9 +1,13 @@
-"""Where clients reach a worker on AWS. A Fargate task in a public subnet has a private IP on
+"""Where a worker is reached on AWS. A Fargate task in a public subnet has a private IP on
 its network interface and a public IP mapped to it (a 1:1 NAT) that nothing inside the task
 sees; nothing sets PARLOR_MEDIA_PUBLIC_HOST there either (the task is started by RunTask for
 one space, long after deploy). So, as AWS documents, the worker asks at start: the task
 metadata endpoint (v4) gives its private IP, and EC2 gives the public IP associated with the
-network interface that holds it (``ec2:DescribeNetworkInterfaces``)."""
+network interface that holds it (``ec2:DescribeNetworkInterfaces``).
+
+Clients' media reaches the public IP (the ICE candidates announce it). The worker's HTTP port
+is open to the API's Lambdas only, inside the VPC (infra/parlor_stack.py): the URL in its
+heartbeat is the private IP."""
 
 from __future__ import annotations
 
@@ -27,8 +31,9 @@ class DiscoveryFailed(Exception):
 
 
 def with_public_address(config: WorkerConfig, environ: Mapping[str, str], ec2: Any = None) -> WorkerConfig:
-    """``config`` with the task's public IP as its public host, when it runs on ECS and no public
-    URL or host was configured; otherwise ``config`` itself. Raises ``DiscoveryFailed``."""
+    """``config`` with the task's public IP as its public host (for ICE) and its private IP as its
+    private host (for the API), when it runs on ECS and no public URL or host was configured;
+    otherwise ``config`` itself. Raises ``DiscoveryFailed``."""
     metadata_uri = environ.get(METADATA_VARIABLE)
     # An explicit setting wins (fields_set: given by a variable or a flag, not the default).
     if not metadata_uri or config.public_url or "public_host" in config.model_fields_set:
@@ -36,7 +41,8 @@ def with_public_address(config: WorkerConfig, environ: Mapping[str, str], ec2: A
     private_ip, mac_address = task_interface(metadata_uri)
     public_ip = public_ipv4(ec2 or _ec2_client(), private_ip, mac_address)
     log.info("learned the task's public address", extra={"private_ip": private_ip, "public_ip": public_ip})
-    return config.model_copy(update={"public_host": public_ip})
+    private_host = config.private_host or private_ip  # a configured private host wins too
+    return config.model_copy(update={"public_host": public_ip, "private_host": private_host})
 
 
 def _ec2_client() -> Any:

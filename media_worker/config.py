@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parlor_contract.secret_rules import weakness
 from parlor_contract.worker import WorkerEnv
 
 # Flags that override their variable (``python -m media_worker --port 9001``).
@@ -37,6 +38,7 @@ class WorkerConfig(BaseSettings):
     bind_host: str = _from(WorkerEnv.BIND_HOST, "127.0.0.1")
     port: int = _from(WorkerEnv.PORT, 9000, ge=0, le=65535)
     public_host: str = _from(WorkerEnv.PUBLIC_HOST, "127.0.0.1")
+    private_host: str = _from(WorkerEnv.PRIVATE_HOST, "")
     public_url: str = _from(WorkerEnv.PUBLIC_URL, "")
     api_url: str = _from(WorkerEnv.API_URL, "")
     workers_table: str = _from(WorkerEnv.WORKERS_TABLE, "")
@@ -75,6 +77,22 @@ class WorkerConfig(BaseSettings):
             raise ValueError(f"{WorkerEnv.POOL_SLOT} needs {WorkerEnv.POOL_TABLE} and {WorkerEnv.POOL_WORKER_ID}")
         return self
 
+    @model_validator(mode="after")
+    def _has_its_keys(self) -> WorkerConfig:
+        """Fail closed: with a published or guessable service secret anyone could close the
+        room or mute its speakers; without the public key no one could be admitted. The
+        message names the variables, never their values."""
+        problems = []
+        if reason := weakness(self.service_secret):
+            problems.append(f"{WorkerEnv.SERVICE_SECRET} {reason}")
+        if not self.token_public_key.strip():
+            problems.append(f"{WorkerEnv.TOKEN_PUBLIC_KEY} is required")
+        elif not _is_an_ed25519_public_key(self.token_public_key):
+            problems.append(f"{WorkerEnv.TOKEN_PUBLIC_KEY} is not an Ed25519 public key (PEM)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @property
     def identity(self) -> str:
         """The id the space's record must name for this worker to write it (a pooled worker
@@ -86,8 +104,9 @@ class WorkerConfig(BaseSettings):
         return self.url_for(self.port)
 
     def url_for(self, port: int) -> str:
-        """Where the worker is reached when it holds ``port`` (the one bound, with PORT=0)."""
-        return self.public_url or f"http://{self.public_host}:{port}"
+        """Where the API reaches the worker when it holds ``port`` (the one bound, with PORT=0):
+        its private host where it has one (on ECS), else its public host."""
+        return self.public_url or f"http://{self.private_host or self.public_host}:{port}"
 
     @classmethod
     def load(cls, argv: list[str] | None = None) -> WorkerConfig:
@@ -101,6 +120,16 @@ class WorkerConfig(BaseSettings):
             return cls(**flags)  # validated like the environment's values, and preferred to them
         except ValidationError as exc:
             raise ConfigError("; ".join(_explain(e) for e in exc.errors())) from None
+
+
+def _is_an_ed25519_public_key(pem: str) -> bool:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        return isinstance(load_pem_public_key(pem.encode()), Ed25519PublicKey)
+    except (ValueError, TypeError):
+        return False
 
 
 def _explain(error: Any) -> str:

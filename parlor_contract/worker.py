@@ -16,6 +16,9 @@ class WorkerEnv(StrEnum):
     PORT = "PARLOR_MEDIA_PORT"
     BIND_HOST = "PARLOR_MEDIA_BIND_HOST"
     PUBLIC_HOST = "PARLOR_MEDIA_PUBLIC_HOST"
+    # Where the API reaches the worker's HTTP port when that is not the public host: on ECS the
+    # task's private IP (learned at start), since only the API, inside the VPC, may reach it.
+    PRIVATE_HOST = "PARLOR_MEDIA_PRIVATE_HOST"
     PUBLIC_URL = "PARLOR_MEDIA_PUBLIC_URL"
     TOKEN_PUBLIC_KEY = "PARLOR_MEDIA_TOKEN_PUBLIC_KEY"
     SERVICE_SECRET = "PARLOR_SERVICE_SECRET"

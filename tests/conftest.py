@@ -4,6 +4,7 @@ one set of tables per session, a fresh container and an empty database per test.
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,7 +27,10 @@ from tests.support import Api
 
 MEDIA_PRIVATE_KEY, MEDIA_PUBLIC_KEY = generate_media_keypair()
 # What every test runs with unless it asks for other values (settings.model_copy(update=...)).
-TEST_SETTINGS = Settings(table_prefix="parlor-test", jwt_secret="test-secret-for-session-tokens-0123456789abcdef",
+# The secrets are made per run, as the local stack makes its own: the API refuses published ones.
+TEST_SETTINGS = Settings(table_prefix="parlor-test", jwt_secret=secrets.token_urlsafe(32),
+                         service_secret=secrets.token_urlsafe(32), stripe_api_key="sk_test_" + secrets.token_urlsafe(32),
+                         stripe_webhook_secret="whsec_" + secrets.token_urlsafe(32),
                          media_token_private_key=MEDIA_PRIVATE_KEY, media_token_public_key=MEDIA_PUBLIC_KEY,
                          sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"],
                          # Every test client request comes from 127.0.0.1; tests/security checks the real limit.

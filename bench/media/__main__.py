@@ -50,7 +50,7 @@ MAX_LOSS = 0.01  # the sweep stops once listeners lose more than this
 PROFILE_LISTENERS = 500
 MUTE_LISTENERS = [50, 500]
 MUTE_ROUNDS = 10
-SERVICE_SECRET = secrets.token_hex(32)  # the workers this bench starts get it
+SERVICE_SECRET = secrets.token_urlsafe(32)  # workers refuse a short or published one
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

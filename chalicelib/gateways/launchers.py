@@ -120,13 +120,17 @@ class LocalProcessLauncher:
 
 
 class EcsLauncher:
-    """Runs one Fargate task per live space (its space id and the API's URL as container
-    overrides), or a pooled one (its pool slot and worker id instead of a space id)."""
+    """Runs one Fargate task per live space (its space id, the API's URL and the media token's
+    public key as container overrides), or a pooled one (its pool slot and worker id instead
+    of a space id). The public key travels with each task, not in the task definition: the
+    API derives it (``tokens.media_keypair``) and it is no secret; the service secret the task
+    definition takes from Secrets Manager."""
 
     def __init__(self, ecs: Any, cluster: str, task_definition: str, container: str, subnets: list[str],
-                 security_groups: list[str], api_url: str = ""):
+                 security_groups: list[str], api_url: str = "", token_public_key: str = ""):
         self._ecs = ecs
         self._api_url = api_url
+        self._token_public_key = token_public_key
         self._cluster = cluster
         self._task_definition = task_definition
         self._container = container
@@ -140,7 +144,8 @@ class EcsLauncher:
         return self._run(f"pool-{worker_id}", {WorkerEnv.POOL_SLOT: slot, WorkerEnv.POOL_WORKER_ID: worker_id})
 
     def _run(self, started_by: str, identity: Mapping[str, str]) -> str:
-        environment = [{"name": str(k), "value": v} for k, v in {**identity, WorkerEnv.API_URL: self._api_url}.items()]
+        given = {**identity, WorkerEnv.API_URL: self._api_url, WorkerEnv.TOKEN_PUBLIC_KEY: self._token_public_key}
+        environment = [{"name": str(k), "value": v} for k, v in given.items()]
         response = self._ecs.run_task(
             cluster=self._cluster,
             taskDefinition=self._task_definition,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
 from chalicelib.clock import Clock, millis
 from chalicelib.errors import Unauthorized
 from chalicelib.ids import new_id
+from chalicelib.settings import InsecureSettings, Settings
 from parlor_contract.media import MEDIA_GRANT_SECONDS, MEDIA_TOKEN_ALGORITHM, MediaGrant, Role
 
 _ISSUER = "parlor"
@@ -98,12 +101,45 @@ class RoomTokens:
         return claims
 
 
-def generate_media_keypair() -> tuple[str, str]:
-    """A fresh Ed25519 key pair as (private PEM, public PEM): local stack and tests."""
+def media_keypair(settings: Settings) -> tuple[str, str]:
+    """The media-token key pair as (private PEM, public PEM): the configured PEM, else the key
+    derived from ``media_token_seed`` (SHA-256 of the seed is the Ed25519 private key: Secrets
+    Manager generates the seed, and every Lambda derives the same key from it). The public
+    half is derived from the private one; a configured public key must match it.
+
+    Raises ``InsecureSettings`` naming the variable when neither is usable (the seed's rules
+    are ``check_secrets``')."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    key = Ed25519PrivateKey.generate()
+    private_name, public_name = Settings.env_name("media_token_private_key"), Settings.env_name("media_token_public_key")
+    if settings.media_token_private_key:
+        try:
+            key = serialization.load_pem_private_key(settings.media_token_private_key.encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise InsecureSettings(f"{private_name} is not a PEM private key") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise InsecureSettings(f"{private_name} is not an Ed25519 key")
+    elif settings.media_token_seed:
+        key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(settings.media_token_seed.encode()).digest())
+    else:
+        raise InsecureSettings(f"{Settings.env_name('media_token_seed')} (or {private_name}) is not set")
+    private, public = _pems(key)
+    if settings.media_token_public_key and settings.media_token_public_key.strip() != public.strip():
+        raise InsecureSettings(f"{public_name} is not the public half of {private_name}")
+    return private, public
+
+
+def generate_media_keypair() -> tuple[str, str]:
+    """A fresh Ed25519 key pair as (private PEM, public PEM): local stack and tests."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return _pems(Ed25519PrivateKey.generate())
+
+
+def _pems(key: Any) -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     public = key.public_key().public_bytes(serialization.Encoding.PEM,

@@ -260,13 +260,19 @@ def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
         family="parlor-media-worker", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
         containerDefinitions=[{"name": "media-worker", "image": "parlor/media-worker", "memory": 512,
                                "command": ["python", "-m", "media_worker"]}])
-    launcher = EcsLauncher(ecs, "parlor-media", "parlor-media-worker", "media-worker", [subnet], [group])
+    launcher = EcsLauncher(ecs, "parlor-media", "parlor-media-worker", "media-worker", [subnet], [group],
+                           "https://api.example/api", "-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----\n")
 
     arn = launcher.launch("01SPACE")
     task = ecs.describe_tasks(cluster="parlor-media", tasks=[arn])["tasks"][0]
     overrides = task["overrides"]["containerOverrides"][0]
     assert overrides["name"] == "media-worker"
     assert {"name": WorkerEnv.SPACE_ID, "value": "01SPACE"} in overrides["environment"]
+    # The public key travels with each task (the task definition no longer holds it); no secret does.
+    assert {"name": WorkerEnv.TOKEN_PUBLIC_KEY, "value": "-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----\n"} in (
+        overrides["environment"])
+    assert {"name": WorkerEnv.API_URL, "value": "https://api.example/api"} in overrides["environment"]
+    assert WorkerEnv.SERVICE_SECRET not in {e["name"] for e in overrides["environment"]}
     assert task["startedBy"] == "space-01SPACE" and task["launchType"] == "FARGATE"
 
     launcher.terminate(arn)

@@ -59,7 +59,8 @@ class _Launcher:
 
 
 def test_the_api_reads_the_workers_heartbeat_and_the_worker_reads_the_apis_end(container):
-    config = WorkerConfig(space_id=SPACE, public_url="http://127.0.0.1:1", workers_table=MediaWorkerModel.Meta.table_name)
+    config = WorkerConfig(space_id=SPACE, public_url="http://127.0.0.1:1", workers_table=MediaWorkerModel.Meta.table_name,
+                          token_public_key=generate_media_keypair()[1], service_secret="service-secret-" + "0" * 32)
     worker = Worker(config, boto3.client("dynamodb", region_name="us-east-1"))
     asyncio.run(worker.heartbeat())
 

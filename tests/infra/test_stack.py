@@ -92,11 +92,12 @@ def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Templ
     configured = {e["Name"] for e in container["Environment"]} | {s["Name"] for s in container["Secrets"]}
     read_by_worker = set(WorkerEnv)  # exactly the worker's settings (tests/media_worker/test_config.py)
     # Everything the stack sets is read by the worker; what it leaves out is the per-task
-    # override (space and worker id or pool slot, API URL, set by the API's EcsLauncher) or the public address (each task
-    # learns its own at start: media_worker/address.py).
+    # override (space and worker id or pool slot, API URL, media token public key: set by the API's EcsLauncher) or the
+    # addresses (each task learns its own at start: media_worker/address.py).
     assert configured <= read_by_worker
     assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.WORKER_ID, WorkerEnv.POOL_SLOT, WorkerEnv.POOL_WORKER_ID,
-                                           WorkerEnv.API_URL, WorkerEnv.PUBLIC_HOST, WorkerEnv.PUBLIC_URL}
+                                           WorkerEnv.API_URL, WorkerEnv.TOKEN_PUBLIC_KEY, WorkerEnv.PUBLIC_HOST,
+                                           WorkerEnv.PRIVATE_HOST, WorkerEnv.PUBLIC_URL}
     dockerfile = (ROOT / "media_worker" / "Dockerfile").read_text()
     assert f'CMD {json.dumps(WORKER_COMMAND)}' in dockerfile and f"EXPOSE {WORKER_PORT}/tcp" in dockerfile
     assert set(re.findall(r"\b(PARLOR_[A-Z_]+)", dockerfile)) <= read_by_worker
@@ -147,10 +148,113 @@ def test_the_worker_image_is_built_from_the_worker_and_the_contract_only(outdir:
     assert (context / "media_worker" / "__main__.py").is_file()
 
 
-def test_the_worker_security_group_opens_only_http_and_webrtc(template: Template):
-    template.has_resource_properties("AWS::EC2::SecurityGroup", {"SecurityGroupIngress": [
-        Match.object_like({"IpProtocol": "tcp", "FromPort": 9000, "ToPort": 9000}),
-        Match.object_like({"IpProtocol": "udp", "FromPort": 32768, "ToPort": 60999})]})
+def _group(resources: dict, description_start: str) -> tuple[str, dict]:
+    return next((n, r) for n, r in resources.items() if r["Type"] == "AWS::EC2::SecurityGroup"
+                and r["Properties"]["GroupDescription"].startswith(description_start))
+
+
+def _ingress(resources: dict, group_name: str) -> list[dict]:
+    """The group's ingress rules, inline or as separate resources (CDK writes a rule from another group so)."""
+    inline = resources[group_name]["Properties"].get("SecurityGroupIngress", [])
+    separate = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+                and r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_name, "GroupId"]}]
+    return inline + separate
+
+
+def test_only_the_apis_lambdas_reach_a_workers_http_port_and_media_is_open_to_all(resources: dict):
+    """Issue 15: media tokens, SDP and control calls crossed the internet in clear to a port open
+    to 0.0.0.0/0. Now the HTTP port admits the API's security group alone; UDP stays open."""
+    from infra.derive import WORKER_PORT, WORKER_UDP_PORTS
+
+    workers, _ = _group(resources, "Media workers")
+    api, _ = _group(resources, "The API Lambdas")
+    rules = _ingress(resources, workers)
+    (tcp,) = [r for r in rules if r["IpProtocol"] == "tcp"]
+    assert tcp["SourceSecurityGroupId"] == {"Fn::GetAtt": [api, "GroupId"]}
+    assert (tcp["FromPort"], tcp["ToPort"]) == (WORKER_PORT, WORKER_PORT)
+    assert not [r for r in rules if r["IpProtocol"] in ("tcp", "-1") and ("CidrIp" in r or "CidrIpv6" in r)]
+    (udp,) = [r for r in rules if r["IpProtocol"] == "udp"]
+    assert (udp["CidrIp"], udp["FromPort"], udp["ToPort"]) == ("0.0.0.0/0", *WORKER_UDP_PORTS)
+
+
+def test_the_lambdas_run_in_private_subnets_with_egress_and_the_workers_in_public_ones(resources: dict, template: Template):
+    api, _ = _group(resources, "The API Lambdas")
+    private = {n for n, r in resources.items() if r["Type"] == "AWS::EC2::Subnet"
+               and not r["Properties"].get("MapPublicIpOnLaunch")}
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    for function in functions:
+        vpc_config = function["Properties"]["VpcConfig"]
+        assert vpc_config["SecurityGroupIds"] == [{"Fn::GetAtt": [api, "GroupId"]}]
+        assert {ref["Ref"] for ref in vpc_config["SubnetIds"]} == private and len(private) == 2
+    # Their way out (Stripe, the AWS APIs): one NAT gateway; DynamoDB through a gateway endpoint.
+    template.resource_count_is("AWS::EC2::NatGateway", 1)
+    template.has_resource_properties("AWS::EC2::VPCEndpoint", {
+        "VpcEndpointType": "Gateway", "ServiceName": Match.object_like({"Fn::Join": ["", Match.array_with([".dynamodb"])]})})
+    role = functions[0]["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = json.dumps(resources[role]["Properties"]["ManagedPolicyArns"])
+    assert "service-role/AWSLambdaVPCAccessExecutionRole" in policies
+    # The workers keep their public IPs (WebRTC): RunTask puts them in the public subnets.
+    env = functions[0]["Properties"]["Environment"]["Variables"]
+    public = {n for n, r in resources.items() if r["Type"] == "AWS::EC2::Subnet" and r["Properties"].get("MapPublicIpOnLaunch")}
+    assert set(re.findall(r'"Ref": "([^"]+)"', json.dumps(env["PARLOR_ECS_SUBNETS"]))) == public
+
+
+# -- secrets (issue 15: they fail closed) ------------------------------------------------------------
+
+
+def test_the_template_seeds_no_placeholder_or_published_secret(template: Template, resources: dict):
+    from parlor_contract.secret_rules import KNOWN_DEFAULTS, PLACEHOLDER_MARKS
+
+    text = json.dumps(template.to_json()).lower()
+    assert not [value for value in KNOWN_DEFAULTS if value.lower() in text]  # "set-me" was the stack's own
+    # Where values are (an IAM action may well say "ChangeMessageVisibility"): secrets, environments.
+    values = json.dumps([r["Properties"] for r in resources.values() if r["Type"] == "AWS::SecretsManager::Secret"]
+                        + [r["Properties"]["Environment"] for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+                        + [c.get("Environment") for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"
+                           for c in r["Properties"]["ContainerDefinitions"]]).lower()
+    assert not [mark for mark in PLACEHOLDER_MARKS if mark in values]
+
+
+def test_the_stack_generates_the_session_and_service_secrets_and_the_media_token_seed(resources: dict):
+    generated = {r["Properties"]["GenerateSecretString"]["GenerateStringKey"]: r["Properties"]
+                 for r in resources.values() if r["Type"] == "AWS::SecretsManager::Secret"
+                 and "GenerateSecretString" in r["Properties"]}
+    assert {"PARLOR_JWT_SECRET", "PARLOR_SERVICE_SECRET", "PARLOR_MEDIA_TOKEN_SEED", "PARLOR_TURN_SECRET"} == set(generated)
+    for properties in generated.values():
+        assert properties["GenerateSecretString"]["PasswordLength"] >= 32 and "SecretString" not in properties
+
+
+def test_a_person_sets_only_stripes_two_secrets_and_the_stack_names_them(resources: dict, template: Template):
+    (to_set,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SecretsManager::Secret"
+                 and "SecretString" in r["Properties"]]
+    assert json.loads(to_set["SecretString"]) == {"PARLOR_STRIPE_API_KEY": "", "PARLOR_STRIPE_WEBHOOK_SECRET": ""}
+    assert "PARLOR_STRIPE_API_KEY" in to_set["Description"] and "PARLOR_STRIPE_WEBHOOK_SECRET" in to_set["Description"]
+    output = template.to_json()["Outputs"]["SecretArn"]
+    assert "PARLOR_STRIPE_API_KEY" in output["Description"] and "PARLOR_STRIPE_WEBHOOK_SECRET" in output["Description"]
+    readme = (ROOT / "README.md").read_text()
+    assert "PARLOR_STRIPE_API_KEY" in readme and "PARLOR_STRIPE_WEBHOOK_SECRET" in readme
+
+
+def test_the_api_reads_every_secret_by_reference(resources: dict):
+    secrets = {n for n, r in resources.items() if r["Type"] == "AWS::SecretsManager::Secret"}
+    for function in (r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"):
+        env = function["Properties"]["Environment"]["Variables"]
+        referenced = set(re.findall(r'"Ref": "([^"]+)"', json.dumps([env["PARLOR_SECRETS_ARN"], env["PARLOR_GENERATED_SECRET_ARNS"],
+                                                                    env["PARLOR_TURN_SECRET_ARN"]])))
+        assert referenced == secrets
+        assert not {"PARLOR_JWT_SECRET", "PARLOR_SERVICE_SECRET", "PARLOR_MEDIA_TOKEN_SEED", "PARLOR_STRIPE_API_KEY",
+                    "PARLOR_STRIPE_WEBHOOK_SECRET", "PARLOR_MEDIA_TOKEN_PRIVATE_KEY"} & set(env)
+
+
+def test_the_worker_task_gets_the_generated_service_secret_by_reference_and_no_key(resources: dict):
+    (container,) = _task_running(resources, "media-worker")["Properties"]["ContainerDefinitions"]
+    (secret,) = container["Secrets"]
+    assert secret["Name"] == WorkerEnv.SERVICE_SECRET
+    value_from = json.dumps(secret["ValueFrom"])
+    service_secret = next(n for n, r in resources.items() if r["Type"] == "AWS::SecretsManager::Secret"
+                          and r["Properties"].get("GenerateSecretString", {}).get("GenerateStringKey") == "PARLOR_SERVICE_SECRET")
+    assert f'"Ref": "{service_secret}"' in value_from and ":PARLOR_SERVICE_SECRET::" in value_from
+    assert WorkerEnv.TOKEN_PUBLIC_KEY not in {e["Name"] for e in container["Environment"]}
 
 
 def test_the_lambdas_get_their_settings_from_the_stack(resources: dict):

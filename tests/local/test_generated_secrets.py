@@ -13,7 +13,8 @@ def test_secrets_are_made_once_and_kept_readable_by_the_owner_only(tmp_path: Pat
     first = generated_secrets.load_or_create(tmp_path)
     again = generated_secrets.load_or_create(tmp_path)
     assert again == first
-    assert {"jwt_secret", "service_secret", "turn_secret", "media_token_private_key"} <= set(first)
+    assert {"jwt_secret", "service_secret", "turn_secret", "media_token_private_key", "stripe_api_key",
+            "stripe_webhook_secret"} <= set(first)
     assert stat.S_IMODE((tmp_path / generated_secrets.FILE).stat().st_mode) == 0o600
 
 
@@ -27,3 +28,18 @@ def test_a_state_dir_from_before_the_turn_secret_keeps_its_secrets_and_gains_the
     assert {k: upgraded[k] for k in old} == old  # sessions and media tokens still verify
     assert upgraded["turn_secret"]
     assert generated_secrets.load_or_create(tmp_path) == upgraded  # and it was saved
+
+
+def test_the_stack_runs_with_secrets_the_api_accepts(tmp_path: Path):
+    """The API refuses missing, published and short secrets (chalicelib.settings.check_secrets):
+    every one the local stack hands it is generated, the Stripe stand-in's too."""
+    from chalicelib.services.tokens import media_keypair
+    from chalicelib.settings import Settings, check_secrets
+    from local.stack import Ports, stack_env
+
+    env = stack_env(Ports(), {}, generated_secrets.load_or_create(tmp_path))
+    settings = Settings(**{name: env[Settings.env_name(name)] for name in Settings.model_fields if Settings.env_name(name) in env})
+    check_secrets(settings)
+    assert media_keypair(settings)[1] == settings.media_token_public_key
+    assert settings.stripe_api_key.startswith("sk_test_")  # the stand-in takes any "sk_" key
+    assert env["STRIPE_WEBHOOK_SECRET"] == settings.stripe_webhook_secret  # the stand-in signs with what the API checks

@@ -21,6 +21,8 @@ from websockets.sync.client import connect
 
 from chalicelib.clock import SystemClock
 from chalicelib.services.tokens import RoomTokens, generate_media_keypair
+from chalicelib.settings import Settings
+from local import generated_secrets
 from local.stack import ROOT, free_port
 
 Process = Callable[[str], tuple[int, Path]]
@@ -42,10 +44,12 @@ def access_lines(log: Path, count: int) -> list[dict]:
 
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Process]:
-    """Start ``python -m <module> --port <free>`` as ``make run`` does, its output captured. AWS
-    points nowhere: nothing here reaches a database."""
+    """Start ``python -m <module> --port <free>`` as ``make run`` does, its output captured, with
+    the secrets the local stack generates (the API refuses to run without). AWS points nowhere:
+    nothing here reaches a database."""
     running: list[subprocess.Popen[bytes]] = []
-    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_DEFAULT_REGION": "us-east-1",
+    env = {**os.environ, **Settings.environment(**generated_secrets.load_or_create(None)),
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "PARLOR_TABLE_PREFIX": "parlor-logs-test"}
 
     def run(module: str) -> tuple[int, Path]:

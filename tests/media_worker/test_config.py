@@ -7,12 +7,16 @@ import pytest
 
 from media_worker.config import ConfigError, WorkerConfig
 from parlor_contract.worker import WorkerEnv
+from tests.media_worker.worker_support import PUBLIC_KEY, SECRET
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No worker variable from the shell, but the two keys every worker needs."""
     for variable in WorkerEnv:
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv(WorkerEnv.SERVICE_SECRET, SECRET)
+    monkeypatch.setenv(WorkerEnv.TOKEN_PUBLIC_KEY, PUBLIC_KEY)
     return monkeypatch
 
 
@@ -22,13 +26,21 @@ def test_every_setting_comes_from_a_variable_the_contract_names():
 
 def test_settings_are_read_from_the_environment(clean_env):
     for variable, value in {WorkerEnv.SPACE_ID: "S1", WorkerEnv.PORT: "9100", WorkerEnv.HEARTBEAT_SECONDS: "0.5",
-                            WorkerEnv.FAST_PATH: "0", WorkerEnv.SERVICE_SECRET: "s3cret", WorkerEnv.PUBLIC_HOST: "203.0.113.9",
+                            WorkerEnv.FAST_PATH: "0", WorkerEnv.SERVICE_SECRET: "s3cret" * 6, WorkerEnv.PUBLIC_HOST: "203.0.113.9",
                             WorkerEnv.JITTER_FRAMES: "5"}.items():
         clean_env.setenv(variable, value)
     config = WorkerConfig.load([])
     assert (config.space_id, config.port, config.heartbeat_seconds, config.fast_path) == ("S1", 9100, 0.5, False)
-    assert (config.service_secret, config.jitter_frames, config.url) == ("s3cret", 5, "http://203.0.113.9:9100")
+    assert (config.service_secret, config.jitter_frames, config.url) == ("s3cret" * 6, 5, "http://203.0.113.9:9100")
     assert "s3cret" not in repr(config)
+
+
+def test_the_api_reaches_the_worker_at_its_private_host_where_it_has_one(clean_env):
+    clean_env.setenv(WorkerEnv.SPACE_ID, "S1")
+    clean_env.setenv(WorkerEnv.PUBLIC_HOST, "203.0.113.9")
+    clean_env.setenv(WorkerEnv.PRIVATE_HOST, "10.0.1.25")
+    config = WorkerConfig.load()
+    assert (config.url, config.public_host) == ("http://10.0.1.25:9000", "203.0.113.9")
 
 
 def test_defaults(clean_env):
@@ -62,3 +74,23 @@ def test_a_missing_or_malformed_setting_is_named(clean_env, env, argv, message):
     with pytest.raises(ConfigError) as error:
         WorkerConfig.load(argv)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({WorkerEnv.SERVICE_SECRET: ""}, "PARLOR_SERVICE_SECRET is not set"),
+    ({WorkerEnv.SERVICE_SECRET: "dev-only-service-secret-0123456789abcdef"},
+     "PARLOR_SERVICE_SECRET is a value published with Parlor's code"),
+    ({WorkerEnv.SERVICE_SECRET: "set-me"}, "PARLOR_SERVICE_SECRET is a value published with Parlor's code"),
+    ({WorkerEnv.SERVICE_SECRET: "please-change-me-before-deploying-0123456789"}, "PARLOR_SERVICE_SECRET is a placeholder"),
+    ({WorkerEnv.SERVICE_SECRET: "s3cret"}, "PARLOR_SERVICE_SECRET is shorter than 32 characters"),
+    ({WorkerEnv.TOKEN_PUBLIC_KEY: ""}, "PARLOR_MEDIA_TOKEN_PUBLIC_KEY is required"),
+    ({WorkerEnv.TOKEN_PUBLIC_KEY: "not a key"}, "PARLOR_MEDIA_TOKEN_PUBLIC_KEY is not an Ed25519 public key (PEM)"),
+])
+def test_a_missing_or_weak_key_is_named_and_its_value_never_shown(clean_env, env, message):
+    clean_env.setenv(WorkerEnv.SPACE_ID, "S1")
+    for variable, value in env.items():
+        clean_env.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        WorkerConfig.load()
+    assert message in str(error.value)
+    assert not [v for v in env.values() if len(v) > 3 and v in str(error.value)]

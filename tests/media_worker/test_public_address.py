@@ -1,7 +1,8 @@
-"""On AWS a worker learns the address clients reach it at: its task's private IP from the ECS
-task metadata endpoint (v4), the public IP associated with that network interface from EC2;
-it announces that in its heartbeat (or its pool slot) and in its answers' ICE candidates. If
-it cannot learn it, it exits 1 without announcing anything. Locally nothing changes.
+"""On AWS a worker learns where it is reached: its task's private IP from the ECS task metadata
+endpoint (v4), the public IP associated with that network interface from EC2. Clients' media
+goes to the public IP (its answers' ICE candidates); the API, inside the VPC, reaches its HTTP
+port at the private IP (the URL in its heartbeat and its pool slot: nothing else may reach that
+port). If it cannot learn them, it exits 1 without announcing anything. Locally nothing changes.
 
 The metadata endpoint is a small HTTP server on loopback serving the documented JSON; EC2 is
 moto, with a network interface holding the task's private IP and an Elastic IP associated."""
@@ -29,7 +30,7 @@ from media_worker.config import WorkerConfig
 from parlor_contract.worker import HeartbeatField, PoolField, PoolState, WorkerEnv
 from tests.media_worker.peers import offer
 from tests.media_worker.process_support import WorkerSetup, close, wait_until_ready, worker_setup
-from tests.media_worker.worker_support import SPACE, token
+from tests.media_worker.worker_support import PUBLIC_KEY, SECRET, SPACE, token
 
 TASK_IP = "10.0.1.25"
 
@@ -96,20 +97,21 @@ def setup(tmp_path: Path) -> Iterator[WorkerSetup]:
 
 
 def config(**settings: Any) -> WorkerConfig:
-    return WorkerConfig(space_id=SPACE, **settings)
+    return WorkerConfig(space_id=SPACE, token_public_key=PUBLIC_KEY, service_secret=SECRET, **settings)
 
 
 # -- discovery ---------------------------------------------------------------------------------
 
 
-def test_a_task_announces_the_public_ip_of_its_network_interface(aws):
+def test_a_task_announces_the_public_ip_of_its_network_interface_for_media_and_its_private_ip_for_the_api(aws):
     ec2 = boto3.client("ec2")
     other_stage = task_interface(ec2)  # another VPC of the account, same private range, same IP
     ours = task_interface(ec2)
     with metadata_endpoint(container_metadata(ours)) as uri:
         learned = with_public_address(config(), {METADATA_VARIABLE: uri}, ec2)
     assert learned.public_host == ours.public_ip != other_stage.public_ip
-    assert learned.url == f"http://{ours.public_ip}:9000"
+    assert learned.private_host == TASK_IP
+    assert learned.url == f"http://{TASK_IP}:9000"
 
 
 def test_off_ecs_or_with_an_address_configured_nothing_is_discovered(aws):
@@ -118,6 +120,14 @@ def test_off_ecs_or_with_an_address_configured_nothing_is_discovered(aws):
     assert with_public_address(config(), {}, ec2).url == "http://127.0.0.1:9000"
     assert with_public_address(config(public_host="203.0.113.9"), unreachable, ec2).public_host == "203.0.113.9"
     assert with_public_address(config(public_url="https://media.example"), unreachable, ec2).url == "https://media.example"
+
+
+def test_a_configured_private_host_is_kept(aws):
+    ec2 = boto3.client("ec2")
+    ours = task_interface(ec2, "10.0.1.26")
+    with metadata_endpoint(container_metadata(ours)) as uri:
+        learned = with_public_address(config(private_host="10.9.9.9"), {METADATA_VARIABLE: uri}, ec2)
+    assert (learned.public_host, learned.url) == (ours.public_ip, "http://10.9.9.9:9000")
 
 
 def test_a_task_without_a_public_ip_cannot_learn_one(aws):
@@ -147,13 +157,13 @@ def answer_host_candidates(port: int) -> set[str]:
     return asyncio.run(ask())
 
 
-def test_a_worker_on_ecs_announces_its_public_ip_in_its_heartbeat_and_its_answers(setup: WorkerSetup):
+def test_a_worker_on_ecs_announces_its_private_ip_in_its_heartbeat_and_its_public_ip_in_its_answers(setup: WorkerSetup):
     interface = task_interface(moto_ec2(setup))
     with metadata_endpoint(container_metadata(interface)) as uri:
         setup.env[METADATA_VARIABLE] = uri  # and no public host or URL: the worker binds 127.0.0.1 here
         proc = setup.start()
         try:
-            assert wait_until_ready(setup, proc)[HeartbeatField.URL]["S"] == f"http://{interface.public_ip}:{setup.port}"
+            assert wait_until_ready(setup, proc)[HeartbeatField.URL]["S"] == f"http://{TASK_IP}:{setup.port}"
             assert answer_host_candidates(setup.port) == {interface.public_ip}
             close(setup.port)
             assert proc.wait(timeout=15) == 0
@@ -170,7 +180,7 @@ def test_a_worker_on_ecs_that_cannot_learn_its_address_exits_without_announcing_
     assert error["message"] == "cannot learn the public address" and "metadata endpoint" in error["error"]
 
 
-def test_a_pooled_worker_on_ecs_announces_its_public_ip_in_its_slot_and_once_claimed(setup: WorkerSetup):
+def test_a_pooled_worker_on_ecs_announces_its_private_ip_in_its_slot_and_once_claimed(setup: WorkerSetup):
     pool_table = f"pool-{setup.port}"
     setup.dynamodb.create_table(TableName=pool_table, KeySchema=[{"AttributeName": PoolField.SLOT, "KeyType": "HASH"}],
                                 AttributeDefinitions=[{"AttributeName": PoolField.SLOT, "AttributeType": "S"}],
@@ -190,7 +200,7 @@ def test_a_pooled_worker_on_ecs_announces_its_public_ip_in_its_slot_and_once_cla
                 assert time.monotonic() < deadline and proc.poll() is None, "the pooled worker never came up idle"
                 time.sleep(0.2)
                 item = setup.dynamodb.get_item(TableName=pool_table, Key=slot, ConsistentRead=True)["Item"]
-            assert item[PoolField.URL]["S"] == f"http://{interface.public_ip}:{setup.port}"
+            assert item[PoolField.URL]["S"] == f"http://{TASK_IP}:{setup.port}"
             # The API claims the slot for a space, naming the worker in the space's record (the
             # claim call lost: the worker reads the claim from its slot).
             setup.dynamodb.put_item(TableName=setup.table, Item={HeartbeatField.SPACE_ID: {"S": SPACE},
@@ -198,7 +208,7 @@ def test_a_pooled_worker_on_ecs_announces_its_public_ip_in_its_slot_and_once_cla
             setup.dynamodb.update_item(TableName=pool_table, Key=slot, UpdateExpression="SET #s = :claimed, #by = :space",
                                        ExpressionAttributeNames={"#s": PoolField.STATE, "#by": PoolField.CLAIMED_BY},
                                        ExpressionAttributeValues={":claimed": {"S": PoolState.CLAIMED}, ":space": {"S": SPACE}})
-            assert wait_until_ready(setup, proc)[HeartbeatField.URL]["S"] == f"http://{interface.public_ip}:{setup.port}"
+            assert wait_until_ready(setup, proc)[HeartbeatField.URL]["S"] == f"http://{TASK_IP}:{setup.port}"
             close(setup.port)
             assert proc.wait(timeout=15) == 0
         finally:

@@ -102,3 +102,24 @@ def test_the_turn_secret_is_read_from_the_relays_own_secret(aws, clean_env):
         clean_env.setenv(name, value)
     s = Settings()
     assert s.turn_secret == "generated-for-coturn" and s.service_secret == "svc"
+
+
+def test_secrets_have_no_default(clean_env):
+    """Issue 15: the defaults were published with the code; now an unset secret is empty, and
+    the API refuses to start with it (tests/security/test_secrets.py)."""
+    s = Settings()
+    assert (s.jwt_secret, s.service_secret, s.stripe_api_key, s.stripe_webhook_secret, s.media_token_seed) == ("",) * 5
+
+
+def test_the_generated_secrets_are_read_from_each_of_their_secrets(aws, clean_env):
+    client = boto3.client("secretsmanager")
+    arns = [client.create_secret(Name=f"parlor-test-generated-{name}", SecretString=json.dumps({variable: f"generated-{name}"}))["ARN"]
+            for name, variable in (("jwt", "PARLOR_JWT_SECRET"), ("service", "PARLOR_SERVICE_SECRET"),
+                                   ("seed", "PARLOR_MEDIA_TOKEN_SEED"))]
+    stripe = client.create_secret(Name="parlor-test-stripe", SecretString=json.dumps(
+        {"PARLOR_STRIPE_API_KEY": "sk-set-by-a-person", "PARLOR_STRIPE_WEBHOOK_SECRET": "whsec-set-by-a-person"}))["ARN"]
+    for name, value in Settings.environment(secrets_arn=stripe, generated_secret_arns=arns).items():
+        clean_env.setenv(name, value)
+    s = Settings()
+    assert (s.jwt_secret, s.service_secret, s.media_token_seed) == ("generated-jwt", "generated-service", "generated-seed")
+    assert (s.stripe_api_key, s.stripe_webhook_secret) == ("sk-set-by-a-person", "whsec-set-by-a-person")
