@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,6 +33,7 @@ from chalicelib.wiring import services, use_services
 from local import generated_secrets
 from local.stack import Ports, free_media_base, stack_env
 from parlor_contract import signatures
+from parlor_contract.media import CONTROL_PATH
 from parlor_contract.worker import WorkerEnv
 from tests.conftest import MEDIA_PRIVATE_KEY, MEDIA_PUBLIC_KEY, TEST_SETTINGS
 from tests.support import Api
@@ -153,7 +155,7 @@ def test_each_of_several_webhook_secrets_is_checked(aws: None):
 
 def test_without_a_pem_the_media_key_is_derived_from_the_seed_the_same_in_every_lambda(aws: None):
     from chalicelib.services.tokens import media_keypair
-    from media_worker.auth import verify_media_token
+    from media_worker.auth import verify_media_grant
 
     seed = secrets.token_urlsafe(32)
     settings = TEST_SETTINGS.model_copy(update=dict(media_token_private_key="", media_token_public_key="",
@@ -161,8 +163,8 @@ def test_without_a_pem_the_media_key_is_derived_from_the_seed_the_same_in_every_
     private, public = media_keypair(settings)
     assert media_keypair(settings) == (private, public)  # another cold start, the same key
     assert media_keypair(settings.model_copy(update={"media_token_seed": secrets.token_urlsafe(32)}))[1] != public
-    token = services_for(settings).room_tokens.media(SPACE, "ada", "speaker")
-    assert verify_media_token(token, public, SPACE).user_id == "ada"
+    token = services_for(settings).room_tokens.media_grant(SPACE, "ada", "speaker", False, datetime.now(UTC))
+    assert verify_media_grant(token, public, SPACE).user_id == "ada"
 
 
 def services_for(settings: Settings) -> Any:
@@ -187,7 +189,7 @@ def test_a_media_key_that_cannot_sign_for_the_workers_is_refused(aws: None, upda
 def test_a_fargate_worker_gets_the_public_key_with_its_task_and_no_secret(aws: None):
     """On AWS the task definition no longer carries the public key: the API passes the public
     half of its (seed-derived) key in each RunTask's overrides."""
-    from media_worker.auth import verify_media_token
+    from media_worker.auth import verify_media_grant
 
     ecs, ec2 = boto3.client("ecs"), boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -209,8 +211,8 @@ def test_a_fargate_worker_gets_the_public_key_with_its_task_and_no_secret(aws: N
     (arn,) = ecs.list_tasks(cluster="parlor-secrets")["taskArns"]
     (task,) = ecs.describe_tasks(cluster="parlor-secrets", tasks=[arn])["tasks"]
     environment = {e["name"]: e["value"] for e in task["overrides"]["containerOverrides"][0]["environment"]}
-    token = built.room_tokens.media(SPACE, "ada", "listener")
-    assert verify_media_token(token, environment[WorkerEnv.TOKEN_PUBLIC_KEY], SPACE).user_id == "ada"
+    token = built.room_tokens.media_grant(SPACE, "ada", "listener", False, datetime.now(UTC))
+    assert verify_media_grant(token, environment[WorkerEnv.TOKEN_PUBLIC_KEY], SPACE).user_id == "ada"
     assert WorkerEnv.SERVICE_SECRET not in environment and "PRIVATE KEY" not in json.dumps(environment)
 
 
@@ -226,10 +228,12 @@ def health(port: int) -> dict | None:
 
 
 def control(port: int, secret: str, command: dict) -> int:
-    body = json.dumps(command).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/control", data=body, method="POST",
+    """A control call signed as the API signs them, with ``secret`` as the service secret."""
+    body = json.dumps({"space_id": SPACE, "decided_at": int(time.time() * 1000), **command}).encode()
+    key = signatures.space_key(secret, SPACE)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{CONTROL_PATH}", data=body, method="POST",
                                      headers={"Content-Type": "application/json",
-                                              signatures.HEADER: signatures.sign(secret, body)})
+                                              signatures.HEADER: signatures.sign_request(key, "POST", CONTROL_PATH, body)})
     try:
         with urllib.request.urlopen(request, timeout=5) as resp:
             return int(resp.status)
