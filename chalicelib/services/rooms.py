@@ -69,7 +69,7 @@ class RoomService:
             participant = current
             self._media.endpoint(space_id)
         else:
-            role = self._entry_role(space, user_id)
+            role = self._entry_role(space, user_id, first_visit=current is None)
             self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
             participant = self._enter(space, user_id, role)
         return Joined(participant, space, self._tokens.realtime(space_id, user_id, participant.role),
@@ -85,15 +85,17 @@ class RoomService:
         grant = self._tokens.media_grant(space_id, user_id, participant.role, bool(participant.muted), decided_at)
         return self._media.offer(space_id, grant, offer)
 
-    def _entry_role(self, space: SpaceModel, user_id: str) -> str:
-        """The role someone enters with; a ticketed space admits only ticket holders and guests."""
+    def _entry_role(self, space: SpaceModel, user_id: str, first_visit: bool) -> str:
+        """The role someone enters with; a ticketed space admits only ticket holders and guests.
+        An invitation puts someone on stage at their first entry only: one who left, or whom a
+        host removed, comes back as a listener (and asks to speak again)."""
         is_creator = user_id == space.creator_id
         invited = user_id in (space.invited_user_ids or [])
         if not (is_creator or invited or self.admission.admits(space, user_id)):
             raise TicketRequired()
         if is_creator:
             return HOST
-        return SPEAKER if invited and len(space.speaker_ids or ()) < MAX_SPEAKERS else LISTENER
+        return SPEAKER if invited and first_visit and len(space.speaker_ids or ()) < MAX_SPEAKERS else LISTENER
 
     def _enter(self, space: SpaceModel, user_id: str, role: str) -> ParticipantModel:
         failed = self._membership.enter(space.space_id, user_id, role)

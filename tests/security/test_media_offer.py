@@ -7,7 +7,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from tests.api.rooms_support import make_person, open_room
+from tests.api.rooms_support import make_host, make_person, open_room
 
 OFFER = {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "type": "offer"}
 
@@ -89,4 +89,21 @@ def test_a_newcomer_offers_as_a_listener(api, settings, media):
     fan = make_person(api, "fan")
     assert api.post(f"/v1/spaces/{room.space_id}/join", token=fan.token).status == 200
     assert _offer(api, room.space_id, fan.token).status == 200
+    assert _grant(settings, media.offers[-1][1])["role"] == "listener"
+
+
+@pytest.mark.parametrize("how", ["removed", "left"])
+def test_an_invited_speaker_who_was_removed_or_left_comes_back_as_a_listener(api, settings, media, how):
+    """An invitation seats someone on stage at their first entry only: a removal (or their own
+    leaving) is not undone by joining again."""
+    host, guest = make_host(api, "inviter"), make_person(api, "guest")
+    space_id = api.post("/v1/spaces", {"title": "Panel", "invited_user_ids": [guest.id]}, token=host.token).body["id"]
+    assert api.post(f"/v1/spaces/{space_id}/join", token=guest.token).body["participant"]["role"] == "speaker"
+    if how == "removed":
+        assert api.delete(f"/v1/spaces/{space_id}/participants/{guest.id}", token=host.token).status == 200
+    else:
+        assert api.post(f"/v1/spaces/{space_id}/leave", token=guest.token).status == 200
+    again = api.post(f"/v1/spaces/{space_id}/join", token=guest.token)
+    assert again.status == 200 and again.body["participant"]["role"] == "listener"
+    assert _offer(api, space_id, guest.token).status == 200
     assert _grant(settings, media.offers[-1][1])["role"] == "listener"
