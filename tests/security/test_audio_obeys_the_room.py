@@ -79,24 +79,36 @@ async def speaker_not_heard(ear: Peer, seconds: float = 2.0) -> None:
     assert silent_at(heard, SPEAKER_TONE), "the speaker is heard"
 
 
+def offer_held_after(decide: Callable[[], int], speaker: dict, held: dict, admitted: tuple[int, ...],
+                     then: Callable[[Peer], Awaitable[None]] | None = None) -> Callable[[aiohttp.ClientSession, Peer],
+                                                                                  Awaitable[None]]:
+    """The attack: the host ``decide``s against the speaker (the open connection goes quiet),
+    then the speaker offers again with what they held; it is answered one of ``admitted``
+    and, whatever happens next (``then``), the room does not hear them."""
+    async def attack(session: aiohttp.ClientSession, ear: Peer) -> None:
+        assert decide() == 200
+        await until(lambda: silent_at(ear.recent(0.6), SPEAKER_TONE), timeout=5, message="the open connection still heard")
+        status, body, again = await offer_as_joined(session, speaker, held, tone=SPEAKER_TONE)
+        try:
+            assert status in admitted, body
+            if then is not None:
+                await then(again)
+            await speaker_not_heard(ear)
+        finally:
+            await again.close()
+
+    return attack
+
+
 @pytest.mark.parametrize("ban", [True, False], ids=["banned", "removed"])
 def test_a_speaker_taken_out_of_the_room_who_offers_again_is_not_heard(stack, ban):
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
     tag = "ban" if ban else "rm"
     space_id, host, speaker, listener, held = on_stage(http, "Out", (f"{tag}_host", f"{tag}_speaker", f"{tag}_ear"))
-
-    async def attack(session: aiohttp.ClientSession, ear: Peer) -> None:
-        path = f"/v1/spaces/{space_id}/participants/{speaker['id']}" + ("?ban=true" if ban else "")
-        assert http.call("DELETE", path, token=host["token"])[0] == 200
-        await until(lambda: silent_at(ear.recent(0.6), SPEAKER_TONE), timeout=5, message="the open connection still heard")
-        status, body, again = await offer_as_joined(session, speaker, held, tone=SPEAKER_TONE)
-        try:
-            assert status in (403, 409), body  # banned / not in the space: the API admits them no more
-            await speaker_not_heard(ear)
-        finally:
-            await again.close()
-
-    run_room(http, space_id, host, speaker, listener, held, attack)
+    path = f"/v1/spaces/{space_id}/participants/{speaker['id']}" + ("?ban=true" if ban else "")
+    take_out = offer_held_after(lambda: http.call("DELETE", path, token=host["token"])[0], speaker, held,
+                                admitted=(403, 409))  # banned / not in the space: the API admits them no more
+    run_room(http, space_id, host, speaker, listener, held, take_out)
     http.call("POST", f"/v1/spaces/{space_id}/end", token=host["token"])
 
 
@@ -104,20 +116,13 @@ def test_a_demoted_speaker_who_offers_again_listens_and_is_not_heard(stack):
     http = Http(f"http://127.0.0.1:{stack.ports.api}")
     space_id, host, speaker, listener, held = on_stage(http, "Demoted", ("dm_host", "dm_speaker", "dm_ear"))
 
-    async def attack(session: aiohttp.ClientSession, ear: Peer) -> None:
-        status, _ = http.call("PUT", f"/v1/spaces/{space_id}/participants/{speaker['id']}", {"role": "listener"},
-                              token=host["token"])
-        assert status == 200
-        await until(lambda: silent_at(ear.recent(0.6), SPEAKER_TONE), timeout=5, message="the open connection still heard")
-        status, body, again = await offer_as_joined(session, speaker, held, tone=SPEAKER_TONE)
-        try:
-            assert status == 200, body  # still in the room: they may listen
-            await until(lambda: hears(again.recent(1.0), HOST_TONE), timeout=10, message="the demoted one hears the room")
-            await speaker_not_heard(ear)
-        finally:
-            await again.close()
+    async def listens(again: Peer) -> None:
+        await until(lambda: hears(again.recent(1.0), HOST_TONE), timeout=10, message="the demoted one hears the room")
 
-    run_room(http, space_id, host, speaker, listener, held, attack)
+    demote = offer_held_after(lambda: http.call("PUT", f"/v1/spaces/{space_id}/participants/{speaker['id']}",
+                                                {"role": "listener"}, token=host["token"])[0],
+                              speaker, held, admitted=(200,), then=listens)  # still in the room: they may listen
+    run_room(http, space_id, host, speaker, listener, held, demote)
     http.call("POST", f"/v1/spaces/{space_id}/end", token=host["token"])
 
 
