@@ -85,7 +85,8 @@ def _answer(app: Chalice, request: Request, get_response: Callable[[Request], Re
         if request.method == "OPTIONS":
             path = str((request.context or {}).get("resourcePath", ""))
             methods = sorted(app.routes[path]) if path in app.routes else []
-        response.headers.update(edge_headers(request_id, (request.headers or {}).get("origin"), methods))
+        origin = request.headers.get("origin") if request.headers is not None else None
+        response.headers.update(edge_headers(request_id, origin, methods))
         return response
     finally:
         logger.remove_keys(["request_id"])
