@@ -127,7 +127,7 @@ def test_expired_token_is_401(api, clock, settings):
     _, token = api.sign_up("expiry")
     clock.advance(seconds=settings.token_ttl_seconds + 1)
     reply = api.get("/v1/me", token=token)
-    assert reply.status == 401 and reply.error_code == "invalid_token"
+    assert reply.status == 401 and reply.error_code == "token_expired"
 
 
 def test_token_still_valid_just_before_expiry(api, clock, settings):

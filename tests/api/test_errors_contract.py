@@ -145,7 +145,9 @@ def _token(api: Api, handle: str = "tokens") -> str:
 def test_an_expired_session_token_is_token_expired(api: Api, clock, settings):
     token = _token(api)
     clock.advance(seconds=settings.token_ttl_seconds + 1)
-    _assert_envelope(api.get("/v1/me", token=token), 401, "token_expired")
+    reply = api.get("/v1/me", token=token)
+    assert (reply.status, reply.error_code) == (401, "token_expired")
+    _assert_envelope(reply, 401, "token_expired")
 
 
 def test_a_malformed_or_forged_session_token_is_invalid_token(api: Api, clock, settings):
@@ -155,7 +157,9 @@ def test_a_malformed_or_forged_session_token_is_invalid_token(api: Api, clock, s
     header, payload, signature = token.split(".")
     tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
     for bad in ("garbage", forged, tampered, token + "x"):
-        _assert_envelope(api.get("/v1/me", token=bad), 401, "invalid_token")
+        reply = api.get("/v1/me", token=bad)
+        assert (reply.status, reply.error_code) == (401, "invalid_token"), bad
+        _assert_envelope(reply, 401, "invalid_token")
     # A forged token is invalid, not expired, even once its time is up.
     clock.advance(seconds=settings.token_ttl_seconds + 1)
-    _assert_envelope(api.get("/v1/me", token=forged), 401, "invalid_token")
+    assert api.get("/v1/me", token=forged).error_code == "invalid_token"
