@@ -22,9 +22,9 @@ from chalicelib.wiring import services
 def websocket_connect(event: WebsocketEvent) -> Response | None:
     """Open a socket, or refuse the handshake: the refusal's HTTP status says why in general
     (401 the token: missing, invalid, expired or used — join again; 403 not in the space; 409
-    too many sockets) and its JSON body exactly (the error envelope, with the request id).
-    API Gateway refuses a WebSocket handshake only with a status from ``$connect``; the local
-    gateway answers both, as the README's "Realtime" says."""
+    too many sockets) and its JSON body exactly (the error envelope, with the request id). The
+    local gateway answers both as they are; what API Gateway passes on is in the README's
+    "Realtime"."""
     raw = event.to_dict()
     query = raw.get("queryStringParameters") or {}
     request_id = str((raw.get("requestContext") or {}).get("requestId") or uuid.uuid4())

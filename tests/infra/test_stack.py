@@ -384,3 +384,11 @@ def test_the_allowed_web_origins_are_a_deploy_setting(resources: dict):
     assert functions
     for function in functions:
         assert function["Properties"]["Environment"]["Variables"]["PARLOR_CORS_ORIGINS"] == ""
+
+
+def test_every_path_of_the_api_answers_its_preflight_through_the_app(resources: dict):
+    """API Gateway calls the API only for declared methods: each path declares OPTIONS, so a
+    browser's preflight reaches the app, which answers it for the allowed origins."""
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Api"]
+    paths = api["Properties"]["DefinitionBody"]["paths"]
+    assert paths and all("x-amazon-apigateway-integration" in methods.get("options", {}) for methods in paths.values())
