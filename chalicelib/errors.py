@@ -74,6 +74,53 @@ class Unavailable(DomainError):
         self.retry_after = retry_after
 
 
+# What the HTTP edge answers itself (chalicelib/api/edge.py), and API Gateway for the REST API
+# (its Gateway Responses, infra/parlor_stack.py), in the same envelope.
+class RouteNotFound(NotFound):
+    code = "route_not_found"
+    default_message = "No such route."
+
+
+class MethodNotAllowed(DomainError):
+    status = 405
+    code = "method_not_allowed"
+    default_message = "This route does not take that method."
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    default_message = "Send JSON (Content-Type: application/json)."
+
+
+class GatewayRefused(DomainError):
+    """API Gateway refused the request before it reached the API (its message says why)."""
+
+    status = 400
+    code = "request_refused"
+    default_message = "The request was refused."
+
+
+class InternalError(DomainError):
+    status = 500
+    code = "internal_error"
+    default_message = "Something went wrong on our side."
+
+
+class TokenExpired(Unauthorized):
+    """A session token that was valid and has expired: sign in (or refresh) again."""
+
+    code = "token_expired"
+    default_message = "The token has expired."
+
+
+class InvalidToken(Unauthorized):
+    """A session token that is malformed, forged or not a session token at all."""
+
+    code = "invalid_token"
+    default_message = "The token is invalid."
+
+
 # Accounts and the social graph.
 class HandleTaken(Conflict):
     code = "handle_taken"

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     host_min_followers: int = 600
     max_body_bytes: int = 16 * 1024
     api_url: str = "http://127.0.0.1:8000"
+    # Web origins allowed to call the REST API from a browser (CORS), e.g.
+    # "https://app.example.com, http://127.0.0.1:8080"; none by default (the local stack allows
+    # its web origin). "*" allows any origin.
+    cors_origins: CommaList = ()
     # Ed25519 private key (PEM) that signs media tokens; workers get the public half (the API
     # passes it to each worker it launches). Without a PEM the key is derived from
     # ``media_token_seed`` (Secrets Manager cannot generate a key pair, but it can a seed):
@@ -107,7 +111,8 @@ class Settings(BaseSettings):
     ws_management_url_param: str = ""
     api_url_param: str = ""
 
-    @field_validator("ecs_subnets", "ecs_security_groups", "turn_urls", "generated_secret_arns", mode="before")
+    @field_validator("ecs_subnets", "ecs_security_groups", "turn_urls", "generated_secret_arns", "cors_origins",
+                     mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value

@@ -12,6 +12,7 @@ seed (the API derives its Ed25519 key from it); a person sets only Stripe's two 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -27,6 +28,15 @@ from aws_cdk import aws_ssm as ssm
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from chalicelib.api.edge import EXPOSED_HEADERS
+from chalicelib.errors import (
+    DomainError,
+    GatewayRefused,
+    InternalError,
+    RateLimited,
+    RouteNotFound,
+    UnsupportedMediaType,
+)
 from chalicelib.gateways.launchers import task_family
 from chalicelib.settings import Settings
 from infra import derive
@@ -41,6 +51,35 @@ SECRETS_TO_SET = ("stripe_api_key", "stripe_webhook_secret")
 # Secrets the stack generates, each into its own Secrets Manager secret (a generator makes one key per secret).
 SECRETS_GENERATED = ("jwt_secret", "service_secret", "media_token_seed")
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER, "B": dynamodb.AttributeType.BINARY}
+
+
+# API Gateway's own answers (response type -> status, error), in the API's envelope. The default
+# 4XX/5XX keep API Gateway's status and message; the rest are what a client should see.
+GATEWAY_ERRORS: dict[str, tuple[int | None, type[DomainError], str | None]] = {
+    "MISSING_AUTHENTICATION_TOKEN": (RouteNotFound.status, RouteNotFound, None),  # no such path or method
+    "UNSUPPORTED_MEDIA_TYPE": (UnsupportedMediaType.status, UnsupportedMediaType, None),
+    "THROTTLED": (RateLimited.status, RateLimited, None),
+    "DEFAULT_4XX": (None, GatewayRefused, "$context.error.message"),
+    "DEFAULT_5XX": (None, InternalError, None),
+}
+
+
+def gateway_responses() -> dict[str, dict]:
+    """``x-amazon-apigateway-gateway-responses`` for ``GATEWAY_ERRORS``."""
+    responses = {}
+    for kind, (status, error, message) in GATEWAY_ERRORS.items():
+        # $context.requestId and $context.error.message are filled in by API Gateway (no VTL).
+        body = json.dumps({"error": {"code": error.code, "message": message or error.default_message,
+                                     "request_id": "$context.requestId"}})
+        response: dict = {
+            "responseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+                                   "gatewayresponse.header.Access-Control-Expose-Headers": f"'{EXPOSED_HEADERS}'"},
+            "responseTemplates": {"application/json": body},
+        }
+        if status is not None:
+            response["statusCode"] = str(status)
+        responses[kind] = response
+    return responses
 
 
 def _attribute(key: tuple[str, str]) -> dynamodb.Attribute:
@@ -87,7 +126,9 @@ class ParlorStack(cdk.Stack):
                 media_launcher="ecs", ecs_cluster=cluster.cluster_name, ecs_task_definition=task.task_definition_arn,
                 ecs_container=WORKER_CONTAINER, ecs_subnets=[s.subnet_id for s in subnets],
                 ecs_security_groups=[group.security_group_id], sns_apns_arn=apns_arn, sns_fcm_arn=fcm_arn,
-                turn_urls=self.turn.urls, turn_secret_arn=self.turn.secret.secret_arn),
+                turn_urls=self.turn.urls, turn_secret_arn=self.turn.secret.secret_arn,
+                # Web origins allowed to call the API from a browser: `cdk deploy -c cors_origins=https://a,https://b`.
+                cors_origins=self.node.try_get_context("cors_origins") or ""),
         })
         # The Lambdas cannot reference their own APIs in their environment (a cycle), so the
         # URLs go through SSM and are read once at cold start (chalicelib.settings).
@@ -99,6 +140,7 @@ class ParlorStack(cdk.Stack):
                                                               "${AWS::URLSuffix}/" + API_STAGE))
         self._grant_api(role, task, cluster, ws_url, api_url, [a for a in (apns_arn, fcm_arn) if a])
         self._report_batch_item_failures()
+        self._gateway_responses()
         self._watch_worker_tasks(cluster)
         cdk.CfnOutput(self, "RestApiUrlOutput", value=api_url.string_value)
         cdk.CfnOutput(self, "WebsocketUrlOutput", value=cdk.Fn.sub("wss://${WebsocketAPI}.execute-api.${AWS::Region}."
@@ -150,6 +192,21 @@ class ParlorStack(cdk.Stack):
         for function, event in derive.queue_event_sources():
             self.api.get_resource(function).add_property_override(
                 f"Events.{event}.Properties.FunctionResponseTypes", ["ReportBatchItemFailures"])
+
+    def _gateway_responses(self) -> None:
+        """API Gateway answers some requests itself, without calling the API: a path or method no
+        route has (by default 403 "Missing Authentication Token"), a body it will not take,
+        throttling, a failed integration. Each is given the API's error envelope
+        (chalicelib/api/edge.py) with the request id, and a status that says what happened.
+        They go into the API's definition (``x-amazon-apigateway-gateway-responses``) rather
+        than as separate AWS::ApiGateway::GatewayResponse resources: a change to the definition
+        redeploys the stage, a separate resource would only take effect at the next deployment.
+
+        Their headers can only be constant or copied from the request: these answers allow any
+        origin to read them (they say nothing about the caller), and carry the request id in
+        the body and in API Gateway's own ``x-amzn-RequestId`` header."""
+        self.api.get_resource("RestAPI").add_property_override(
+            "DefinitionBody.x-amazon-apigateway-gateway-responses", gateway_responses())
 
     def _generated_secret(self, name: str) -> secretsmanager.Secret:
         variable = Settings.env_name(name)

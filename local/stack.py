@@ -50,10 +50,13 @@ class Ports:
     stripe: int = 12111
     media_base: int = 9000
     turn: int = 3478
+    # Where a web client is served from in development: nothing here listens on it, it names
+    # the origin the API allows by default (CORS, ``PARLOR_CORS_ORIGINS``).
+    web: int = 8080
     # The variable that moves each port.
     ENV: ClassVar[dict[str, str]] = {"api": "PARLOR_API_PORT", "ws": "PARLOR_WS_PORT", "moto": "PARLOR_MOTO_PORT",
                                      "stripe": "STRIPE_STANDIN_PORT", "media_base": "PARLOR_MEDIA_BASE_PORT",
-                                     "turn": "PARLOR_TURN_PORT"}
+                                     "turn": "PARLOR_TURN_PORT", "web": "PARLOR_WEB_PORT"}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -140,7 +143,9 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
         stripe_api_base=f"http://127.0.0.1:{ports.stripe}", stripe_api_key=generated["stripe_api_key"],
         stripe_webhook_secret=generated["stripe_webhook_secret"],
         # Every local client, the e2e tests and benches included, signs up from 127.0.0.1.
-        sign_ups_per_address=100_000)
+        sign_ups_per_address=100_000,
+        # A web client served in development may call the API from the browser.
+        cors_origins=[f"http://127.0.0.1:{ports.web}", f"http://localhost:{ports.web}"])
     wiring = Settings.environment(
         api_url=f"http://127.0.0.1:{ports.api}", media_base_port=ports.media_base,
         media_token_private_key=private_key, media_token_public_key=public_key,

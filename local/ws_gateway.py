@@ -56,8 +56,11 @@ class Gateway:
         response = await self._invoke("$connect", event)
         status = int((response or {}).get("statusCode", 200))
         if status >= 300:
-            # API Gateway refuses the upgrade when $connect answers non-2xx.
-            return web.Response(status=403 if status in (401, 403) else status, text=(response or {}).get("body") or "")
+            # The upgrade is refused with $connect's answer: its status and its body (the error
+            # envelope, which says why), and its headers (X-Request-Id).
+            answer = response or {}
+            headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items()}
+            return web.Response(status=status, body=(answer.get("body") or "").encode(), headers=headers)
         ws = web.WebSocketResponse(heartbeat=15)
         await ws.prepare(request)
         self.sockets[connection_id] = Socket(ws, request.remote or "", request.headers.get("User-Agent", ""))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from chalice import Chalice
 
 from chalicelib.api import accounts, chat, internal, jobs, media_tasks, notifications, openapi, realtime, rooms, social, spaces, ticketing
+from chalicelib.api.edge import register as register_edge
 from chalicelib.api.routing import Router
 from chalicelib.settings import Settings
 
@@ -22,6 +23,7 @@ def create_app(settings: Settings) -> Chalice:
     app = Chalice(app_name="parlor")
     for router in ROUTERS:
         app.register_blueprint(router.blueprint)
+    register_edge(app)  # after every route: it gives each path its preflight
     realtime.register(app, settings)
     jobs.register(app, settings)
     media_tasks.register(app, settings)

@@ -17,8 +17,9 @@ _ERROR_SCHEMA = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["code", "message", "request_id"],
+            # request_id: the answer's X-Request-Id (chalicelib/api/edge.py).
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"}},
         }
     },
 }

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from chalice import Chalice, Response
 from chalice.app import SQSEvent, WebsocketEvent
 
 from chalicelib.api.batches import each_job
+from chalicelib.api.edge import REQUEST_ID_HEADER
 from chalicelib.errors import DomainError
 from chalicelib.gateways.queues import Queue
 from chalicelib.logs import logger
@@ -18,12 +20,24 @@ from chalicelib.wiring import services
 
 
 def websocket_connect(event: WebsocketEvent) -> Response | None:
-    query = event.to_dict().get("queryStringParameters") or {}
+    """Open a socket, or refuse the handshake: the refusal's HTTP status says why in general
+    (401 the token: missing, invalid, expired or used — join again; 403 not in the space; 409
+    too many sockets) and its JSON body exactly (the error envelope, with the request id). The
+    local gateway answers both as they are; what API Gateway passes on is in the README's
+    "Realtime"."""
+    raw = event.to_dict()
+    query = raw.get("queryStringParameters") or {}
+    request_id = str((raw.get("requestContext") or {}).get("requestId") or uuid.uuid4())
+    logger.append_keys(request_id=request_id)
     try:
         services().realtime.connect(event.connection_id, query.get("token"))
     except DomainError as exc:
-        logger.info("socket refused", extra={"code": exc.code})
-        return Response(body=json.dumps({"error": {"code": exc.code, "message": exc.message}}), status_code=exc.status)
+        logger.info("socket refused", extra={"code": exc.code, "status": exc.status})
+        body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
+        return Response(body=json.dumps(body), status_code=exc.status,
+                        headers={"Content-Type": "application/json", REQUEST_ID_HEADER: request_id})
+    finally:
+        logger.remove_keys(["request_id"])
     return None
 
 

@@ -3,8 +3,8 @@
 Every route is declared through a ``Router``: it authenticates the bearer token (a valid
 session token of a user who still exists), validates the body against a pydantic model,
 calls the handler, serializes the result and turns domain errors into
-``{"error": {"code", "message"}}``. The same declarations feed ``/openapi.json``, so the
-spec cannot drift from the code.
+``{"error": {"code", "message"}}`` (``edge.py`` adds the request id, and CORS, to every
+answer). The same declarations feed ``/openapi.json``, so the spec cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -119,9 +119,8 @@ _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urle
 def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, str]) -> Response:
     from chalicelib.wiring import services  # the single wiring point, built on first use
 
-    context: dict[str, Any] = dict(request.context or {})
-    request_id = str(context.get("requestId", ""))
-    logger.append_keys(request_id=request_id, route=f"{spec.method} {spec.path}")
+    # The request id is in the log keys already (chalicelib/api/edge.py, around every answer).
+    logger.append_keys(route=f"{spec.method} {spec.path}")
     try:
         container = services()
         call = Call(request=request, params=params, headers=dict(request.headers or {}))
@@ -146,7 +145,7 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
         logger.exception("unhandled error")
         return _json_response(500, {"error": {"code": "internal_error", "message": "Something went wrong on our side."}})
     finally:
-        logger.remove_keys(["request_id", "route"])
+        logger.remove_keys(["route"])
 
 
 def _answer_once(idempotency: Idempotency, key: str, request: Request, spec: RouteSpec, fn: Handler, call: Call) -> Response:

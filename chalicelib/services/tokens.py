@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 
 from chalicelib.clock import Clock, millis
-from chalicelib.errors import Unauthorized
+from chalicelib.errors import InvalidToken, TokenExpired, Unauthorized
 from chalicelib.ids import new_id
 from chalicelib.settings import InsecureSettings, Settings
 from parlor_contract.media import MEDIA_GRANT_SECONDS, MEDIA_TOKEN_ALGORITHM, MediaGrant, Role
@@ -31,11 +31,15 @@ class SessionTokens:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> str:
-        """The user id in a valid, unexpired, untampered session token; otherwise 401."""
+        """The user id in a valid, unexpired, untampered session token; otherwise 401
+        ``token_expired`` (it was ours and is too old: sign in again) or ``invalid_token``
+        (malformed, forged, or not a session token)."""
         try:
             claims = self._decode(token)
+        except jwt.ExpiredSignatureError as exc:  # raised only after the signature checked out
+            raise TokenExpired("The token has expired; sign in again.") from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized("The token is invalid or expired.", code="invalid_token") from exc
+            raise InvalidToken("The token is invalid.") from exc
         return str(claims["sub"])
 
     def _decode(self, token: str) -> dict:
@@ -97,7 +101,7 @@ class RoomTokens:
         except jwt.PyJWTError as exc:
             raise Unauthorized("The realtime token is invalid.", code="invalid_token") from exc
         if int(claims["exp"]) <= int(self._clock.now().timestamp()):
-            raise Unauthorized("The realtime token has expired.", code="invalid_token")
+            raise TokenExpired("The realtime token has expired; join again for a fresh one.")
         return claims
 
 

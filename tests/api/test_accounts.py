@@ -80,7 +80,8 @@ def test_sign_in_failures_do_not_reveal_whether_the_handle_exists(api):
     wrong_password = api.post("/v1/sessions", {"handle": "real_user", "password": "wrong-password"})
     no_such_handle = api.post("/v1/sessions", {"handle": "ghost_user", "password": "wrong-password"})
     assert wrong_password.status == no_such_handle.status == 401
-    assert wrong_password.body == no_such_handle.body
+    # The same answer but for the request id, which differs for every request.
+    assert {**wrong_password.body["error"], "request_id": ""} == {**no_such_handle.body["error"], "request_id": ""}
     assert wrong_password.error_code == "invalid_credentials"
 
 
@@ -127,7 +128,7 @@ def test_expired_token_is_401(api, clock, settings):
     _, token = api.sign_up("expiry")
     clock.advance(seconds=settings.token_ttl_seconds + 1)
     reply = api.get("/v1/me", token=token)
-    assert reply.status == 401 and reply.error_code == "invalid_token"
+    assert reply.status == 401 and reply.error_code == "token_expired"
 
 
 def test_token_still_valid_just_before_expiry(api, clock, settings):

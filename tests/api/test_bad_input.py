@@ -50,7 +50,8 @@ def test_a_path_id_that_cannot_name_anything_is_not_found_and_changes_nothing(ap
             path = path.replace(f"{{{param}}}", bad if param == name else value)
         reply = api.call(spec.method, path, body=VALID_BODIES.get(spec.path, {}) if spec.body else None,
                          token=room.host.token)
-        if reply.status != 404 or reply.error_code != NOT_FOUND_CODES[name] or set(reply.body["error"]) != {"code", "message"}:
+        envelope = {"code", "message", "request_id"}
+        if reply.status != 404 or reply.error_code != NOT_FOUND_CODES[name] or set(reply.body["error"]) != envelope:
             wrong.append((spec.method, spec.path, name, len(bad), reply.status, reply.body))
     assert not wrong
     assert _snapshot() == before

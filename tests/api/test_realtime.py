@@ -74,13 +74,41 @@ def _connect_event(connection_id: str, token: str) -> dict:
 
 
 
-def test_a_bad_token_is_refused(rt, gateway):
+def _refusal(url: str) -> tuple[int, dict, dict]:
+    """A refused handshake's status, JSON body and headers, as a real client reads them."""
     with pytest.raises(InvalidStatus) as refused:
-        connect(f"ws://127.0.0.1:{gateway.port}/?token=forged", open_timeout=5)
-    assert refused.value.response.status_code == 403
-    with pytest.raises(InvalidStatus):
-        connect(f"ws://127.0.0.1:{gateway.port}/", open_timeout=5)
+        connect(url, open_timeout=5)
+    response = refused.value.response
+    return response.status_code, json.loads(response.body), {k.lower(): v for k, v in response.headers.raw_items()}
+
+
+def _assert_refused(url: str, status: int, code: str) -> None:
+    got_status, body, headers = _refusal(url)
+    assert (got_status, body["error"]["code"]) == (status, code), body
+    assert body["error"]["message"] and body["error"]["request_id"] == headers["x-request-id"]
+    assert headers["content-type"].startswith("application/json")
+
+
+def test_a_refused_handshake_says_why(rt, gateway, clock):
+    base = f"ws://127.0.0.1:{gateway.port}"
+    _assert_refused(f"{base}/", 401, "missing_token")
+    _assert_refused(f"{base}/?token=forged", 401, "invalid_token")
     assert ConnectionModel.count() == 0
+
+    room = open_room(rt)
+    joined = rt.post(f"/v1/spaces/{room.space_id}/join", token=room.listener.token).body
+    url = f"{joined['realtime']['url']}/?token={joined['realtime']['token']}"
+    with connect(url, open_timeout=10):
+        pass
+    _assert_refused(url, 401, "token_used")
+
+    fresh = rt.post(f"/v1/spaces/{room.space_id}/join", token=room.listener.token).body["realtime"]
+    rt.post(f"/v1/spaces/{room.space_id}/leave", token=room.listener.token)
+    _assert_refused(f"{fresh['url']}/?token={fresh['token']}", 403, "not_in_space")
+
+    rejoined = rt.post(f"/v1/spaces/{room.space_id}/join", token=room.listener.token).body["realtime"]
+    clock.advance(seconds=3600)
+    _assert_refused(f"{rejoined['url']}/?token={rejoined['token']}", 401, "token_expired")
 
 
 def test_room_events_chat_and_direct_messages(rt, clock):

@@ -355,3 +355,40 @@ def test_the_api_hands_out_the_relay_and_reads_its_secret_by_reference(resources
         urls = json.dumps(env["PARLOR_TURN_URLS"])
         assert "turn:" in urls and "3478?transport=udp" in urls and "3478?transport=tcp" in urls and "DNSName" in urls
         assert "PARLOR_TURN_SECRET_ARN" in env and "PARLOR_TURN_SECRET" not in env
+
+
+def test_api_gateways_own_errors_use_the_api_envelope_and_an_unknown_route_is_404(resources: dict):
+    """API Gateway answers an unknown path or method (403 "Missing Authentication Token", echoing
+    the caller's Authorization header), a refused content type, throttling and its own failures
+    without calling the API: the Gateway Responses put them in ``{"error": {code, message,
+    request_id}}`` with the request id, and let a browser read them."""
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Api"]
+    responses = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    expected = {"MISSING_AUTHENTICATION_TOKEN": ("404", "route_not_found"), "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type"),
+                "THROTTLED": ("429", "rate_limited"), "DEFAULT_4XX": (None, "request_refused"), "DEFAULT_5XX": (None, "internal_error")}
+    assert set(responses) == set(expected)
+    for kind, (status, code) in expected.items():
+        response = responses[kind]
+        assert response.get("statusCode") == status, kind
+        body = json.loads(response["responseTemplates"]["application/json"])
+        assert body["error"]["code"] == code and body["error"]["request_id"] == "$context.requestId", kind
+        assert body["error"]["message"] and "Authentication Token" not in body["error"]["message"], kind
+        assert response["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'", kind
+        assert "X-Request-Id" in response["responseParameters"]["gatewayresponse.header.Access-Control-Expose-Headers"]
+
+
+
+def test_the_allowed_web_origins_are_a_deploy_setting(resources: dict):
+    """``cdk deploy -c cors_origins=...`` sets them; none by default (no browser origin may call)."""
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions
+    for function in functions:
+        assert function["Properties"]["Environment"]["Variables"]["PARLOR_CORS_ORIGINS"] == ""
+
+
+def test_every_path_of_the_api_answers_its_preflight_through_the_app(resources: dict):
+    """API Gateway calls the API only for declared methods: each path declares OPTIONS, so a
+    browser's preflight reaches the app, which answers it for the allowed origins."""
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Api"]
+    paths = api["Properties"]["DefinitionBody"]["paths"]
+    assert paths and all("x-amazon-apigateway-integration" in methods.get("options", {}) for methods in paths.values())

@@ -83,11 +83,11 @@ def test_the_gateway_never_logs_the_realtime_token(start):
     for path in ("/", "/dev"):
         with pytest.raises(InvalidStatus) as refused:
             connect(f"ws://127.0.0.1:{port}{path}?token={token}", open_timeout=10)
-        assert refused.value.response.status_code == 403
+        assert refused.value.response.status_code == 401  # the handshake says why: README "Realtime"
 
     requests = access_lines(log, 2)
     assert token.split(".")[1] not in log.read_text()  # not the token, nor its claims
-    assert [(r["message"], r["path"], r["status"]) for r in requests] == [("request", "/", 403), ("request", "/dev", 403)]
+    assert [(r["message"], r["path"], r["status"]) for r in requests] == [("request", "/", 401), ("request", "/dev", 401)]
     lines = json_lines(log)
     # The app's own logger (Powertools, service "parlor") says why; the gateway's lines say it is the gateway.
     assert {line["service"] for line in lines} <= {"local-ws-gateway", "parlor"}

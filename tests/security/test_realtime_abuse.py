@@ -136,7 +136,7 @@ def test_a_realtime_token_opens_one_socket_and_a_reconnect_joins_again(rt):
     first = _open(realtime)
     with pytest.raises(InvalidStatus) as refused:
         _open(realtime)  # the same token again: API Gateway refuses the upgrade
-    assert refused.value.response.status_code == 403
+    assert refused.value.response.status_code == 401  # and the body says token_used (README "Realtime")
     assert _invoke_connect("replayed-connection", realtime["token"]) == (401, "token_used")
     assert ConnectionModel.count() == 1
     assert events_before_pong(first) == []  # the first socket is unharmed
