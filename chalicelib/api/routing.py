@@ -131,9 +131,9 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
         _check_path_ids(params)
         raw = _raw_body(request, container.settings.max_body_bytes)
         call.raw_body = raw
+        call.query = _parse_query(request, spec.query)
         if spec.body is not None:
             call.body = _parse_body(raw, spec.body)
-        call.query = _parse_query(request, spec.query)
         if spec.idempotent and (key := call.headers.get("idempotency-key")) is not None:
             return _answer_once(container.idempotency, key, request, spec, fn, call)
         result = fn(call)
