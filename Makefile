@@ -9,7 +9,7 @@ INFRA_VENV := infra/.venv
 INFRA_PY := $(INFRA_VENV)/bin/python
 INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn
+.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ typecheck: install
 
 test: install coturn lint typecheck
 	$(PY) -m pytest -q -n 2
+
+# The AsyncAPI Initiative's JSON schema of AsyncAPI 2.6, which tests/contract/test_asyncapi.py
+# validates /asyncapi.json against offline; refreshed from npm's @asyncapi/specs (needs npm).
+ASYNCAPI_SPECS ?= 6.11.1
+asyncapi-schema:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent @asyncapi/specs@$(ASYNCAPI_SPECS) >/dev/null \
+	  && tar xzf asyncapi-specs-$(ASYNCAPI_SPECS).tgz \
+	  && cp 'package/schemas/2.6.0-without-$$id.json' $(CURDIR)/tests/contract/schemas/asyncapi-2.6.0.json \
+	  && rm -rf $$tmp
 
 bench: install
 	$(PY) -m bench $(if $(QUICK),--quick,)

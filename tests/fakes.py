@@ -8,6 +8,7 @@ from chalicelib.errors import Unavailable
 from chalicelib.events import RoomEvent
 from chalicelib.gateways.media import MediaEndpoint
 from parlor_contract.media import ControlAction
+from tests.realtime_contract import check_event
 
 
 class RecordingPublisher:
@@ -15,6 +16,7 @@ class RecordingPublisher:
         self.events: list[RoomEvent] = []
 
     def publish(self, event: RoomEvent) -> None:
+        check_event(event.wire())  # every event a test publishes is as /asyncapi.json says
         self.events.append(event)
 
     def types(self, space_id: str | None = None) -> list[str]:

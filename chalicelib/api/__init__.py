@@ -5,13 +5,27 @@ from __future__ import annotations
 
 from chalice import Chalice
 
-from chalicelib.api import accounts, chat, internal, jobs, media_tasks, notifications, openapi, realtime, rooms, social, spaces, ticketing
+from chalicelib.api import (
+    accounts,
+    asyncapi,
+    chat,
+    internal,
+    jobs,
+    media_tasks,
+    notifications,
+    openapi,
+    realtime,
+    rooms,
+    social,
+    spaces,
+    ticketing,
+)
 from chalicelib.api.edge import register as register_edge
 from chalicelib.api.routing import Router
 from chalicelib.settings import Settings
 
 ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, chat.router, notifications.router,
-                         ticketing.router, internal.router, openapi.router]
+                         ticketing.router, internal.router, openapi.router, asyncapi.router]
 
 
 def create_app(settings: Settings) -> Chalice:

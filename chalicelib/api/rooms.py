@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import PageQuery, Strict
+from chalicelib.api.schemas import PageQuery, Query, Strict
 from chalicelib.errors import Forbidden
 from chalicelib.models.audit import AuditEntryModel
 from chalicelib.models.participants import COHOST, HOST, LISTENER, SPEAKER, ParticipantModel
@@ -65,25 +65,34 @@ class JoinOut(BaseModel):
     realtime: Connection
 
 
+class ParticipantsQuery(PageQuery):
+    role: Literal["host", "cohost", "speaker", "listener"] | None = None
+    limit: int = Field(default=100, ge=1, le=100, description="listeners per page; the stage comes whole")
+
+
 class ParticipantsOut(BaseModel):
+    """One page, grouped by role: the stage whole on the first page, then listeners a page at a
+    time. The counts are the whole room's."""
+
     hosts: list[ParticipantOut]
     cohosts: list[ParticipantOut]
     speakers: list[ParticipantOut]
     listeners: list[ParticipantOut]
     participant_count: int
+    listener_count: int
+    next_cursor: str | None
 
 
 class SpeakRequestsOut(BaseModel):
     requests: list[ParticipantOut]
+    next_cursor: str | None
 
 
 class SetRoleIn(Strict):
     role: Literal["cohost", "speaker", "listener"]
 
 
-class RemoveQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class RemoveQuery(Query):
     ban: bool = False
 
 
@@ -144,12 +153,15 @@ def leave(call: Call) -> Done:
     return Done(ok=services().rooms.leave(call.me, call.params["space_id"]))
 
 
-@router.route("GET", "/v1/spaces/{space_id}/participants", summary="Who is in the room, by role", response=ParticipantsOut)
+@router.route("GET", "/v1/spaces/{space_id}/participants", summary="Who is in the room, by role", query=ParticipantsQuery,
+              response=ParticipantsOut)
 def participants(call: Call) -> ParticipantsOut:
-    people = [participant_out(p) for p in services().rooms.participants(call.params["space_id"])]
-    by = {role: [p for p in people if p.role == role] for role in (HOST, COHOST, SPEAKER, LISTENER)}
+    q: ParticipantsQuery = call.query
+    page = services().rooms.participants(call.params["space_id"], q.role, q.cursor, q.limit)
+    by = {role: [participant_out(p) for p in page.participants if p.role == role] for role in (HOST, COHOST, SPEAKER, LISTENER)}
     return ParticipantsOut(hosts=by[HOST], cohosts=by[COHOST], speakers=by[SPEAKER], listeners=by[LISTENER],
-                           participant_count=len(people))
+                           participant_count=int(page.space.participant_count),
+                           listener_count=int(page.space.listener_count), next_cursor=page.next_cursor)
 
 
 @router.route("POST", "/v1/spaces/{space_id}/speak-requests", summary="Raise your hand", response=ParticipantOut)
@@ -162,10 +174,11 @@ def lower_hand(call: Call) -> ParticipantOut:
     return participant_out(services().rooms.lower_hand(call.me, call.params["space_id"]))
 
 
-@router.route("GET", "/v1/spaces/{space_id}/speak-requests", summary="Raised hands (hosts)", response=SpeakRequestsOut)
+@router.route("GET", "/v1/spaces/{space_id}/speak-requests", summary="Raised hands, oldest first (hosts)", query=PageQuery,
+              response=SpeakRequestsOut)
 def speak_requests(call: Call) -> SpeakRequestsOut:
-    raised = services().rooms.speak_requests(call.me, call.params["space_id"])
-    return SpeakRequestsOut(requests=[participant_out(p) for p in raised])
+    raised, cursor = services().rooms.speak_requests(call.me, call.params["space_id"], call.query.cursor, call.query.limit)
+    return SpeakRequestsOut(requests=[participant_out(p) for p in raised], next_cursor=cursor)
 
 
 @router.route("PUT", "/v1/spaces/{space_id}/participants/{user_id}", summary="Approve, invite, demote, name a co-host",

@@ -130,10 +130,9 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
         _check_path_ids(params)
         raw = _raw_body(request, container.settings.max_body_bytes)
         call.raw_body = raw
+        call.query = _parse_query(request, spec.query)
         if spec.body is not None:
             call.body = _parse_body(raw, spec.body)
-        if spec.query is not None:
-            call.query = _parse_query(request, spec.query)
         if spec.idempotent and (key := call.headers.get("idempotency-key")) is not None:
             return _answer_once(container.idempotency, key, request, spec, fn, call)
         result = fn(call)
@@ -208,16 +207,23 @@ def _parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
         raise ValidationFailed(_describe(exc)) from exc
 
 
-def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+def _parse_query(request: Request, model: type[BaseModel] | None) -> BaseModel | None:
+    """The query string as the route's model (which forbids unknown parameters, see
+    ``schemas.Query``); a route without one takes no parameter at all."""
+    params = dict(request.query_params or {})
+    if model is None:
+        if params:
+            raise ValidationFailed(f"{sorted(params)[0]}: unknown query parameter")
+        return None
     try:
-        return model.model_validate(dict(request.query_params or {}))
+        return model.model_validate(params)
     except ValidationError as exc:
-        raise ValidationFailed(_describe(exc)) from exc
+        raise ValidationFailed(_describe(exc, unknown="unknown query parameter")) from exc
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, unknown: str | None = None) -> str:
     parts = []
     for err in exc.errors(include_url=False)[:5]:
         where = ".".join(str(p) for p in err.get("loc", ())) or "body"
-        parts.append(f"{where}: {err.get('msg')}")
+        parts.append(f"{where}: {unknown if unknown and err.get('type') == 'extra_forbidden' else err.get('msg')}")
     return "; ".join(parts)

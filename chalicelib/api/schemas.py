@@ -20,8 +20,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Query(BaseModel):
+    """Query strings: an unknown parameter is an error (400 naming it), as an unknown body
+    field is; a typo such as ``?limt=5`` must not silently return the default. Every route's
+    query model derives from this one (tests/api/test_queries.py checks it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageQuery(Query):
+    """Every list pages the same way: ``?cursor=`` (the ``next_cursor`` of the page before) and ``?limit=``."""
 
     cursor: str | None = Field(default=None, max_length=2048)
     limit: int = Field(default=50, ge=1, le=100)

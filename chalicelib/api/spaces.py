@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, WithJsonSchema, model_validator
 
-from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import Id, Strict
+from chalicelib.api.routing import PATH_ID_MAX_LENGTH, Call, Router
+from chalicelib.api.schemas import Id, PageQuery, Strict
 from chalicelib.models.spaces import SpaceModel
+from chalicelib.services.search import SpaceFilter
 from chalicelib.services.spaces import NewSpace, SpaceEdit, TicketTerms
 from chalicelib.text import LanguageTag, SearchText, Title, Topic
 from chalicelib.wiring import services
@@ -37,14 +38,46 @@ class EditSpaceIn(Strict):
     topics: list[Topic] | None = Field(default=None, max_length=3)
 
 
-class SearchQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+MAX_IDS = 100  # as the X API (and one DynamoDB BatchGetItem)
+MAX_CREATOR_IDS = 25  # one index query each per page
 
+
+def _id_list(most: int) -> Any:
+    """A comma-separated list of ids (``?ids=a,b,c``): 1 to ``most`` distinct ids, each a bounded id."""
+
+    def split(value: Any) -> list[str]:
+        if not isinstance(value, str):
+            raise ValueError("a comma-separated list of ids")
+        ids = list(dict.fromkeys(part.strip() for part in value.split(",")))
+        if not all(0 < len(i) <= PATH_ID_MAX_LENGTH for i in ids):
+            raise ValueError(f"ids are comma-separated, each 1 to {PATH_ID_MAX_LENGTH} characters")
+        if len(ids) > most:
+            raise ValueError(f"at most {most} ids")
+        return ids
+
+    # Declared as the string it is on the wire; parsed into the list it means.
+    return Annotated[list[str], BeforeValidator(split),
+                     WithJsonSchema({"type": "string", "description": f"comma-separated ids, up to {most}"})]
+
+
+class SearchQuery(PageQuery):
+    """``ids`` is a lookup and stands alone; the other parameters combine (all must match)."""
+
+    ids: _id_list(MAX_IDS) | None = None  # type: ignore[valid-type]
+    creator_ids: _id_list(MAX_CREATOR_IDS) | None = None  # type: ignore[valid-type]
+    creator_id: Id | None = Field(default=None, description="one creator (creator_ids takes several)")
     state: Literal["scheduled", "live", "ended", "canceled"] | None = None
-    creator_id: str | None = Field(default=None, max_length=64)
-    q: SearchText | None = Field(default=None, min_length=1, max_length=70)
-    cursor: str | None = Field(default=None, max_length=2048)
+    topic: Topic | None = None
+    lang: LanguageTag | None = None
+    q: SearchText | None = Field(default=None, min_length=1, max_length=70, description="a piece of the title")
     limit: int = Field(default=20, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _ids_stand_alone(self) -> SearchQuery:
+        others = sorted(self.model_fields_set - {"ids"})
+        if self.ids is not None and others:
+            raise ValueError(f"ids is a lookup of up to {MAX_IDS} spaces and takes no other parameter (got {others[0]})")
+        return self
 
 
 class TicketTermsOut(BaseModel):
@@ -116,7 +149,11 @@ def create_space(call: Call) -> SpaceOut:
 @router.route("GET", "/v1/spaces", summary="Search and list spaces", query=SearchQuery, response=SpacesPage)
 def search_spaces(call: Call) -> SpacesPage:
     q: SearchQuery = call.query
-    page = services().search.spaces(q.state, q.creator_id, q.q, q.cursor, q.limit)
+    if q.ids is not None:
+        return SpacesPage(spaces=[space_out(s) for s in services().search.by_ids(q.ids)], next_cursor=None)
+    creators = tuple(dict.fromkeys([*(q.creator_ids or ()), *([q.creator_id] if q.creator_id else [])]))
+    where = SpaceFilter(q.state, creators, q.topic, q.lang, q.q)
+    page = services().search.spaces(where, q.cursor, q.limit)
     return SpacesPage(spaces=[space_out(s) for s in page.spaces], next_cursor=page.next_cursor)
 
 
@@ -148,6 +185,7 @@ def cancel_space(call: Call) -> SpaceOut:
 
 
 @router.route("GET", "/v1/feed/live", summary="Purple circles: live spaces with people I follow on stage",
-              response=SpacesPage)
+              query=PageQuery, response=SpacesPage)
 def live_feed(call: Call) -> SpacesPage:
-    return SpacesPage(spaces=[space_out(s) for s in services().feed.live_spaces(call.me)], next_cursor=None)
+    spaces, cursor = services().feed.live_spaces(call.me, call.query.cursor, call.query.limit)
+    return SpacesPage(spaces=[space_out(s) for s in spaces], next_cursor=cursor)

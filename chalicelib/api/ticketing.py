@@ -37,6 +37,7 @@ class TicketOut(BaseModel):
 
 class TicketsOut(BaseModel):
     tickets: list[TicketOut]
+    next_cursor: str | None
 
 
 class BuyersOut(BaseModel):
@@ -74,9 +75,10 @@ def stripe_webhook(call: Call) -> dict[str, Any]:
     return {"received": True, "outcome": outcome}
 
 
-@router.route("GET", "/v1/me/tickets", summary="My tickets", response=TicketsOut)
+@router.route("GET", "/v1/me/tickets", summary="My tickets", query=PageQuery, response=TicketsOut)
 def my_tickets(call: Call) -> TicketsOut:
-    return TicketsOut(tickets=[ticket_out(t) for t in services().seats.my_tickets(call.me)])
+    tickets, cursor = services().seats.my_tickets(call.me, call.query.cursor, call.query.limit)
+    return TicketsOut(tickets=[ticket_out(t) for t in tickets], next_cursor=cursor)
 
 
 @router.route("GET", "/v1/spaces/{space_id}/buyers", summary="Who bought tickets, with totals (host)", query=PageQuery,

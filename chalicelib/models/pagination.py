@@ -3,6 +3,10 @@
 A cursor comes back from the client, so it is checked against the keys of the table or index
 it pages before DynamoDB sees it: a start key with other attributes or other types is a
 ValidationException there (a 500), and is ``invalid_cursor`` (400) here.
+
+A list that DynamoDB cannot order for us (the live feed by listeners, raised hands by time)
+is paged in memory with ``page_sorted``: its cursor has the same form and checks, and holds
+the sort key of the last item sent, so the next page starts after it even if that item is gone.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from pynamodb.attributes import Attribute
 from pynamodb.indexes import Index
@@ -29,8 +34,30 @@ def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+T = TypeVar("T")
+
+
 def decode_cursor(cursor: str | None, pages: type[Model] | Index[Any]) -> dict[str, Any] | None:
     """The start key a cursor holds for a query of ``pages`` (a model, or one of its indexes)."""
+    return decode_cursor_keys(cursor, _key_names(pages))
+
+
+def page_sorted(items: Sequence[T], sort_key: Callable[[T], tuple[str, ...]], names: tuple[str, ...],
+                cursor: str | None, limit: int) -> tuple[list[T], str | None]:
+    """A page of ``items`` in ``sort_key`` order after the cursor's position; the cursor of the next one."""
+    ordered = sorted(items, key=sort_key)
+    start = decode_cursor_keys(cursor, set(names))
+    if start is not None:
+        after = tuple(start[name]["S"] for name in names)
+        ordered = [item for item in ordered if sort_key(item) > after]
+    page = ordered[:limit]
+    if len(ordered) <= limit:
+        return page, None
+    return page, encode_cursor({name: {"S": value} for name, value in zip(names, sort_key(page[-1]), strict=True)})
+
+
+def decode_cursor_keys(cursor: str | None, names: set[str]) -> dict[str, Any] | None:
+    """The ``{name: {"S": value}}`` a cursor holds, refused unless it has exactly ``names``."""
     if not cursor:
         return None
     try:
@@ -40,7 +67,7 @@ def decode_cursor(cursor: str | None, pages: type[Model] | Index[Any]) -> dict[s
         raise _invalid() from exc
     if not isinstance(value, dict):
         raise _invalid()
-    if set(value) != _key_names(pages) or not all(_is_string_key(typed) for typed in value.values()):
+    if set(value) != names or not all(_is_string_key(typed) for typed in value.values()):
         raise _invalid()
     return value
 

@@ -22,6 +22,7 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.clock import Clock
 from chalicelib.errors import Banned, Conflict, DomainError, InvalidState, RoleLimitReached
 from chalicelib.events import EventPublisher, RoomEvent
+from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import (
     BANNED,
     COHOST,
@@ -30,6 +31,7 @@ from chalicelib.models.participants import (
     LISTENER,
     PRESENT,
     REMOVED,
+    STAGE_ROLES,
     OnStageModel,
     ParticipantModel,
 )
@@ -57,10 +59,25 @@ class Membership:
 
     @staticmethod
     def raised_hands(space_id: str) -> list[ParticipantModel]:
-        """Speak requests, oldest first."""
-        raised = ParticipantModel.query(space_id, filter_condition=(ParticipantModel.status == PRESENT)
-                                        & ParticipantModel.hand_raised_at.exists())
-        return sorted(raised, key=lambda p: p.hand_raised_at)
+        """Speak requests, in no particular order (``RoomService.speak_requests`` orders them)."""
+        return list(ParticipantModel.query(space_id, filter_condition=(ParticipantModel.status == PRESENT)
+                                           & ParticipantModel.hand_raised_at.exists()))
+
+    @staticmethod
+    def on_stage(space: SpaceModel) -> list[ParticipantModel]:
+        """The present host, co-hosts and speakers (at most 13): one BatchGetItem of the ids the
+        space item keeps, so the stage never costs a read of the audience."""
+        ids = dict.fromkeys([space.creator_id, *sorted(space.cohost_ids or ()), *sorted(space.speaker_ids or ())])
+        found = ParticipantModel.batch_get([(space.space_id, user_id) for user_id in ids])
+        return [p for p in found if p.present and p.role in STAGE_ROLES]
+
+    @staticmethod
+    def listeners(space_id: str, cursor: str | None, limit: int) -> tuple[list[ParticipantModel], str | None]:
+        """A page of the present listeners, in user id order."""
+        result = ParticipantModel.query(space_id, filter_condition=(ParticipantModel.status == PRESENT)
+                                        & (ParticipantModel.role == LISTENER),
+                                        limit=limit, last_evaluated_key=decode_cursor(cursor, ParticipantModel))
+        return list(result), encode_cursor(result.last_evaluated_key)
 
     @staticmethod
     def require_present(space: SpaceModel, user_id: str, absent: DomainError) -> ParticipantModel:

@@ -6,13 +6,15 @@ is ``services/membership.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, Protocol
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Banned, Conflict, InvalidState, NotInSpace, TicketRequired
 from chalicelib.events import EVERYONE, HOSTS, EventPublisher, RoomEvent
 from chalicelib.gateways.media import MediaGateway
-from chalicelib.models.participants import BANNED, HOST, LEFT, LISTENER, SPEAKER, ParticipantModel
+from chalicelib.models.pagination import decode_cursor, page_sorted
+from chalicelib.models.participants import BANNED, HOST, LEFT, LISTENER, ROLES, SPEAKER, ParticipantModel
 from chalicelib.models.spaces import LIVE, SpaceModel
 from chalicelib.services import permissions
 from chalicelib.services.membership import Membership
@@ -33,6 +35,18 @@ class TicketHolderAdmission:
 
     def admits(self, space: SpaceModel, user_id: str) -> bool:
         return not space.is_ticketed
+
+
+@dataclass(frozen=True)
+class ParticipantsPage:
+    space: SpaceModel
+    participants: list[ParticipantModel]
+    next_cursor: str | None
+
+
+def _raised_order(p: ParticipantModel) -> tuple[str, str]:
+    assert p.hand_raised_at is not None
+    return p.hand_raised_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), p.user_id
 
 
 @dataclass(frozen=True)
@@ -142,11 +156,12 @@ class RoomService:
         self._membership.lower_hand(participant)
         return participant
 
-    def speak_requests(self, actor_id: str, space_id: str) -> list[ParticipantModel]:
-        """Raised hands, oldest first; hosts and co-hosts only."""
+    def speak_requests(self, actor_id: str, space_id: str, cursor: str | None,
+                       limit: int) -> tuple[list[ParticipantModel], str | None]:
+        """Raised hands, oldest first, a page at a time; hosts and co-hosts only."""
         space = SpaceModel.lookup(space_id)
         permissions.require_moderator(self._membership.actor(space, actor_id))
-        return self._membership.raised_hands(space_id)
+        return page_sorted(self._membership.raised_hands(space_id), _raised_order, ("raised_at", "user_id"), cursor, limit)
 
     def unmute_self(self, user_id: str, space_id: str) -> ParticipantModel:
         """Only a speaker unmutes themselves (a host may mute, never unmute, someone)."""
@@ -158,9 +173,18 @@ class RoomService:
 
     # -- reading -------------------------------------------------------------------
 
-    def participants(self, space_id: str) -> list[ParticipantModel]:
-        SpaceModel.lookup(space_id)
-        return self._membership.present(space_id)
+    def participants(self, space_id: str, role: str | None, cursor: str | None, limit: int) -> ParticipantsPage:
+        """Who is in the room. The stage (host, co-hosts, speakers: at most 13) comes whole
+        on the first page, as a client draws it at once; the listeners, who may be thousands,
+        follow a page (``limit``) at a time. ``role`` keeps one role."""
+        space = SpaceModel.lookup(space_id)
+        stage = [] if cursor or role == LISTENER else self._membership.on_stage(space)
+        stage = sorted((p for p in stage if role in (None, p.role)), key=lambda p: (ROLES.index(p.role), p.user_id))
+        if role not in (None, LISTENER):
+            decode_cursor(cursor, ParticipantModel)  # a cursor is still checked; the stage has one page
+            return ParticipantsPage(space, [] if cursor else stage, None)
+        listeners, next_cursor = self._membership.listeners(space_id, cursor, limit)
+        return ParticipantsPage(space, stage + listeners, next_cursor)
 
     # -- internals -------------------------------------------------------------------
 

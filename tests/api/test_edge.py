@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.api import ROUTERS
 
-PUBLIC_ROUTES = {("POST", "/v1/accounts"), ("POST", "/v1/sessions"), ("GET", "/openapi.json"),
+PUBLIC_ROUTES = {("POST", "/v1/accounts"), ("POST", "/v1/sessions"), ("GET", "/openapi.json"), ("GET", "/asyncapi.json"),
                  # verified by the service signature instead of a user token:
                  ("POST", "/v1/internal/spaces/{space_id}/speaking"),
                  # verified by Stripe's signature:

@@ -158,8 +158,11 @@ class SeatService:
             return "already"
         return "granted"
 
-    def my_tickets(self, user_id: str) -> list[TicketModel]:
-        return list(TicketModel.by_buyer.query(user_id, scan_index_forward=False))
+    def my_tickets(self, user_id: str, cursor: str | None, limit: int) -> tuple[list[TicketModel], str | None]:
+        """A page of my tickets, newest space first."""
+        result = TicketModel.by_buyer.query(user_id, scan_index_forward=False, limit=limit,
+                                            last_evaluated_key=decode_cursor(cursor, TicketModel.by_buyer))
+        return list(result), encode_cursor(result.last_evaluated_key)
 
     def buyers(self, host_id: str, space_id: str, cursor: str | None, limit: int) -> BuyersPage:
         space = SpaceModel.lookup(space_id)
