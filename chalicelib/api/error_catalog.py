@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Iterator
 
 from chalicelib import errors
 
@@ -36,12 +37,14 @@ _EDGE = [ErrorCode("internal_error", 500, "Something went wrong on Parlor's side
 def catalog() -> tuple[ErrorCode, ...]:
     """Every (code, status) the API answers with, with its meaning, sorted by code."""
     classes = _error_classes()
-    found = {(cls.code, cls.status): _meaning(cls) for cls in classes.values() if cls is not errors.DomainError}
+    found = {(cls.code, cls.status): [_meaning(cls)] for cls in classes.values() if cls is not errors.DomainError}
     for path in sorted(_PACKAGE.rglob("*.py")):
         for code, cls, message in _raise_sites(ast.parse(path.read_text(encoding="utf-8")), classes):
-            found.setdefault((code, cls.status), message or _meaning(cls))
-    found.update({(e.code, e.status): e.meaning for e in _EDGE})
-    return tuple(sorted(ErrorCode(code, status, meaning) for (code, status), meaning in found.items()))
+            messages = found.setdefault((code, cls.status), [])
+            if (message or _meaning(cls)) not in messages:  # one code raised in several places: every reason
+                messages.append(message or _meaning(cls))
+    found.update({(e.code, e.status): [e.meaning] for e in _EDGE})
+    return tuple(sorted(ErrorCode(code, status, " · ".join(meanings)) for (code, status), meanings in found.items()))
 
 
 def codes() -> list[str]:
@@ -58,7 +61,8 @@ def _meaning(cls: type[errors.DomainError]) -> str:
     return cls.default_message
 
 
-def _raise_sites(tree: ast.AST, classes: dict[str, type[errors.DomainError]]):  # type: ignore[no-untyped-def]
+def _raise_sites(tree: ast.AST, classes: dict[str, type[errors.DomainError]]
+                 ) -> Iterator[tuple[str, type[errors.DomainError], str | None]]:
     """(code, error class, message) of each ``SomeError(..., code="literal")`` call."""
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
