@@ -37,6 +37,7 @@ def _error_schema() -> dict[str, Any]:
 _ERRORS = {400: "Malformed request", 401: "Not signed in, or the token is not valid", 403: "Not allowed",
            404: "Not found", 409: "Conflicts with the current state", 422: "Breaks a rule of the domain",
            429: "Too many requests: retry after Retry-After seconds"}
+BEARER = "bearerAuth"
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 0}}}
 
 
@@ -47,8 +48,14 @@ def build_spec(routers: list[Router], server_url: str | None = None) -> dict[str
     components: dict[str, Any] = {"Error": _error_schema(), "ErrorCode": {
         "type": "string", "enum": error_catalog.codes(), "description": "See docs/ERRORS.md for what each means."}}
     paths: dict[str, Any] = {}
+    operation_ids: set[str] = set()
     for spec in (s for r in routers for s in r.specs if s.public):
-        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, components)
+        op = _operation(spec, components)
+        # A generated client names a function after each id: two alike would make one of them unreachable.
+        if op["operationId"] in operation_ids:
+            raise ValueError(f"two operations are named {op['operationId']!r}: rename one of the handlers")
+        operation_ids.add(op["operationId"])
+        paths.setdefault(spec.path, {})[spec.method.lower()] = op
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Parlor API", "version": "1.0.0", "description": "Live audio rooms."},
@@ -62,9 +69,6 @@ def build_spec(routers: list[Router], server_url: str | None = None) -> dict[str
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
-
-
-BEARER = "bearerAuth"
 
 
 def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:

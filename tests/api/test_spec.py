@@ -181,3 +181,14 @@ def test_a_websocket_event_spells_times_as_rest_does(rt, clock):
         rt.post(f"/v1/spaces/{room.space_id}/end", token=room.host.token)
         ended = next_event(ws, "space.ended")
         assert ended["at"] == ended["data"]["ended_at"] == timestamp(clock.now())
+
+
+def test_two_operations_of_one_id_cannot_make_a_spec():
+    from chalicelib.api.openapi import build_spec
+    from chalicelib.api.routing import Router
+
+    first, second = Router("first", tag="rooms"), Router("second", tag="rooms")
+    for router, path in ((first, "/a"), (second, "/b")):
+        router.route("GET", path, summary="s")(lambda call: None)
+    with pytest.raises(ValueError, match="'rooms_<lambda>'"):
+        build_spec([first, second])
