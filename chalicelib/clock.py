@@ -32,8 +32,17 @@ class ManualClock:
         self._now = at
 
 
+def timestamp(at: datetime | None) -> str | None:
+    """The one way clients see a time, over REST and WebSocket alike: RFC 3339 in UTC with a Z,
+    to the millisecond (``2026-11-30T12:00:00.123Z``)."""
+    if at is None:
+        return None
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def iso(at: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, as the HTTP contract spells times."""
+    """ISO 8601 UTC with a Z, to the second: times kept inside Parlor (sort keys, queued jobs,
+    worker records), whose stored form must not change. Clients see ``timestamp``."""
     if at is None:
         return None
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.clock import iso
+from chalicelib.clock import timestamp
 
 # Audiences.
 EVERYONE = "everyone"  # everyone connected to the space
@@ -30,7 +30,7 @@ class RoomEvent:
 
     def wire(self) -> dict[str, Any]:
         """The shape clients receive (the realtime contract)."""
-        return {"type": self.type, "space_id": self.space_id, "at": iso(self.at), "data": self.data}
+        return {"type": self.type, "space_id": self.space_id, "at": timestamp(self.at), "data": self.data}
 
 
 class EventPublisher(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import Id, PageQuery, Strict
+from chalicelib.api.schemas import Id, PageQuery, Strict, Timestamp
 from chalicelib.services.chat import message_view
 from chalicelib.wiring import services
 
@@ -23,7 +23,7 @@ class MessageOut(BaseModel):
     sender_id: str
     to_user_id: str | None
     text: str
-    created_at: str
+    created_at: Timestamp
 
 
 class MessagesPage(BaseModel):

@@ -25,7 +25,7 @@ class SpeakingIn(Strict):
 
 
 @router.route("POST", SPEAKING_PATH, summary="Who is speaking (media worker only, signed)",
-              body=SpeakingIn, auth=False, status=202)
+              body=SpeakingIn, auth=False, status=202, public=False)
 def speaking(call: Call) -> dict:
     levels = [level.model_dump() for level in call.body.speakers]
     services().speaking.report(call.params["space_id"], call.raw_body, call.headers.get(signatures.HEADER.lower()), levels)

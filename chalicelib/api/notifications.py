@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import PageQuery, Strict
+from chalicelib.api.schemas import PageQuery, Strict, Timestamp
 from chalicelib.errors import ValidationFailed
 from chalicelib.services.notifications.inbox import notification_view
 from chalicelib.wiring import services
@@ -32,15 +32,24 @@ class DeviceOut(BaseModel):
     endpoint_arn: str
 
 
+class NotificationData(BaseModel):
+    """The space a notification is about; the same fields for every kind."""
+
+    space_id: str
+    title: str
+    scheduled_start: Timestamp | None
+
+
 class NotificationOut(BaseModel):
     id: str
-    kind: str
+    kind: Literal["space.scheduled", "space.starting_soon", "space.host_reminder", "space.live", "space.canceled",
+                  "space.rescheduled"]
     space_id: str
     title: str
     body: str
     read: bool
-    created_at: str
-    data: dict
+    created_at: Timestamp
+    data: NotificationData
 
 
 class InboxOut(BaseModel):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import PageQuery, Query, Strict
+from chalicelib.api.schemas import PageQuery, Query, Strict, Timestamp
 from chalicelib.errors import Forbidden
 from chalicelib.models.audit import AuditEntryModel
 from chalicelib.models.participants import COHOST, HOST, LISTENER, SPEAKER, ParticipantModel
@@ -16,12 +16,15 @@ from chalicelib.wiring import services
 router = Router(__name__, tag="rooms")
 
 
+Role = Literal["host", "cohost", "speaker", "listener"]
+
+
 class ParticipantOut(BaseModel):
     user_id: str
-    role: str
+    role: Role
     muted: bool
     hand_raised: bool
-    joined_at: AwareDatetime | None
+    joined_at: Timestamp | None
 
 
 class Connection(BaseModel):
@@ -44,7 +47,7 @@ class MediaConnection(BaseModel):
     # ice_servers_expire_at they start no new relay: join again.
     offer_url: str
     ice_servers: list[IceServerOut]
-    ice_servers_expire_at: AwareDatetime | None
+    ice_servers_expire_at: Timestamp | None
 
 
 class OfferIn(Strict):
@@ -96,13 +99,24 @@ class RemoveQuery(Query):
     ban: bool = False
 
 
+class AuditDetails(BaseModel):
+    """What else an entry records: a role change's roles (``set_role``); for a ``ban`` of
+    someone not in the room, ``present: false``."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    from_role: Role | None = Field(default=None, alias="from")
+    to: Role | None = None
+    present: bool | None = None
+
+
 class AuditEntryOut(BaseModel):
     id: str
-    at: AwareDatetime
+    at: Timestamp
     actor_id: str
-    action: str
+    action: Literal["set_role", "mute", "remove", "ban"]
     target_id: str | None
-    details: dict | None
+    details: AuditDetails | None
 
 
 class AuditOut(BaseModel):
@@ -115,17 +129,18 @@ class Done(BaseModel):
 
 
 def participant_out(p: ParticipantModel) -> ParticipantOut:
-    return ParticipantOut(user_id=p.user_id, role=p.role, muted=bool(p.muted), hand_raised=p.hand_raised_at is not None,
+    return ParticipantOut(user_id=p.user_id, role=p.role, muted=bool(p.muted), hand_raised=p.hand_raised_at is not None,  # type: ignore[arg-type]
                           joined_at=p.joined_at)
 
 
 def _audit_out(e: AuditEntryModel) -> AuditEntryOut:
-    return AuditEntryOut(id=e.entry_id, at=e.at, actor_id=e.actor_id, action=e.action, target_id=e.target_id,
-                         details=e.details.as_dict() if e.details is not None else None)
+    details = AuditDetails.model_validate(e.details.as_dict()) if e.details is not None else None
+    return AuditEntryOut(id=e.entry_id, at=e.at, actor_id=e.actor_id, action=e.action,  # type: ignore[arg-type]
+                         target_id=e.target_id, details=details)
 
 
 @router.route("POST", "/v1/spaces/{space_id}/join", summary="Join a live space: media and realtime connection info",
-              response=JoinOut)
+              response=JoinOut, retry_later=True)
 def join(call: Call) -> JoinOut:
     s = services()
     space_id = call.params["space_id"]
@@ -142,7 +157,7 @@ OFFER_ROUTE = "/v1/spaces/{space_id}/media/offer"
 
 
 @router.route("POST", OFFER_ROUTE, summary="Send your WebRTC offer; the room's media answer", body=OfferIn,
-              response=AnswerOut)
+              response=AnswerOut, retry_later=True)
 def media_offer(call: Call) -> AnswerOut:
     answer = services().rooms.offer(call.me, call.params["space_id"], call.body.model_dump())
     return AnswerOut(sdp=answer["sdp"], type="answer")

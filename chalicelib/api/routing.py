@@ -39,6 +39,8 @@ class RouteSpec:
     response: type[BaseModel] | None
     raw_body: bool
     idempotent: bool = False  # takes an Idempotency-Key (chalicelib/api/idempotency_keys.py)
+    public: bool = True  # in /openapi.json; False for Parlor's own callers (media workers, Stripe)
+    retry_later: bool = False  # may answer 503 with Retry-After: a dependency (media, payments) is starting or down
 
 
 @dataclass
@@ -90,10 +92,12 @@ class Router:
         auth: bool = True,
         raw_body: bool = False,
         idempotent: bool = False,
+        public: bool = True,
+        retry_later: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             spec = RouteSpec(method, path, fn.__name__, summary, self.tag, status, auth, body, query, response, raw_body,
-                             idempotent)
+                             idempotent, public, retry_later)
             self.specs.append(spec)
 
             def view(**params: str) -> Response:

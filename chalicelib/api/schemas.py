@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from chalicelib.api.routing import PATH_ID_MAX_LENGTH
+from chalicelib.clock import timestamp
 from chalicelib.models.users import UserModel
 
 # An id in a body is bounded as a path id is (DynamoDB refuses an empty key: a 500), but a
 # malformed body is a 400.
 Id = Annotated[str, Field(min_length=1, max_length=PATH_ID_MAX_LENGTH)]
+
+# A time in an answer: RFC 3339 UTC with a Z, to the millisecond, as every time clients see is
+# spelled (``clock.timestamp``, also the realtime events' ``at``). The spec says so exactly.
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+Timestamp = Annotated[
+    AwareDatetime,
+    PlainSerializer(timestamp, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN,
+                    "examples": ["2026-11-30T12:00:00.123Z"]}),
+]
 
 
 class Strict(BaseModel):

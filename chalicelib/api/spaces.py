@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, WithJsonSchema, model_validator
 
 from chalicelib.api.routing import PATH_ID_MAX_LENGTH, Call, Router
-from chalicelib.api.schemas import Id, PageQuery, Strict
+from chalicelib.api.schemas import Id, PageQuery, Strict, Timestamp
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.services.search import SpaceFilter
 from chalicelib.services.spaces import NewSpace, SpaceEdit, TicketTerms
@@ -17,9 +17,13 @@ from chalicelib.wiring import services
 router = Router(__name__, tag="spaces")
 
 
+Currency = Literal["usd", "eur", "gbp", "cad", "aud"]
+SpaceState = Literal["scheduled", "live", "ended", "canceled"]
+
+
 class TicketIn(Strict):
     price_cents: int = Field(ge=100, le=99_900, description="$1 to $999, in cents")
-    currency: Literal["usd", "eur", "gbp", "cad", "aud"] = "usd"
+    currency: Currency = "usd"
     max_tickets: int = Field(ge=1, le=100_000)
 
 
@@ -66,7 +70,7 @@ class SearchQuery(PageQuery):
     ids: _id_list(MAX_IDS) | None = None  # type: ignore[valid-type]
     creator_ids: _id_list(MAX_CREATOR_IDS) | None = None  # type: ignore[valid-type]
     creator_id: Id | None = Field(default=None, description="one creator (creator_ids takes several)")
-    state: Literal["scheduled", "live", "ended", "canceled"] | None = None
+    state: SpaceState | None = None
     topic: Topic | None = None
     lang: LanguageTag | None = None
     q: SearchText | None = Field(default=None, min_length=1, max_length=70, description="a piece of the title")
@@ -84,7 +88,7 @@ class TicketTermsOut(BaseModel):
     """A ticketed space's terms and how many are sold."""
 
     price_cents: int
-    currency: str
+    currency: Currency
     max_tickets: int
     tickets_sold: int
     sold_out: bool
@@ -94,7 +98,7 @@ class SpaceOut(BaseModel):
     """The X API v2 space object fields, plus Parlor's own."""
 
     id: str
-    state: str
+    state: SpaceState
     title: str
     creator_id: str
     host_ids: list[str]
@@ -104,10 +108,10 @@ class SpaceOut(BaseModel):
     participant_count: int
     listener_count: int
     subscriber_count: int
-    scheduled_start: AwareDatetime | None
-    started_at: AwareDatetime | None
-    ended_at: AwareDatetime | None
-    created_at: AwareDatetime
+    scheduled_start: Timestamp | None
+    started_at: Timestamp | None
+    ended_at: Timestamp | None
+    created_at: Timestamp
     is_ticketed: bool
     ticket: TicketTermsOut | None
     topic_ids: list[str]
@@ -123,11 +127,11 @@ def space_out(space: SpaceModel) -> SpaceOut:
     ticket = None
     if space.is_ticketed:
         sold = int(space.tickets_sold or 0)
-        ticket = TicketTermsOut(price_cents=int(space.ticket_price_cents or 0), currency=space.ticket_currency or "usd",
+        ticket = TicketTermsOut(price_cents=int(space.ticket_price_cents or 0), currency=space.ticket_currency or "usd",  # type: ignore[arg-type]
                            max_tickets=int(space.max_tickets or 0), tickets_sold=sold,
                            sold_out=sold + int(space.tickets_held or 0) >= int(space.max_tickets or 0))
     return SpaceOut(
-        id=space.space_id, state=space.state, title=space.title, creator_id=space.creator_id, host_ids=space.host_ids,
+        id=space.space_id, state=space.state, title=space.title, creator_id=space.creator_id, host_ids=space.host_ids,  # type: ignore[arg-type]
         acting_host_id=space.acting_host_id, speaker_ids=sorted(space.speaker_ids or ()),
         invited_user_ids=list(space.invited_user_ids or []), participant_count=int(space.participant_count),
         listener_count=int(space.listener_count), subscriber_count=int(space.subscriber_count),
@@ -138,7 +142,7 @@ def space_out(space: SpaceModel) -> SpaceOut:
 
 
 @router.route("POST", "/v1/spaces", summary="Host a space now, or schedule one", body=CreateSpaceIn, response=SpaceOut,
-              status=201, idempotent=True)
+              status=201, idempotent=True, retry_later=True)
 def create_space(call: Call) -> SpaceOut:
     b: CreateSpaceIn = call.body
     ticket = TicketTerms(b.ticket.price_cents, b.ticket.currency, b.ticket.max_tickets) if b.ticket else None
@@ -169,7 +173,8 @@ def edit_space(call: Call) -> SpaceOut:
     return space_out(services().spaces.edit(call.me, call.params["space_id"], edit))
 
 
-@router.route("POST", "/v1/spaces/{space_id}/start", summary="Start a scheduled space (host)", response=SpaceOut)
+@router.route("POST", "/v1/spaces/{space_id}/start", summary="Start a scheduled space (host)", response=SpaceOut,
+              retry_later=True)
 def start_space(call: Call) -> SpaceOut:
     return space_out(services().spaces.start(call.me, call.params["space_id"]))
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import PageQuery
-from chalicelib.clock import iso
+from chalicelib.api.schemas import PageQuery, Timestamp
 from chalicelib.models.tickets import TicketModel
 from chalicelib.wiring import services
 
@@ -28,11 +27,11 @@ class CheckoutOut(BaseModel):
 class TicketOut(BaseModel):
     space_id: str
     buyer_id: str
-    status: str
+    status: Literal["held", "paid", "expired", "refund_pending", "refunded"]
     amount_cents: int
     fee_cents: int
     currency: str
-    created_at: str | None
+    created_at: Timestamp | None
 
 
 class TicketsOut(BaseModel):
@@ -50,25 +49,26 @@ class BuyersOut(BaseModel):
 
 
 def ticket_out(t: TicketModel) -> TicketOut:
-    return TicketOut(space_id=t.space_id, buyer_id=t.buyer_id, status=t.status, amount_cents=int(t.amount_cents),
-                     fee_cents=int(t.fee_cents), currency=t.currency, created_at=iso(t.created_at))
+    return TicketOut(space_id=t.space_id, buyer_id=t.buyer_id, status=t.status,  # type: ignore[arg-type]
+                     amount_cents=int(t.amount_cents), fee_cents=int(t.fee_cents), currency=t.currency,
+                     created_at=t.created_at)
 
 
 @router.route("POST", "/v1/me/payouts/onboarding", summary="Stripe Connect onboarding link for hosts",
-              response=OnboardingOut)
+              response=OnboardingOut, retry_later=True)
 def onboarding(call: Call) -> OnboardingOut:
     url, account_id = services().payouts.onboard(call.me)
     return OnboardingOut(url=url, account_id=account_id)
 
 
 @router.route("POST", "/v1/spaces/{space_id}/tickets/checkout", summary="Buy a ticket: a Stripe Checkout page",
-              response=CheckoutOut, status=201, idempotent=True)
+              response=CheckoutOut, status=201, idempotent=True, retry_later=True)
 def checkout(call: Call) -> CheckoutOut:
     session_id, url = services().seats.checkout(call.me, call.params["space_id"])
     return CheckoutOut(checkout_url=url, session_id=session_id)
 
 
-@router.route("POST", "/v1/stripe/webhook", summary="Stripe events (signature verified)", auth=False)
+@router.route("POST", "/v1/stripe/webhook", summary="Stripe events (signature verified)", auth=False, public=False)
 def stripe_webhook(call: Call) -> dict[str, Any]:
     outcome = services().stripe_webhooks.handle(call.raw_body, call.headers.get("stripe-signature"),
                                                 call.request.lambda_context)

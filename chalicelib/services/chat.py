@@ -6,6 +6,7 @@ second per user (a conditional write on the last send time, so it holds across L
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -97,12 +98,13 @@ class ChatService:
                           condition=ChatThrottleModel.key.does_not_exist() | (ChatThrottleModel.last_at <= now - _INTERVAL[kind]))
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise RateLimited(f"Slow down: one {kind} per {_INTERVAL[kind].total_seconds():g} s.") from exc
+                raise RateLimited(f"Slow down: one {kind} per {_INTERVAL[kind].total_seconds():g} s.",
+                                  retry_after=max(math.ceil(_INTERVAL[kind].total_seconds()), 1)) from exc
             raise
 
 
 def message_view(message: MessageModel) -> dict[str, Any]:
-    from chalicelib.clock import iso
+    from chalicelib.clock import timestamp
 
     return {"id": message.message_id, "space_id": message.space_id, "sender_id": message.sender_id,
-            "to_user_id": message.to_user_id, "text": message.text, "created_at": iso(message.created_at)}
+            "to_user_id": message.to_user_id, "text": message.text, "created_at": timestamp(message.created_at)}

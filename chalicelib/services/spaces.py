@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib.clock import Clock
+from chalicelib.clock import Clock, timestamp
 from chalicelib.errors import (
     AlreadyHosting,
     InvalidSchedule,
@@ -293,7 +293,7 @@ class SpaceService:
         self._membership.empty_room(space.space_id)
         space.refresh()
         self._media.stop(space.space_id)
-        self._publish(space, "space.ended", {"space_id": space.space_id, "ended_at": now.isoformat()})
+        self._publish(space, "space.ended", {"space_id": space.space_id, "ended_at": timestamp(now)})
         self._notify(SpaceChange.ENDED, space)
         return space
 

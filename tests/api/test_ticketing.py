@@ -575,3 +575,20 @@ def test_the_reconciliation_waits_out_stripe_being_out_of_reach_and_grants_later
     use_services(reachable)
     run_checkout_reconciliation()
     assert TicketModel.get(space_id, buyer.id).status == "paid"
+
+
+def test_a_ticketed_space_and_a_ticket_match_the_spec(shop, stripe_standin, clock):
+    """``SpaceOut.ticket`` is the space's terms, not a buyer's ticket (two models once shared the name TicketOut)."""
+    from tests.spec_support import check_answer
+
+    doc = shop.get("/openapi.json").body
+    host = onboarded_host(shop, stripe_standin)
+    space_id = ticketed_space(shop, host, clock)
+    space = shop.get(f"/v1/spaces/{space_id}", token=host.token)
+    assert space.body["ticket"]["price_cents"] == 499
+    check_answer(doc, "GET", "/v1/spaces/{space_id}", 200, space.body)
+    buyer = make_person(shop, "buyer")
+    assert shop.post(f"/v1/spaces/{space_id}/tickets/checkout", token=buyer.token).status == 201
+    mine = shop.get("/v1/me/tickets", token=buyer.token)
+    assert [t["status"] for t in mine.body["tickets"]] == ["held"]
+    check_answer(doc, "GET", "/v1/me/tickets", 200, mine.body)

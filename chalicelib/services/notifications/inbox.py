@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.clock import Clock, iso
+from chalicelib.clock import Clock, iso, timestamp
 from chalicelib.gateways.push import PushGateway
 from chalicelib.models.notifications import DeviceModel, NotificationModel
 from chalicelib.models.pagination import decode_cursor, encode_cursor
@@ -121,6 +122,10 @@ class Devices:
 
 
 def notification_view(item: NotificationModel) -> dict[str, Any]:
+    """A notification as clients see it (the inbox and the ``notification.created`` event)."""
+    data = dict(item.data.as_dict() if item.data is not None and hasattr(item.data, "as_dict") else (item.data or {}))
+    # Stored as the jobs carry it (to the second, "" when unscheduled); shown as every time is.
+    start = data.get("scheduled_start")
+    data["scheduled_start"] = timestamp(datetime.fromisoformat(start.replace("Z", "+00:00"))) if start else None
     return {"id": item.key, "kind": item.kind, "space_id": item.space_id, "title": item.title, "body": item.body,
-            "read": bool(item.read), "created_at": iso(item.created_at),
-            "data": item.data.as_dict() if item.data is not None and hasattr(item.data, "as_dict") else (item.data or {})}
+            "read": bool(item.read), "created_at": timestamp(item.created_at), "data": data}
