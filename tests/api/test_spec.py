@@ -89,7 +89,7 @@ def test_the_error_code_is_an_enum_of_every_code_the_api_uses(doc):
     # Class codes, codes passed at a raise site, and the edge's own.
     assert {"handle_taken", "media_starting", "missing_token", "bad_offer", "body_too_large", "internal_error"} <= set(enum)
     error = doc["components"]["schemas"]["Error"]["properties"]["error"]
-    assert error["required"] == ["code", "message"] and error["properties"]["request_id"] == {
+    assert error["required"] == ["code", "message", "request_id"] and error["properties"]["request_id"] == {
         "type": "string", "description": "Quote it when reporting a problem."}
 
 
