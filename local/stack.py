@@ -129,7 +129,7 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
     secret). Settings the caller's
     environment gives (``make run PARLOR_...=``) win over the local defaults."""
     from chalicelib.settings import Settings
-    from local.bootstrap import PLATFORM_ARNS
+    from local.bootstrap import LOCAL_EMAIL_SENDER, PLATFORM_ARNS
 
     generated = secrets if secrets is not None else generated_secrets.load_or_create(None)
     private_key, public_key = generated["media_token_private_key"], generated["media_token_public_key"]
@@ -140,7 +140,9 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
         stripe_api_base=f"http://127.0.0.1:{ports.stripe}", stripe_api_key=generated["stripe_api_key"],
         stripe_webhook_secret=generated["stripe_webhook_secret"],
         # Every local client, the e2e tests and benches included, signs up from 127.0.0.1.
-        sign_ups_per_address=100_000)
+        sign_ups_per_address=100_000,
+        # moto's SES delivers nothing: the API logs each password-reset link instead.
+        email_sender=LOCAL_EMAIL_SENDER, log_reset_links=True, password_reset_url=f"http://127.0.0.1:{ports.api}/reset")
     wiring = Settings.environment(
         api_url=f"http://127.0.0.1:{ports.api}", media_base_port=ports.media_base,
         media_token_private_key=private_key, media_token_public_key=public_key,

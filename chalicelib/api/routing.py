@@ -111,6 +111,8 @@ class Router:
 # over 1 KB, with a ValidationException (a 500). openapi.py declares the same bounds.
 PATH_ID_MAX_LENGTH = 64
 _NOT_FOUND = {"space_id": SpaceNotFound, "user_id": UserNotFound}
+# Path values that are not ids: device tokens (FCM's are ~160 characters) may be longer.
+_PATH_MAX_LENGTH = {"token": 4096}
 
 # API Gateway passes these through; anything else is answered 415 by Chalice itself.
 _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
@@ -190,7 +192,7 @@ def _bearer_token(request: Request) -> str:
 
 def _check_path_ids(params: dict[str, str]) -> None:
     for name, value in params.items():
-        if not 0 < len(value) <= PATH_ID_MAX_LENGTH:
+        if not 0 < len(value) <= _PATH_MAX_LENGTH.get(name, PATH_ID_MAX_LENGTH):
             raise _NOT_FOUND.get(name, NotFound)()
 
 
