@@ -142,7 +142,7 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
         # Every local client, the e2e tests and benches included, signs up from 127.0.0.1.
         sign_ups_per_address=100_000,
         # moto's SES delivers nothing: the API logs each password-reset link instead.
-        email_sender=LOCAL_EMAIL_SENDER, log_reset_links=True, password_reset_url=f"http://127.0.0.1:{ports.api}/reset")
+        email_sender=LOCAL_EMAIL_SENDER, log_reset_links=True)
     wiring = Settings.environment(
         api_url=f"http://127.0.0.1:{ports.api}", media_base_port=ports.media_base,
         media_token_private_key=private_key, media_token_public_key=public_key,
