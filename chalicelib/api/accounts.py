@@ -167,10 +167,10 @@ def request_reset(call: Call) -> None:
     services().password_resets.request(handle=body.handle, email=body.email)
 
 
-@router.route("POST", "/v1/password-resets/{token}", summary="Set a new password with a reset link's token",
+@router.route("POST", "/v1/password-resets/{reset_token}", summary="Set a new password with a reset link's token",
               body=ResetIn, status=204, auth=False)
 def reset_password(call: Call) -> None:
-    services().password_resets.complete(call.params["token"], call.body.new_password)
+    services().password_resets.complete(call.params["reset_token"], call.body.new_password)
 
 
 @router.route("GET", "/v1/users/{user_id}", summary="Look up a user", response=UserOut)

@@ -74,10 +74,10 @@ def register_device(call: Call) -> DeviceOut:
     return DeviceOut(endpoint_arn=services().devices.register(call.me, call.body.platform, call.body.token))
 
 
-@router.route("DELETE", "/v1/me/devices/{token}", summary="Stop pushing to this device (its APNs or FCM token)",
+@router.route("DELETE", "/v1/me/devices/{device_token}", summary="Stop pushing to this device (its APNs or FCM token)",
               status=204)
 def unregister_device(call: Call) -> None:
-    services().devices.unregister(call.me, call.params["token"])
+    services().devices.unregister(call.me, call.params["device_token"])
 
 
 @router.route("GET", "/v1/me/notifications", summary="My inbox, newest first", query=PageQuery, response=InboxOut)
