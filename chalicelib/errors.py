@@ -137,6 +137,18 @@ class TooManyAttempts(RateLimited):
     default_message = "Too many attempts; try again later."
 
 
+class EmailTaken(Conflict):
+    code = "email_taken"
+    default_message = "That email address belongs to another account."
+
+
+class ResetTokenInvalid(NotFound):
+    """Unknown, used or expired: one answer, so a guess learns nothing."""
+
+    code = "reset_token_invalid"
+    default_message = "This password-reset link is not valid (used, expired or wrong); ask for a new one."
+
+
 class WeakPassword(RuleViolated):
     code = "weak_password"
     default_message = "Choose a stronger password."

@@ -37,7 +37,17 @@ class Settings(BaseSettings):
     # Signing key for user session tokens (HS256). No default (see ``check_secrets``): the
     # local stack generates it, the CDK stack generates it into Secrets Manager.
     jwt_secret: str = ""
-    token_ttl_seconds: int = 7 * 24 * 3600
+    # Access tokens are short-lived; clients refresh them (``POST /v1/sessions/refresh``) with
+    # a rotating refresh token, whose session ends after this long without a refresh.
+    token_ttl_seconds: int = 15 * 60
+    refresh_ttl_seconds: int = 30 * 24 * 3600
+    # Password reset by email (Amazon SES): the verified sender (the CDK declares the identity;
+    # empty: no email is sent), how long a link works, and where it points (the app's deep link).
+    email_sender: str = ""
+    password_reset_ttl_seconds: int = 30 * 60
+    password_reset_url: str = "parlor://reset-password"
+    # The local stack logs each reset link (its SES delivers nothing). Never on AWS.
+    log_reset_links: bool = False
     # Guessing and mass sign-up, throttled per fixed window by counters in DynamoDB: failed
     # sign-ins per handle and per source address, sign-ups per source address.
     sign_in_failures_per_handle: int = 5

@@ -108,6 +108,16 @@ def _nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value)
 
 
+BIO_MAX_LENGTH = 160
+
+
+def _bio(value: str, info: ValidationInfo) -> str:
+    # An empty bio clears it; otherwise it is cleaned like chat (a line break is fine in a bio).
+    return "" if value == "" else clean_message(value, info.field_name or "bio", BIO_MAX_LENGTH)
+
+
+Bio = Annotated[str, Field(max_length=BIO_MAX_LENGTH, description=f"up to {BIO_MAX_LENGTH} characters; empty clears it"),
+                AfterValidator(_bio)]
 DisplayName = _name_type(50)
 Title = _name_type(70)
 Topic = _name_type(30)

@@ -15,12 +15,14 @@ from pynamodb.connection import Connection
 
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.events import EventPublisher
+from chalicelib.gateways.email import Mailer
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.gateways.payments import Payments
 from chalicelib.gateways.push import PushGateway
 from chalicelib.gateways.queues import Queue, QueueSender
 from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
 from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
+from chalicelib.services.account_deletion import AccountDeletion
 from chalicelib.services.accounts import AccountLimits, AccountService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
@@ -31,9 +33,11 @@ from chalicelib.services.notifications.fanout import Fanout
 from chalicelib.services.notifications.inbox import Devices, Inbox
 from chalicelib.services.notifications.jobs import NotificationJobs
 from chalicelib.services.notifications.reminders import Reminders
+from chalicelib.services.password_resets import PasswordResets
 from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.search import SpaceSearch
+from chalicelib.services.sessions import Sessions
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
 from chalicelib.services.speaking import SpeakingIndicators
@@ -80,6 +84,8 @@ class Services:
     refunds: RefundService
     idempotency: Idempotency
     checkouts: CheckoutReconciler
+    account_deletion: AccountDeletion
+    password_resets: PasswordResets
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -116,6 +122,9 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     idempotency = Idempotency()
     spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[reminders, fanout, refunds],
                           ticket_rules=payouts)
+    accounts = AccountService(connection, clock, tokens, hasher or PasswordHasher(), Throttle(clock),
+                              AccountLimits.from_settings(settings),
+                              Sessions(tokens, clock, settings.refresh_ttl_seconds))
     return Services(
         settings=settings,
         clock=clock,
@@ -123,8 +132,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         room_tokens=room_tokens,
         events=events,
         media=media,
-        accounts=AccountService(connection, clock, tokens, hasher or PasswordHasher(), Throttle(clock),
-                                AccountLimits.from_settings(settings)),
+        accounts=accounts,
         social=social,
         spaces=spaces,
         membership=membership,
@@ -149,6 +157,10 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         refunds=refunds,
         idempotency=idempotency,
         checkouts=CheckoutReconciler(clock, payments, seats),
+        account_deletion=AccountDeletion(connection, accounts, spaces, social, devices),
+        password_resets=PasswordResets(accounts, clock, Mailer(_client("ses", settings), settings.email_sender),
+                                       settings.password_reset_ttl_seconds, settings.password_reset_url,
+                                       settings.log_reset_links),
     )
 
 

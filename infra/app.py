@@ -23,11 +23,13 @@ import aws_cdk as cdk  # noqa: E402
 from infra.parlor_stack import ParlorStack  # noqa: E402
 
 
-def build(outdir: str | None = None) -> cdk.App:
-    app = cdk.App(outdir=outdir or os.environ.get("CDK_OUTDIR", str(Path(__file__).parent / "cdk.out")))
+def build(outdir: str | None = None, context: dict[str, str] | None = None) -> cdk.App:
+    app = cdk.App(outdir=outdir or os.environ.get("CDK_OUTDIR", str(Path(__file__).parent / "cdk.out")), context=context)
     ParlorStack(app, f"Parlor-{STAGE}", stage=STAGE,
                 apns_arn=app.node.try_get_context("apns_platform_arn") or "",
-                fcm_arn=app.node.try_get_context("fcm_platform_arn") or "")
+                fcm_arn=app.node.try_get_context("fcm_platform_arn") or "",
+                # The sender of password-reset emails (an address or a domain you own): `cdk deploy -c email_sender=...`.
+                email_sender=app.node.try_get_context("email_sender") or "")
     return app
 
 

@@ -23,6 +23,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from chalice.cdk import Chalice
@@ -87,7 +88,8 @@ def _attribute(key: tuple[str, str]) -> dynamodb.Attribute:
 
 
 class ParlorStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, stage: str, apns_arn: str, fcm_arn: str):
+    def __init__(self, scope: Construct, construct_id: str, *, stage: str, apns_arn: str, fcm_arn: str,
+                 email_sender: str = ""):
         super().__init__(scope, construct_id)
         self.tables = self._tables()
         self.queues = self._queues()
@@ -126,10 +128,16 @@ class ParlorStack(cdk.Stack):
                 media_launcher="ecs", ecs_cluster=cluster.cluster_name, ecs_task_definition=task.task_definition_arn,
                 ecs_container=WORKER_CONTAINER, ecs_subnets=[s.subnet_id for s in subnets],
                 ecs_security_groups=[group.security_group_id], sns_apns_arn=apns_arn, sns_fcm_arn=fcm_arn,
-                turn_urls=self.turn.urls, turn_secret_arn=self.turn.secret.secret_arn,
+                turn_urls=self.turn.urls, turn_secret_arn=self.turn.secret.secret_arn, email_sender=email_sender,
                 # Web origins allowed to call the API from a browser: `cdk deploy -c cors_origins=https://a,https://b`.
                 cors_origins=self.node.try_get_context("cors_origins") or ""),
         })
+        # Password-reset emails: SES sends only from a verified identity (an address, or a whole
+        # domain: SES then gives DKIM records to publish). Without one, no email is sent.
+        if email_sender:
+            sender = ses.Identity.email(email_sender) if "@" in email_sender else ses.Identity.domain(email_sender)
+            identity = ses.EmailIdentity(self, "EmailSender", identity=sender)
+            identity.grant_send_email(role)
         # The Lambdas cannot reference their own APIs in their environment (a cycle), so the
         # URLs go through SSM and are read once at cold start (chalicelib.settings).
         ws_url = ssm.StringParameter(self, "WebsocketManagementUrl", parameter_name=f"{prefix}/ws-management-url",

@@ -47,11 +47,21 @@ def create_platform_applications() -> None:
     sns.create_platform_application(Name="parlor-fcm", Platform="GCM", Attributes={"PlatformCredential": "local"})
 
 
+# The sender of password-reset emails locally: moto's SES sends only from verified identities.
+LOCAL_EMAIL_SENDER = "no-reply@parlor.local"
+
+
+def verify_email_sender(sender: str = LOCAL_EMAIL_SENDER) -> None:
+    """Verify the sender identity in (moto's) SES, as the CDK declares it on AWS."""
+    boto3.client("ses").verify_email_identity(EmailAddress=sender)
+
+
 def main() -> None:
     created = create_all_tables(wait=True)
     queues = sqs_queue_names()
     create_queues(queues)
     create_platform_applications()
+    verify_email_sender()
     log.info("created tables and queues", extra={"tables": created, "queues": queues})
 
 

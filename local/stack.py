@@ -132,7 +132,7 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
     secret). Settings the caller's
     environment gives (``make run PARLOR_...=``) win over the local defaults."""
     from chalicelib.settings import Settings
-    from local.bootstrap import PLATFORM_ARNS
+    from local.bootstrap import LOCAL_EMAIL_SENDER, PLATFORM_ARNS
 
     generated = secrets if secrets is not None else generated_secrets.load_or_create(None)
     private_key, public_key = generated["media_token_private_key"], generated["media_token_public_key"]
@@ -145,7 +145,9 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
         # Every local client, the e2e tests and benches included, signs up from 127.0.0.1.
         sign_ups_per_address=100_000,
         # A web client served in development may call the API from the browser.
-        cors_origins=[f"http://127.0.0.1:{ports.web}", f"http://localhost:{ports.web}"])
+        cors_origins=[f"http://127.0.0.1:{ports.web}", f"http://localhost:{ports.web}"],
+        # moto's SES delivers nothing: the API logs each password-reset link instead.
+        email_sender=LOCAL_EMAIL_SENDER, log_reset_links=True)
     wiring = Settings.environment(
         api_url=f"http://127.0.0.1:{ports.api}", media_base_port=ports.media_base,
         media_token_private_key=private_key, media_token_public_key=public_key,

@@ -21,7 +21,7 @@ from chalicelib.models.tables import create_all_tables
 from chalicelib.services.tokens import generate_media_keypair
 from chalicelib.settings import Settings, use_settings
 from chalicelib.wiring import Services, build_services, use_services
-from local.bootstrap import PLATFORM_ARNS, create_platform_applications
+from local.bootstrap import PLATFORM_ARNS, create_platform_applications, verify_email_sender
 from tests.fakes import RecordingMedia, RecordingPublisher
 from tests.support import Api
 
@@ -34,7 +34,11 @@ TEST_SETTINGS = Settings(table_prefix="parlor-test", jwt_secret=secrets.token_ur
                          media_token_private_key=MEDIA_PRIVATE_KEY, media_token_public_key=MEDIA_PUBLIC_KEY,
                          sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"],
                          # Every test client request comes from 127.0.0.1; tests/security checks the real limit.
-                         sign_ups_per_address=100_000)
+                         sign_ups_per_address=100_000,
+                         # Access tokens that outlive the hours reminder tests move the clock by
+                         # (the default is 15 minutes: tests/api/test_account_lifecycle.py).
+                         token_ttl_seconds=7 * 24 * 3600,
+                         email_sender="no-reply@parlor.test")
 # moto wants credentials and a region; endpoint variables would send calls past moto to a running server.
 FAKE_AWS_ENVIRONMENT = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
@@ -57,6 +61,7 @@ def aws() -> Iterator[None]:
             create_all_tables(wait=False)
             create_queues(sqs_queue_names())
             create_platform_applications()
+            verify_email_sender(TEST_SETTINGS.email_sender)
             yield
         use_settings(None)
 

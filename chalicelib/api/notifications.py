@@ -83,6 +83,12 @@ def register_device(call: Call) -> DeviceOut:
     return DeviceOut(endpoint_arn=services().devices.register(call.me, call.body.platform, call.body.token))
 
 
+@router.route("DELETE", "/v1/me/devices/{device_token}", summary="Stop pushing to this device (its APNs or FCM token)",
+              status=204)
+def unregister_device(call: Call) -> None:
+    services().devices.unregister(call.me, call.params["device_token"])
+
+
 @router.route("GET", "/v1/me/notifications", summary="My inbox, newest first", query=PageQuery, response=InboxOut)
 def inbox(call: Call) -> InboxOut:
     page = services().inbox.page(call.me, call.query.cursor, call.query.limit)

@@ -17,7 +17,15 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.errors import DomainError, NotFound, SpaceNotFound, Unauthorized, UserNotFound, ValidationFailed
+from chalicelib.errors import (
+    DomainError,
+    NotFound,
+    ResetTokenInvalid,
+    SpaceNotFound,
+    Unauthorized,
+    UserNotFound,
+    ValidationFailed,
+)
 from chalicelib.logs import logger
 
 if TYPE_CHECKING:
@@ -114,7 +122,9 @@ class Router:
 # names nothing, so it is answered 404 before any read: DynamoDB refuses an empty key, and a key
 # over 1 KB, with a ValidationException (a 500). openapi.py declares the same bounds.
 PATH_ID_MAX_LENGTH = 64
-_NOT_FOUND = {"space_id": SpaceNotFound, "user_id": UserNotFound}
+_NOT_FOUND = {"space_id": SpaceNotFound, "user_id": UserNotFound, "reset_token": ResetTokenInvalid}
+# A path value that is not an id: device tokens (FCM's are ~160 characters) may be longer.
+_PATH_MAX_LENGTH = {"device_token": 4096}
 
 # API Gateway passes these through; anything else is answered 415 by Chalice itself.
 _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
@@ -192,7 +202,7 @@ def _bearer_token(request: Request) -> str:
 
 def _check_path_ids(params: dict[str, str]) -> None:
     for name, value in params.items():
-        if not 0 < len(value) <= PATH_ID_MAX_LENGTH:
+        if not 0 < len(value) <= _PATH_MAX_LENGTH.get(name, PATH_ID_MAX_LENGTH):
             raise _NOT_FOUND.get(name, NotFound)()
 
 

@@ -53,6 +53,7 @@ class UserOut(BaseModel):
     follower_count: int
     following_count: int
     can_host: bool
+    bio: str | None = None
 
 
 class UsersPage(BaseModel):
@@ -68,4 +69,5 @@ def user_out(user: UserModel, host_min_followers: int) -> UserOut:
         follower_count=int(user.follower_count),
         following_count=int(user.following_count),
         can_host=int(user.follower_count) >= host_min_followers,
+        bio=user.bio,
     )

@@ -61,6 +61,20 @@ class PushGateway:
                                         Attributes={"CustomUserData": user_id, "Enabled": "true", "Token": token})
         return Registration(endpoint_arn, owner if owner != user_id else None)
 
+    def owned_endpoint(self, endpoint_arn: str, user_id: str) -> str | None:
+        """The device token of an endpoint that still belongs to ``user_id`` (None: gone or moved)."""
+        try:
+            attributes = self._sns().get_endpoint_attributes(EndpointArn=endpoint_arn).get("Attributes", {})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") in _DEAD_ENDPOINT:
+                return None
+            raise
+        return attributes.get("Token") if attributes.get("CustomUserData") == user_id else None
+
+    def delete(self, endpoint_arn: str) -> None:
+        """Delete an endpoint (SNS answers success for one that is already gone)."""
+        self._sns().delete_endpoint(EndpointArn=endpoint_arn)
+
     def send(self, endpoint_arn: str, title: str, body: str, data: dict[str, Any]) -> bool:
         """Push one message; False when the endpoint is dead (the caller forgets it)."""
         apns = {"aps": {"alert": {"title": title, "body": body}, "sound": "default"}, **data}

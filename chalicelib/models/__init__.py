@@ -19,10 +19,11 @@ from chalicelib.models.notifications import (
     SchedulerCursorModel,
 )
 from chalicelib.models.participants import OnStageModel, ParticipantModel
+from chalicelib.models.sessions import PasswordResetModel, SessionModel
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.spent_tokens import SpentTokenModel
 from chalicelib.models.tickets import PayoutAccountModel, TicketModel
-from chalicelib.models.users import HandleModel, UserModel
+from chalicelib.models.users import EmailModel, HandleModel, UserModel
 
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
@@ -47,6 +48,9 @@ ALL_MODELS: tuple[type[Model], ...] = (
     TicketModel,
     IdempotencyRecordModel,
     AttemptCounterModel,
+    SessionModel,
+    PasswordResetModel,
+    EmailModel,
 )
 
 __all__ = ["ALL_MODELS", *(m.__name__ for m in ALL_MODELS)]

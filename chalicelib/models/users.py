@@ -22,6 +22,9 @@ class UserModel(Model):
     # The live space this user hosts (a user hosts at most one at a time).
     hosting_space_id = UnicodeAttribute(null=True)
     scheduled_count = NumberAttribute(default=0)
+    bio = UnicodeAttribute(null=True)
+    # Where password-reset links go; unique (case-insensitively) through ``EmailModel``.
+    email = UnicodeAttribute(null=True)
 
     @classmethod
     def lookup(cls, user_id: str, attributes_to_get: list[str] | None = None) -> UserModel:
@@ -43,3 +46,17 @@ class HandleModel(Model):
     @staticmethod
     def key_for(handle: str) -> str:
         return handle.lower()
+
+
+class EmailModel(Model):
+    """One item per email address, keyed case-insensitively: the unique constraint on emails,
+    and how a password reset finds the account."""
+
+    Meta = table_meta("emails")
+
+    email_key = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+
+    @staticmethod
+    def key_for(email: str) -> str:
+        return email.strip().lower()

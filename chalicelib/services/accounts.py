@@ -1,4 +1,4 @@
-"""Accounts: sign-up, sign-in, look-up, and who a session token speaks for."""
+"""Accounts: sign-up, sign-in, look-up, profile and password, and who a session token speaks for."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.clock import Clock
-from chalicelib.errors import HandleTaken, InvalidCredentials, Unauthorized
+from chalicelib.errors import EmailTaken, HandleTaken, InvalidCredentials, Unauthorized
 from chalicelib.ids import new_id
 from chalicelib.models.transactions import Transaction
-from chalicelib.models.users import HandleModel, UserModel
+from chalicelib.models.users import EmailModel, HandleModel, UserModel
 from chalicelib.services.passwords import check_password
+from chalicelib.services.sessions import Grant, Sessions
 from chalicelib.services.throttle import Limit, Throttle
 from chalicelib.services.tokens import SessionTokens
 from chalicelib.settings import Settings
@@ -38,10 +39,11 @@ class AccountLimits:
 
 class AccountService:
     def __init__(self, connection: Connection, clock: Clock, tokens: SessionTokens, hasher: PasswordHasher,
-                 throttle: Throttle, limits: AccountLimits):
+                 throttle: Throttle, limits: AccountLimits, sessions: Sessions):
         self._connection = connection
         self._clock = clock
         self._tokens = tokens
+        self.sessions = sessions
         self._hasher = hasher
         self._throttle = throttle
         self._limits = limits
@@ -49,8 +51,9 @@ class AccountService:
         # it, so a wrong handle costs as long as a wrong password.
         self._decoy_hash = hasher.hash(new_id())
 
-    def sign_up(self, handle: str, display_name: str, password: str, source: str | None = None) -> tuple[UserModel, str]:
-        """Handles are unique case-insensitively: the claim is a conditional write. The password
+    def sign_up(self, handle: str, display_name: str, password: str, source: str | None = None,
+                email: str | None = None) -> tuple[UserModel, Grant]:
+        """Handles (and emails, if given) are unique case-insensitively: each claim is a conditional write. The password
         must pass the policy (``passwords.py``). Each source address may try a few sign-ups per
         window (``source`` is None only for callers inside the system: scripts, tests)."""
         check_password(password, handle)
@@ -65,20 +68,27 @@ class AccountService:
             follower_count=0,
             following_count=0,
             created_at=self._clock.now(),
+            email=email,
         )
         claim = HandleModel(handle_key=HandleModel.key_for(handle), user_id=user.user_id)
         tx = Transaction(self._connection)
         try:
             with tx:
                 tx.put("handle", claim, condition=HandleModel.handle_key.does_not_exist())
+                if email:
+                    tx.put("email", EmailModel(email_key=EmailModel.key_for(email), user_id=user.user_id),
+                           condition=EmailModel.email_key.does_not_exist())
                 tx.put("user", user, condition=UserModel.user_id.does_not_exist())
         except TransactWriteError as exc:
-            if "handle" in tx.failed_conditions(exc):
+            failed = tx.failed_conditions(exc)
+            if "handle" in failed:
                 raise HandleTaken() from exc
+            if "email" in failed:
+                raise EmailTaken() from exc
             raise
-        return user, self._tokens.issue(user.user_id)
+        return user, self.sessions.start(user.user_id)
 
-    def sign_in(self, handle: str, password: str, source: str | None = None) -> tuple[UserModel, str]:
+    def sign_in(self, handle: str, password: str, source: str | None = None) -> tuple[UserModel, Grant]:
         """Wrong handle and wrong password fail alike, so a failure reveals nothing.
 
         Guessing is throttled per handle and per source address: each attempt is counted
@@ -98,16 +108,97 @@ class AccountService:
         if user is None:
             raise InvalidCredentials()
         self._throttle.give_back(attempt)
-        return user, self._tokens.issue(user.user_id)
+        return user, self.sessions.start(user.user_id)
 
     def authenticate(self, token: str) -> UserModel:
-        """The user a session token speaks for: the token must be valid and its user must
-        still exist (a deleted account's tokens open nothing); otherwise 401 ``invalid_token``."""
+        """The user an access token speaks for: the token must be valid, its user must still
+        exist (a deleted account's tokens open nothing), otherwise 401 ``invalid_token``; and
+        its session must not be signed out (401 ``session_revoked``). Two GetItems."""
         user_id = self._tokens.verify(token)
+        self.sessions.check(self._tokens.session_id(token), user_id)
         try:
             return UserModel.get(user_id)
         except UserModel.DoesNotExist as exc:
             raise Unauthorized("The account of this token no longer exists.", code="invalid_token") from exc
+
+    def refresh(self, refresh_token: str) -> tuple[UserModel, Grant]:
+        """A new access token and refresh token for a refresh token (rules: ``sessions.py``)."""
+        user_id, grant = self.sessions.refresh(refresh_token)
+        try:
+            return UserModel.get(user_id), grant
+        except UserModel.DoesNotExist as exc:
+            raise Unauthorized("The account of this token no longer exists.", code="invalid_token") from exc
+
+    def check_password(self, user: UserModel, password: str, source: str | None = None) -> None:
+        """Confirm a signed-in user's password before a sensitive change (401 ``invalid_credentials``).
+        Wrong guesses count against the same per-handle limit as sign-ins, so a stolen access
+        token cannot be used to guess the password faster than sign-in allows."""
+        wanted = [(self._limits.sign_in_per_handle, HandleModel.key_for(user.handle))]
+        if source is not None:
+            wanted.append((self._limits.sign_in_per_address, source))
+        attempt = self._throttle.take(*wanted, message="Too many wrong passwords; try again later.")
+        try:
+            self._hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError) as exc:
+            raise InvalidCredentials("The current password is wrong.") from exc
+        self._throttle.give_back(attempt)
+
+    def change_password(self, user: UserModel, session_id: str | None, current: str, new: str,
+                        source: str | None = None) -> None:
+        """Set a new password (policy: ``passwords.py``) after checking the current one; every other
+        session of the user is signed out, the one that asked stays signed in."""
+        self.check_password(user, current, source)
+        self.set_password(user, new, keep_session=session_id)
+
+    def set_password(self, user: UserModel, new: str, keep_session: str | None = None) -> None:
+        """Store a new password (checked against the policy) and sign out every session but ``keep_session``."""
+        check_password(new, user.handle)
+        user.update(actions=[UserModel.password_hash.set(self._hasher.hash(new))])
+        self.sessions.end_all(user.user_id, keep=keep_session)
+
+    def update_profile(self, user: UserModel, display_name: str | None = None, bio: str | None = None,
+                       email: str | None = None, clear_email: bool = False) -> UserModel:
+        """Change display name, bio (empty clears it) and email. A new email is claimed with a
+        condition (409 ``email_taken``) and the old claim released in the same transaction."""
+        actions = []
+        if display_name is not None:
+            actions.append(UserModel.display_name.set(display_name))
+        if bio is not None:
+            actions.append(UserModel.bio.set(bio) if bio else UserModel.bio.remove())
+        new_email = None if clear_email else email
+        email_changes = (clear_email and user.email) or (
+            email is not None and EmailModel.key_for(email) != EmailModel.key_for(user.email or ""))
+        if email_changes:
+            actions.append(UserModel.email.set(new_email) if new_email else UserModel.email.remove())
+        elif email is not None:
+            actions.append(UserModel.email.set(email))  # same address, other capitals
+        if not actions:
+            return user
+        tx = Transaction(self._connection)
+        try:
+            with tx:
+                if email_changes and new_email:
+                    tx.put("email", EmailModel(email_key=EmailModel.key_for(new_email), user_id=user.user_id),
+                           condition=EmailModel.email_key.does_not_exist())
+                if email_changes and user.email:
+                    tx.remove("old_email", EmailModel(email_key=EmailModel.key_for(user.email)))
+                tx.change("user", user, actions, condition=UserModel.user_id.exists())
+        except TransactWriteError as exc:
+            if "email" in tx.failed_conditions(exc):
+                raise EmailTaken() from exc
+            raise
+        user.refresh()
+        return user
+
+    def user_by_email(self, email: str) -> UserModel | None:
+        try:
+            claim = EmailModel.get(EmailModel.key_for(email))
+            return UserModel.get(claim.user_id)
+        except DoesNotExist:
+            return None
+
+    def user_by_handle(self, handle: str) -> UserModel | None:
+        return self._user_by_handle(handle)
 
     def get_user(self, user_id: str) -> UserModel:
         return UserModel.lookup(user_id)

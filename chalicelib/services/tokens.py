@@ -25,9 +25,24 @@ class SessionTokens:
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock
 
-    def issue(self, user_id: str) -> str:
+    def issue(self, user_id: str, session_id: str | None = None) -> str:
+        return self.issue_for_session(user_id, session_id)[0] if session_id else self._encode(user_id, {})
+
+    def issue_for_session(self, user_id: str, session_id: str) -> tuple[str, datetime]:
+        """An access token of one sign-in session (claim ``sid``) and when it expires."""
         now = self._clock.now()
-        claims = {"sub": user_id, "iss": _ISSUER, "aud": _SESSION_AUDIENCE, "iat": now, "exp": now + self._ttl}
+        return self._encode(user_id, {"sid": session_id}, now), now + self._ttl
+
+    def session_id(self, token: str) -> str | None:
+        """The ``sid`` of a token ``verify`` has accepted (None for a token without one)."""
+        claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=_SESSION_AUDIENCE, issuer=_ISSUER,
+                            options={"verify_exp": False, "verify_iat": False})
+        sid = claims.get("sid")
+        return str(sid) if sid else None
+
+    def _encode(self, user_id: str, extra: dict[str, Any], now: datetime | None = None) -> str:
+        now = now or self._clock.now()
+        claims = {"sub": user_id, "iss": _ISSUER, "aud": _SESSION_AUDIENCE, "iat": now, "exp": now + self._ttl, **extra}
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> str:

@@ -10,6 +10,9 @@ import pytest
 from chalicelib.api import ROUTERS
 
 PUBLIC_ROUTES = {("POST", "/v1/accounts"), ("POST", "/v1/sessions"), ("GET", "/openapi.json"), ("GET", "/asyncapi.json"),
+                 # a refresh token or a reset token proves who is asking; asking for a reset reveals nothing:
+                 ("POST", "/v1/sessions/refresh"), ("POST", "/v1/password-resets"),
+                 ("POST", "/v1/password-resets/{reset_token}"),
                  # verified by the service signature instead of a user token:
                  ("POST", "/v1/internal/spaces/{space_id}/speaking"),
                  # verified by Stripe's signature:

@@ -296,3 +296,45 @@ def test_bad_notification_requests(api, clock):
     assert api.post("/v1/me/notifications/read", {"ids": ["x"], "all": True}, token=fan.token).status == 400
     assert api.put(f"/v1/me/following/{host.id}/mute", token=fan.token).error_code == "not_following"
     assert DeviceModel.count() == 0
+
+
+def test_a_device_registered_by_someone_else_moves_to_the_new_user_and_stops_pushing_to_the_old(api, jobs):
+    from moto.sns.models import sns_backends
+
+    host, old, new = make_host(api, "host"), make_person(api, "old"), make_person(api, "new")
+    _follow(api, old, host)
+    first = api.post("/v1/me/devices", {"platform": "fcm", "token": "fcm-shared-0123456789"}, token=old.token)
+    moved = api.post("/v1/me/devices", {"platform": "fcm", "token": "fcm-shared-0123456789"}, token=new.token)
+    assert first.status == moved.status == 201, moved.body
+    arn = moved.body["endpoint_arn"]
+    assert arn == first.body["endpoint_arn"]  # one device, one endpoint
+    assert not DeviceModel.get(old.id).endpoint_arns and DeviceModel.get(new.id).endpoint_arns == {arn}
+    endpoint = sns_backends["123456789012"]["us-east-1"].platform_endpoints[arn]
+    sns = boto3.client("sns", region_name="us-east-1")
+    assert sns.get_endpoint_attributes(EndpointArn=arn)["Attributes"]["CustomUserData"] == new.id
+
+    api.post("/v1/spaces", {"title": "Now"}, token=host.token)
+    jobs.drain()
+    assert [n["kind"] for n in api.get("/v1/me/notifications", token=old.token).body["notifications"]] == ["space.live"]
+    assert not endpoint.messages  # the old account's news does not reach the new user's phone
+    # The old account signing the token out cannot take it from the new one.
+    assert api.delete("/v1/me/devices/fcm-shared-0123456789", token=old.token).status == 204
+    assert arn in sns_backends["123456789012"]["us-east-1"].platform_endpoints
+    assert DeviceModel.get(new.id).endpoint_arns == {arn}
+
+
+def test_unregistering_a_device_deletes_its_endpoint_and_only_that_one(api):
+    from moto.sns.models import sns_backends
+
+    fan = make_person(api, "fan")
+    long_token = "f" * 163  # FCM registration tokens are longer than ids
+    phone = api.post("/v1/me/devices", {"platform": "fcm", "token": long_token}, token=fan.token).body["endpoint_arn"]
+    tablet = api.post("/v1/me/devices", {"platform": "apns", "token": "ab" * 32}, token=fan.token).body["endpoint_arn"]
+    assert api.delete(f"/v1/me/devices/{long_token}", token=fan.token).status == 204
+    endpoints = sns_backends["123456789012"]["us-east-1"].platform_endpoints
+    assert phone not in endpoints and tablet in endpoints
+    assert DeviceModel.get(fan.id).endpoint_arns == {tablet}
+    assert api.delete(f"/v1/me/devices/{long_token}", token=fan.token).status == 204  # again: nothing to do
+    assert api.delete("/v1/me/devices/never-registered-token", token=fan.token).status == 204
+    assert DeviceModel.get(fan.id).endpoint_arns == {tablet}
+    assert api.delete(f"/v1/me/devices/{long_token}").status == 401

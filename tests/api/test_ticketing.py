@@ -198,6 +198,23 @@ def test_cancelling_refunds_every_buyer_exactly_once(shop, stripe_standin, clock
         assert [t["status"] for t in api.get("/v1/me/tickets", token=buyer.token).body["tickets"]] == ["refunded"]
 
 
+def test_a_host_deleting_their_account_cancels_their_ticketed_space_and_refunds_every_buyer(shop, stripe_standin, clock):
+    api, standin = shop, stripe_standin
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=5, price=1_000)
+    buyers = [make_person(api, f"buyer{i}") for i in range(2)]
+    for buyer in buyers:
+        pay(api, standin, buyer, space_id)
+
+    assert api.delete("/v1/me", token=host.token, body={"password": "correct horse battery"}).status == 204
+    assert SpaceModel.get(space_id).state == "canceled"
+    run_refund_jobs(refund_bodies())
+    assert len(refunds_for(standin, space_id)) == 2
+    deliver_refund_notices(api, standin, space_id)
+    for buyer in buyers:
+        assert [t["status"] for t in api.get("/v1/me/tickets", token=buyer.token).body["tickets"]] == ["refunded"]
+
+
 def test_an_ended_or_cancelled_space_sells_nothing(shop, stripe_standin, clock):
     host = onboarded_host(shop, stripe_standin)
     space_id = ticketed_space(shop, host, clock)

@@ -19,6 +19,7 @@ from aws_cdk.assertions import Match, Template  # noqa: E402
 from parlor_contract.worker import WorkerEnv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+EMAIL_SENDER = "no-reply@parlor.example"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def template(outdir: Path) -> Template:
     from infra.app import build
 
-    app = build(outdir=str(outdir))
+    app = build(outdir=str(outdir), context={"email_sender": EMAIL_SENDER})
     stack = app.node.find_child("Parlor-prod")
     return Template.from_stack(stack)  # type: ignore[arg-type]
 
@@ -392,3 +393,18 @@ def test_every_path_of_the_api_answers_its_preflight_through_the_app(resources: 
     (api,) = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Api"]
     paths = api["Properties"]["DefinitionBody"]["paths"]
     assert paths and all("x-amazon-apigateway-integration" in methods.get("options", {}) for methods in paths.values())
+
+
+def test_the_stack_declares_the_email_sender_and_lets_only_the_api_send_from_it(resources: dict):
+    identity_id, identity = next((n, r) for n, r in resources.items() if r["Type"] == "AWS::SES::EmailIdentity")
+    assert identity["Properties"]["EmailIdentity"] == EMAIL_SENDER
+    grants = [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+              for s in r["Properties"]["PolicyDocument"]["Statement"]
+              if "ses:SendEmail" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert len(grants) == 1 and identity_id in json.dumps(grants[0]["Resource"])
+    policy = next(r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+                  and grants[0] in r["Properties"]["PolicyDocument"]["Statement"])
+    api_role = next(n for n, r in resources.items() if r["Type"] == "AWS::IAM::Role" and n.startswith("ApiRole"))
+    assert [role["Ref"] for role in policy["Properties"]["Roles"]] == [api_role]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert all(f["Properties"]["Environment"]["Variables"]["PARLOR_EMAIL_SENDER"] == EMAIL_SENDER for f in functions)

@@ -16,6 +16,6 @@ def test_any_http_method_is_answered_by_the_app(aws):
         for method in ("TRACE", "QUERY", "PROPFIND"):
             reply = requests.request(method, f"{served.url}/v1/me", timeout=10)
             assert reply.status_code == 405, (method, reply.status_code)
-        assert requests.request("PATCH", f"{served.url}/v1/me", timeout=10).status_code == 405
+        assert requests.request("PATCH", f"{served.url}/v1/me/notifications", timeout=10).status_code == 405
     finally:
         served.stop()

@@ -93,6 +93,34 @@ class Devices:
             self._forget(registration.previous_user_id, arn)
         return arn
 
+    def unregister(self, user_id: str, token: str) -> bool:
+        """Stop pushing to this device token for ``user_id`` (sign-out on the device): its
+        endpoint is deleted. A token that is not theirs (never, or moved to someone else since)
+        changes nothing; returns whether one was removed."""
+        removed = False
+        for arn in self._arns(user_id):
+            owned_token = self._push.owned_endpoint(arn, user_id)
+            if owned_token is None:
+                self._forget(user_id, arn)  # moved or gone: not theirs any more either way
+            elif owned_token == token:
+                self._push.delete(arn)
+                self._forget(user_id, arn)
+                removed = True
+        return removed
+
+    def unregister_all(self, user_id: str) -> None:
+        """Every device of a deleted account: endpoints still theirs are deleted, the list goes."""
+        for arn in self._arns(user_id):
+            if self._push.owned_endpoint(arn, user_id) is not None:
+                self._push.delete(arn)
+        DeviceModel(user_id=user_id).delete()
+
+    def _arns(self, user_id: str) -> set[str]:
+        try:
+            return set(DeviceModel.get(user_id).endpoint_arns or ())
+        except DeviceModel.DoesNotExist:
+            return set()
+
     def push(self, items: list[NotificationModel]) -> None:
         """Push each item to every device of its user, in parallel."""
         if not items:
