@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.api.routing import PATH_ID_MAX_LENGTH, Call, Router, RouteSpec
+from chalicelib.api.routing import Call, Router, RouteSpec, path_max_length
 
 router = Router(__name__, tag="meta")
 
@@ -79,7 +79,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         "tags": [spec.tag],
         "parameters": [
             {"name": name, "in": "path", "required": True,
-             "schema": {"type": "string", "minLength": 1, "maxLength": PATH_ID_MAX_LENGTH}}
+             "schema": {"type": "string", "minLength": 1, "maxLength": path_max_length(name)}}
             for name in re.findall(r"{(\w+)}", spec.path)
         ],
         "responses": {str(spec.status): _content(spec.response, components, "OK"), **_errors(spec)},

@@ -126,6 +126,11 @@ _NOT_FOUND = {"space_id": SpaceNotFound, "user_id": UserNotFound, "reset_token":
 # A path value that is not an id: device tokens (FCM's are ~160 characters) may be longer.
 _PATH_MAX_LENGTH = {"device_token": 4096}
 
+
+def path_max_length(name: str) -> int:
+    """The longest value the path parameter ``name`` may have (the spec declares the same)."""
+    return _PATH_MAX_LENGTH.get(name, PATH_ID_MAX_LENGTH)
+
 # API Gateway passes these through; anything else is answered 415 by Chalice itself.
 _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
@@ -202,7 +207,7 @@ def _bearer_token(request: Request) -> str:
 
 def _check_path_ids(params: dict[str, str]) -> None:
     for name, value in params.items():
-        if not 0 < len(value) <= _PATH_MAX_LENGTH.get(name, PATH_ID_MAX_LENGTH):
+        if not 0 < len(value) <= path_max_length(name):
             raise _NOT_FOUND.get(name, NotFound)()
 
 

@@ -192,3 +192,11 @@ def test_two_operations_of_one_id_cannot_make_a_spec():
         router.route("GET", path, summary="s")(lambda call: None)
     with pytest.raises(ValueError, match="'rooms_<lambda>'"):
         build_spec([first, second])
+
+
+def test_a_path_parameter_is_declared_as_long_as_the_route_takes_it(doc):
+    """A generated client validates lengths: an FCM token (~160 characters) must fit."""
+    (parameter,) = doc["paths"]["/v1/me/devices/{device_token}"]["delete"]["parameters"]
+    assert parameter["schema"]["maxLength"] == 4096
+    joined = doc["paths"]["/v1/spaces/{space_id}/join"]["post"]["parameters"][0]
+    assert joined["schema"]["maxLength"] == 64
