@@ -164,7 +164,7 @@ def request_reset(call: Call) -> None:
     body: ResetRequestIn = call.body
     if (body.handle is None) == (body.email is None):
         raise ValidationFailed("Give either handle or email.")
-    services().password_resets.request(handle=body.handle, email=body.email)
+    services().password_resets.request(handle=body.handle, email=body.email, source=call.source_ip)
 
 
 @router.route("POST", "/v1/password-resets/{reset_token}", summary="Set a new password with a reset link's token",

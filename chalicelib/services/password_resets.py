@@ -22,20 +22,31 @@ from chalicelib.models.sessions import PasswordResetModel
 from chalicelib.models.users import UserModel
 from chalicelib.services.accounts import AccountService
 from chalicelib.services.passwords import check_password
+from chalicelib.services.throttle import Limit, Throttle
+
+# Asking for links is throttled per source address and per account asked about (whether or not
+# it exists, so a 429 reveals nothing): nobody floods someone's inbox or probes at speed.
+RESETS_PER_ADDRESS = Limit("reset_address", 10, 3600)
+RESETS_PER_ACCOUNT = Limit("reset_account", 3, 3600)
 
 
 class PasswordResets:
     def __init__(self, accounts: AccountService, clock: Clock, mailer: Mailer, ttl_seconds: int, link_base: str,
-                 log_links: bool = False):
+                 log_links: bool = False, throttle: Throttle | None = None):
         self._accounts = accounts
+        self._throttle = throttle or Throttle(clock)
         self._clock = clock
         self._mailer = mailer
         self._ttl = timedelta(seconds=ttl_seconds)
         self._link_base = link_base
         self._log_links = log_links  # the local stack prints the link (its SES delivers nothing)
 
-    def request(self, handle: str | None = None, email: str | None = None) -> None:
-        """Email a reset link to the account's address, if there is such an account with an email."""
+    def request(self, handle: str | None = None, email: str | None = None, source: str | None = None) -> None:
+        """Email a reset link to the account's address, if there is such an account with an email.
+        A few requests per hour per source address and per account asked about; then 429."""
+        asked = f"email:{email.casefold()}" if email else f"handle:{(handle or '').casefold()}"
+        wanted = [(RESETS_PER_ACCOUNT, asked)] + ([(RESETS_PER_ADDRESS, source)] if source is not None else [])
+        self._throttle.take(*wanted, message="Too many password-reset requests; try again later.")
         user = self._accounts.user_by_email(email) if email else self._accounts.user_by_handle(handle or "")
         if user is None or not user.email:
             return

@@ -349,3 +349,19 @@ def test_an_expired_reset_link_is_refused(api, clock, settings):
     reply = api.post(f"/v1/password-resets/{token}", {"new_password": "a brand new secret"})
     assert reply.status == 404 and reply.error_code == "reset_token_invalid"
     assert sign_in(api, "ada").status == 200
+
+
+def test_reset_requests_are_throttled_per_account_asked_about_and_per_address(api, clock):
+    """Nobody floods someone's inbox with links, and a 429 says nothing of whether the account
+    exists (unknown handles are counted alike)."""
+    sign_up(api, "ada", email="ada-flood@example.com")
+    replies = [api.post("/v1/password-resets", {"handle": "ada"}) for _ in range(5)]
+    assert [r.status for r in replies] == [202, 202, 202, 429, 429]
+    assert replies[3].error_code == "too_many_attempts" and int(replies[3].headers["Retry-After"]) > 0
+    assert len(emails_to("ada-flood@example.com")) == 3
+    assert [api.post("/v1/password-resets", {"handle": "ghost"}).status for _ in range(4)] == [202, 202, 202, 429]
+    # Per source address: ten requests an hour (six counted so far; refused ones are not), then 429 for any.
+    assert [api.post("/v1/password-resets", {"handle": f"who{n}"}).status for n in range(5)] == [202] * 4 + [429]
+    clock.advance(hours=1)
+    assert api.post("/v1/password-resets", {"handle": "ada"}).status == 202
+    assert len(emails_to("ada-flood@example.com")) == 4
