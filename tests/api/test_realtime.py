@@ -14,11 +14,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from chalicelib.models.connections import ConnectionModel
-from chalicelib.wiring import build_services, use_services
-from local.ws_gateway import create_app
 from tests.api.rooms_support import Room, open_room
-from tests.conftest import FAST_HASHER
-from tests.fakes import RecordingMedia
+from tests.realtime_gateway import api_with, publishing_to, served_gateway
 from tests.servers import ServedApp
 from tests.sockets import events_before_pong, next_event
 from tests.support import Api
@@ -26,34 +23,19 @@ from tests.support import Api
 
 @pytest.fixture
 def gateway(aws) -> Iterator[ServedApp]:
-    from app import app
-
-    served = ServedApp(create_app(app))
-    yield served
-    served.stop()
+    yield from served_gateway()
 
 
 @pytest.fixture
 def live_settings(settings, gateway):
     """The real realtime publisher, pointed at the in-process gateway."""
-    return settings.model_copy(update=dict(ws_management_url=f"{gateway.url}/dev", realtime_url=f"ws://127.0.0.1:{gateway.port}"))
+    return publishing_to(settings, gateway)
 
 
 @pytest.fixture
 def rt(aws, clock, live_settings) -> Iterator[Api]:
     """The API with the real realtime publisher."""
-    yield from _api_with(live_settings, clock)
-
-
-def _api_with(settings, clock) -> Iterator[Api]:
-    from app import app
-    from tests.conftest import _empty_tables
-
-    use_services(build_services(settings, clock=clock, hasher=FAST_HASHER, media=RecordingMedia()))
-    with Client(app) as client:
-        yield Api(client)
-    use_services(None)
-    _empty_tables()
+    yield from api_with(live_settings, clock)
 
 
 def _socket(api: Api, room: Room, person) -> ClientConnection:
@@ -68,10 +50,6 @@ def _connect_event(connection_id: str, token: str) -> dict:
                                "messageDirection": "IN", "connectedAt": 0, "requestTimeEpoch": 0,
                                "identity": {"sourceIp": "127.0.0.1"}},
             "queryStringParameters": {"token": token}, "headers": {}, "isBase64Encoded": False}
-
-
-
-
 
 
 def _refusal(url: str) -> tuple[int, dict, dict]:
@@ -211,7 +189,7 @@ def test_gone_connections_are_deleted_not_retried(rt):
 @pytest.fixture
 def rt_small_inline(aws, clock, live_settings) -> Iterator[Api]:
     """The API posting inline to one connection at most: bigger audiences go through SQS."""
-    yield from _api_with(live_settings.model_copy(update=dict(realtime_inline_limit=1)), clock)
+    yield from api_with(live_settings.model_copy(update=dict(realtime_inline_limit=1)), clock)
 
 
 def test_big_rooms_fan_out_through_the_queue(rt_small_inline, settings):

@@ -9,18 +9,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from chalice.test import Client
 from jsonschema import ValidationError
 from websockets.sync.client import connect
 
 from chalicelib.api import ROUTERS, error_catalog
 from chalicelib.api.schemas import TIMESTAMP_PATTERN
 from chalicelib.clock import timestamp
-from chalicelib.wiring import build_services, use_services
-from local.ws_gateway import create_app
 from tests.api.rooms_support import open_room
-from tests.conftest import FAST_HASHER
-from tests.fakes import RecordingMedia
+from tests.realtime_gateway import api_with, publishing_to, served_gateway
 from tests.servers import ServedApp
 from tests.sockets import next_event
 from tests.spec_support import check_answer, check_component
@@ -148,25 +144,13 @@ def test_times_are_rfc3339_utc_to_the_millisecond():
 
 @pytest.fixture
 def gateway(aws) -> Iterator[ServedApp]:
-    from app import app
-
-    served = ServedApp(create_app(app))
-    yield served
-    served.stop()
+    yield from served_gateway()
 
 
 @pytest.fixture
 def rt(aws, clock, settings, gateway) -> Iterator[Api]:
     """The API with the real realtime publisher, pointed at the in-process gateway."""
-    from app import app
-    from tests.conftest import _empty_tables
-
-    live = settings.model_copy(update=dict(ws_management_url=f"{gateway.url}/dev", realtime_url=f"ws://127.0.0.1:{gateway.port}"))
-    use_services(build_services(live, clock=clock, hasher=FAST_HASHER, media=RecordingMedia()))
-    with Client(app) as client:
-        yield Api(client)
-    use_services(None)
-    _empty_tables()
+    yield from api_with(publishing_to(settings, gateway), clock)
 
 
 def test_a_websocket_event_spells_times_as_rest_does(rt, clock):

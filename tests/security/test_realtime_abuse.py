@@ -18,11 +18,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from chalicelib.models.connections import ConnectionModel
-from chalicelib.wiring import build_services, use_services
-from local.ws_gateway import create_app
 from tests.api.rooms_support import Person, Room, open_room
-from tests.conftest import FAST_HASHER
-from tests.fakes import RecordingMedia
+from tests.realtime_gateway import api_with, publishing_to, served_gateway
 from tests.servers import ServedApp
 from tests.sockets import events_before_pong, next_event
 from tests.support import Api
@@ -55,27 +52,13 @@ def management() -> ManagementCalls:
 
 @pytest.fixture
 def gateway(aws, management) -> Iterator[ServedApp]:
-    from app import app
-
-    served_app = create_app(app)
-    served_app.middlewares.append(management.record)
-    served = ServedApp(served_app)
-    yield served
-    served.stop()
+    yield from served_gateway(management.record)
 
 
 @pytest.fixture
 def rt(aws, clock, settings, gateway) -> Iterator[Api]:
     """The API with the real realtime publisher, pointed at the in-process gateway."""
-    from app import app
-    from tests.conftest import _empty_tables
-
-    live = settings.model_copy(update=dict(ws_management_url=f"{gateway.url}/dev", realtime_url=f"ws://127.0.0.1:{gateway.port}"))
-    use_services(build_services(live, clock=clock, hasher=FAST_HASHER, media=RecordingMedia()))
-    with Client(app) as client:
-        yield Api(client)
-    use_services(None)
-    _empty_tables()
+    yield from api_with(publishing_to(settings, gateway), clock)
 
 
 def _join(api: Api, room: Room, person: Person) -> dict:
