@@ -181,11 +181,7 @@ def test_the_whole_ticket_flow(shop, stripe_standin, clock):
 
 def test_cancelling_refunds_every_buyer_exactly_once(shop, stripe_standin, clock):
     api, standin = shop, stripe_standin
-    host = onboarded_host(api, standin)
-    space_id = ticketed_space(api, host, clock, max_tickets=5, price=1_000)
-    buyers = [make_person(api, f"buyer{i}") for i in range(2)]
-    for buyer in buyers:
-        pay(api, standin, buyer, space_id)
+    host, space_id, buyers = sold_twice(api, standin, clock)
 
     assert api.post(f"/v1/spaces/{space_id}/cancel", token=host.token).status == 200
     bodies = refund_bodies()
@@ -200,11 +196,7 @@ def test_cancelling_refunds_every_buyer_exactly_once(shop, stripe_standin, clock
 
 def test_a_host_deleting_their_account_cancels_their_ticketed_space_and_refunds_every_buyer(shop, stripe_standin, clock):
     api, standin = shop, stripe_standin
-    host = onboarded_host(api, standin)
-    space_id = ticketed_space(api, host, clock, max_tickets=5, price=1_000)
-    buyers = [make_person(api, f"buyer{i}") for i in range(2)]
-    for buyer in buyers:
-        pay(api, standin, buyer, space_id)
+    host, space_id, buyers = sold_twice(api, standin, clock)
 
     assert api.delete("/v1/me", token=host.token, body={"password": "correct horse battery"}).status == 204
     assert SpaceModel.get(space_id).state == "canceled"
@@ -274,6 +266,16 @@ def deliver_refund_notices(api: Api, standin: StandIn, space_id: str) -> None:
     for event in standin.events("charge.refunded"):
         if event["data"]["object"]["metadata"].get("space_id") == space_id:
             deliver(api, standin, event)
+
+
+def sold_twice(api: Api, standin: StandIn, clock) -> tuple:
+    """An onboarded host's ticketed space (5 seats at 10.00) with two paid buyers."""
+    host = onboarded_host(api, standin)
+    space_id = ticketed_space(api, host, clock, max_tickets=5, price=1_000)
+    buyers = [make_person(api, f"buyer{i}") for i in range(2)]
+    for buyer in buyers:
+        pay(api, standin, buyer, space_id)
+    return host, space_id, buyers
 
 
 def pay(api: Api, standin: StandIn, buyer, space_id: str, deliver_now: bool = True) -> dict:
