@@ -112,6 +112,20 @@ class Settings(BaseSettings):
     platform_fee_bps: int = 300
     # Where Stripe sends buyers and hosts back (the app's deep links).
     app_return_url: str = "parlor://payments"
+    # The audience tier (parlor_contract.hls): the S3 bucket of HLS streams, recordings and clips,
+    # the CDN in front of it (CloudFront; locally its stand-in, local.cdn) and the CloudFront key
+    # pair that signs access (the private key is a secret; the public key is in the key group).
+    media_bucket: str = ""
+    cdn_url: str = ""
+    cdn_key_pair_id: str = ""
+    cdn_private_key: str = ""
+    # Listeners join on WebRTC while fewer than this many do (one worker's measured capacity,
+    # docs/BENCHMARKS.md); beyond it, on HLS through the CDN.
+    webrtc_listener_cap: int = 500
+    # How long a signed HLS access lasts (renewed by joining again: a ban ends it at expiry),
+    # and a replay's (long enough to play a long recording through).
+    hls_access_seconds: int = 300
+    replay_access_seconds: int = 4 * 3600
     # How many followees the live feed looks at (people follow at most a few thousand).
     feed_following_limit: int = 5000
     # On AWS, where the remote values are (see AwsParameters).

@@ -37,6 +37,10 @@ class WorkerEnv(StrEnum):
     POOL_TABLE = "PARLOR_POOL_TABLE"
     POOL_SLOT = "PARLOR_POOL_SLOT"
     POOL_WORKER_ID = "PARLOR_POOL_WORKER_ID"
+    # The audience tier (``parlor_contract.hls``): the bucket the room's HLS stream is written
+    # to (none: no HLS), and whether the space records (its segments are kept after the end).
+    MEDIA_BUCKET = "PARLOR_MEDIA_BUCKET"
+    RECORDING = "PARLOR_HLS_RECORDING"
 
 
 class WorkerState(StrEnum):
