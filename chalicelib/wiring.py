@@ -7,6 +7,7 @@ Built once per Lambda container (cold start) and reused; tests build their own w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any, Callable
 
@@ -15,8 +16,10 @@ from pynamodb.connection import Connection
 
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.events import EventPublisher
+from chalicelib.gateways.cdn import CdnSigner
 from chalicelib.gateways.email import Mailer
 from chalicelib.gateways.media import MediaGateway
+from chalicelib.gateways.media_store import S3MediaStore
 from chalicelib.gateways.payments import Payments
 from chalicelib.gateways.push import PushGateway
 from chalicelib.gateways.queues import Queue, QueueSender
@@ -24,6 +27,7 @@ from chalicelib.gateways.realtime import ConnectionDirectory, RealtimeGateway
 from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
 from chalicelib.services.account_deletion import AccountDeletion
 from chalicelib.services.accounts import AccountLimits, AccountService
+from chalicelib.services.audience import AudienceService
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
 from chalicelib.services.idempotency import Idempotency
@@ -86,6 +90,7 @@ class Services:
     checkouts: CheckoutReconciler
     account_deletion: AccountDeletion
     password_resets: PasswordResets
+    audience: AudienceService
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -120,6 +125,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     refunds = RefundService(ledger, clock, payments, QueueSender(_client("sqs", settings), settings.queue_name(Queue.REFUNDS)))
     seats = SeatService(ledger, clock, settings, payments, payouts, refunds)
     idempotency = Idempotency()
+    audience = _audience(settings, clock, seats)
     spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[reminders, fanout, refunds],
                           ticket_rules=payouts)
     accounts = AccountService(connection, clock, tokens, hasher or PasswordHasher(), Throttle(clock),
@@ -137,7 +143,9 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         spaces=spaces,
         membership=membership,
         rooms=RoomService(clock, membership, events, media, room_tokens, admission=seats,
-                          relays=TurnCredentials(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds, clock)),
+                          relays=TurnCredentials(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds, clock),
+                          streams=audience, webrtc_listener_cap=settings.webrtc_listener_cap),
+        audience=audience,
         moderation=Moderation(clock, membership, events, media, on_ban=refunds.refund_banned),
         search=SpaceSearch(),
         feed=LiveFeed(social, settings.feed_following_limit),
@@ -169,6 +177,15 @@ def _client(service: str, settings: Settings, **kwargs: Any) -> Callable[[], Any
     import boto3
 
     return cache(lambda: boto3.client(service, **kwargs))
+
+
+def _audience(settings: Settings, clock: Clock, seats: SeatService) -> AudienceService:
+    """The audience tier, where the deployment has a media bucket and a CDN signing key."""
+    store = S3MediaStore(settings.media_bucket, _client("s3", settings)) if settings.media_bucket else None
+    signer = (CdnSigner(settings.cdn_url, settings.cdn_key_pair_id, settings.cdn_private_key, clock)
+              if settings.cdn_url and settings.cdn_private_key else None)
+    return AudienceService(clock, store, signer, timedelta(seconds=settings.hls_access_seconds),
+                           timedelta(seconds=settings.replay_access_seconds), admission=seats)
 
 
 def _default_media(settings: Settings, clock: Clock, events: EventPublisher, media_public_key: str) -> MediaGateway:

@@ -10,12 +10,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Iterator
 
+import boto3
 import pytest
 from argon2 import PasswordHasher
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib.clock import ManualClock
+from chalicelib.gateways.cdn import generate_private_key
 from chalicelib.models import ALL_MODELS
 from chalicelib.models.tables import create_all_tables
 from chalicelib.services.tokens import generate_media_keypair
@@ -38,7 +40,11 @@ TEST_SETTINGS = Settings(table_prefix="parlor-test", jwt_secret=secrets.token_ur
                          # Access tokens that outlive the hours reminder tests move the clock by
                          # (the default is 15 minutes: tests/api/test_account_lifecycle.py).
                          token_ttl_seconds=7 * 24 * 3600,
-                         email_sender="no-reply@parlor.test")
+                         email_sender="no-reply@parlor.test",
+                         # The audience tier: moto's S3, and a CDN whose signatures tests check
+                         # with the local stand-in's rules (local/cdn.py).
+                         media_bucket="parlor-test-media", cdn_url="https://cdn.parlor.test", cdn_key_pair_id="KTESTKEY",
+                         cdn_private_key=generate_private_key())
 # moto wants credentials and a region; endpoint variables would send calls past moto to a running server.
 FAKE_AWS_ENVIRONMENT = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
@@ -62,6 +68,7 @@ def aws() -> Iterator[None]:
             create_queues(sqs_queue_names())
             create_platform_applications()
             verify_email_sender(TEST_SETTINGS.email_sender)
+            boto3.client("s3").create_bucket(Bucket=TEST_SETTINGS.media_bucket)
             yield
         use_settings(None)
 

@@ -8,6 +8,7 @@ from chalice import Chalice
 from chalicelib.api import (
     accounts,
     asyncapi,
+    audience,
     chat,
     internal,
     jobs,
@@ -24,7 +25,7 @@ from chalicelib.api.edge import register as register_edge
 from chalicelib.api.routing import Router
 from chalicelib.settings import Settings
 
-ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, chat.router, notifications.router,
+ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, audience.router, chat.router, notifications.router,
                          ticketing.router, internal.router, openapi.router, asyncapi.router]
 
 

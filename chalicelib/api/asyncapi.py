@@ -109,6 +109,8 @@ class SpaceUpdated(EventData):
     title: str | None = None
     topic_ids: list[str] | None = None
     acting_host_id: str | None = Field(default=None, description="who holds host powers now; null: nobody")
+    recording: bool | None = Field(default=None, description="the space records (show the indicator); replay after the end")
+    clipping: bool | None = Field(default=None, description="participants may clip it")
 
 
 class SpaceEnded(EventData):

@@ -94,7 +94,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
                 {"name": name, "in": "query", "required": fld.is_required(), "schema": _field_schema(spec.query, name)}
             )
     if spec.body is not None:
-        op["requestBody"] = {"required": True, **_content(spec.body, components, "")}
+        op["requestBody"] = {"required": not spec.body_optional, **_content(spec.body, components, "")}
     if spec.auth:
         op["security"] = [{BEARER: []}]
     return op

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.api.audience import StreamAccessOut, stream_access_out
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import PageQuery, Query, Strict, Timestamp
 from chalicelib.errors import Forbidden
@@ -62,9 +63,21 @@ class AnswerOut(BaseModel):
     type: Literal["answer"]
 
 
+class JoinIn(Strict):
+    """Optional. A listener may ask to hear the room through HLS (a few seconds behind, but
+    from the CDN); without it, listeners get WebRTC while the room has WebRTC seats."""
+
+    transport: Literal["webrtc", "hls"] | None = None
+
+
 class JoinOut(BaseModel):
+    """How to hear the room: ``transport`` says which of ``media`` (WebRTC: send an offer) and
+    ``hls`` (play the signed playlist) is given. The stage is always on WebRTC."""
+
     participant: ParticipantOut
-    media: MediaConnection
+    transport: Literal["webrtc", "hls"]
+    media: MediaConnection | None
+    hls: StreamAccessOut | None
     realtime: Connection
 
 
@@ -140,16 +153,20 @@ def _audit_out(e: AuditEntryModel) -> AuditEntryOut:
 
 
 @router.route("POST", "/v1/spaces/{space_id}/join", summary="Join a live space: media and realtime connection info",
-              response=JoinOut, retry_later=True)
+              body=JoinIn, body_optional=True, response=JoinOut, retry_later=True)
 def join(call: Call) -> JoinOut:
     s = services()
     space_id = call.params["space_id"]
-    joined = s.rooms.join(call.me, space_id)
-    relay = joined.relay
-    ice_servers = [IceServerOut(urls=list(i.urls), username=i.username, credential=i.credential) for i in relay.ice_servers]
-    return JoinOut(participant=participant_out(joined.participant),
-                   media=MediaConnection(offer_url=s.settings.api_url + OFFER_ROUTE.format(space_id=space_id),
-                                         ice_servers=ice_servers, ice_servers_expire_at=relay.expires_at),
+    joined = s.rooms.join(call.me, space_id, call.body.transport)
+    media = None
+    if joined.hls is None:
+        relay = joined.relay
+        ice_servers = [IceServerOut(urls=list(i.urls), username=i.username, credential=i.credential)
+                       for i in relay.ice_servers]
+        media = MediaConnection(offer_url=s.settings.api_url + OFFER_ROUTE.format(space_id=space_id),
+                                ice_servers=ice_servers, ice_servers_expire_at=relay.expires_at)
+    return JoinOut(participant=participant_out(joined.participant), transport=joined.transport,  # type: ignore[arg-type]
+                   media=media, hls=stream_access_out(joined.hls) if joined.hls is not None else None,
                    realtime=Connection(url=s.settings.realtime_url, token=joined.realtime_token))
 
 

@@ -49,6 +49,7 @@ class RouteSpec:
     idempotent: bool = False  # takes an Idempotency-Key (chalicelib/api/idempotency_keys.py)
     public: bool = True  # in /openapi.json; False for Parlor's own callers (media workers, Stripe)
     retry_later: bool = False  # may answer 503 with Retry-After: a dependency (media, payments) is starting or down
+    body_optional: bool = False  # no body at all means the body model's defaults
 
 
 @dataclass
@@ -102,10 +103,11 @@ class Router:
         idempotent: bool = False,
         public: bool = True,
         retry_later: bool = False,
+        body_optional: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             spec = RouteSpec(method, path, fn.__name__, summary, self.tag, status, auth, body, query, response, raw_body,
-                             idempotent, public, retry_later)
+                             idempotent, public, retry_later, body_optional)
             self.specs.append(spec)
 
             def view(**params: str) -> Response:
@@ -151,7 +153,7 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
         call.raw_body = raw
         call.query = _parse_query(request, spec.query)
         if spec.body is not None:
-            call.body = _parse_body(raw, spec.body)
+            call.body = spec.body() if spec.body_optional and not raw.strip() else _parse_body(raw, spec.body)
         if spec.idempotent and (key := call.headers.get("idempotency-key")) is not None:
             return _answer_once(container.idempotency, key, request, spec, fn, call)
         result = fn(call)

@@ -34,12 +34,16 @@ class CreateSpaceIn(Strict):
     invited_user_ids: list[Id] = Field(default_factory=list, max_length=10)
     lang: LanguageTag = Field(default="en", description="a BCP 47 language tag, stored in its standard form")
     ticket: TicketIn | None = None
+    recording: bool = Field(default=True, description="record it: a replay for 30 days after the end")
+    clipping: bool = Field(default=True, description="participants may clip its last 30 s")
 
 
 class EditSpaceIn(Strict):
     title: Title | None = None
     scheduled_start: AwareDatetime | None = None
     topics: list[Topic] | None = Field(default=None, max_length=3)
+    recording: bool | None = Field(default=None, description="while scheduled only")
+    clipping: bool | None = None
 
 
 MAX_IDS = 100  # as the X API (and one DynamoDB BatchGetItem)
@@ -107,6 +111,8 @@ class SpaceOut(BaseModel):
     invited_user_ids: list[str]
     participant_count: int
     listener_count: int
+    webrtc_listener_count: int = Field(description="listeners on WebRTC (up to the room's cap)")
+    hls_listener_count: int = Field(description="listeners through HLS (beyond the cap, or by choice)")
     subscriber_count: int
     scheduled_start: Timestamp | None
     started_at: Timestamp | None
@@ -116,6 +122,9 @@ class SpaceOut(BaseModel):
     ticket: TicketTermsOut | None
     topic_ids: list[str]
     lang: str
+    recording: bool = Field(description="it records (clients show an indicator); the replay follows the end")
+    clipping: bool
+    has_replay: bool = Field(description="ended, recorded, and its replay is still kept (GET .../replay)")
 
 
 class SpacesPage(BaseModel):
@@ -134,10 +143,12 @@ def space_out(space: SpaceModel) -> SpaceOut:
         id=space.space_id, state=space.state, title=space.title, creator_id=space.creator_id, host_ids=space.host_ids,  # type: ignore[arg-type]
         acting_host_id=space.acting_host_id, speaker_ids=sorted(space.speaker_ids or ()),
         invited_user_ids=list(space.invited_user_ids or []), participant_count=int(space.participant_count),
-        listener_count=int(space.listener_count), subscriber_count=int(space.subscriber_count),
+        listener_count=int(space.listener_count), webrtc_listener_count=int(space.webrtc_listener_count or 0),
+        hls_listener_count=int(space.hls_listener_count or 0), subscriber_count=int(space.subscriber_count),
         scheduled_start=space.scheduled_start, started_at=space.started_at, ended_at=space.ended_at,
         created_at=space.created_at, is_ticketed=bool(space.is_ticketed), ticket=ticket,
-        topic_ids=list(space.topic_ids or []), lang=space.lang,
+        topic_ids=list(space.topic_ids or []), lang=space.lang, recording=bool(space.recording),
+        clipping=bool(space.clipping), has_replay=services().audience.replay_until(space) is not None,
     )
 
 
@@ -146,7 +157,8 @@ def space_out(space: SpaceModel) -> SpaceOut:
 def create_space(call: Call) -> SpaceOut:
     b: CreateSpaceIn = call.body
     ticket = TicketTerms(b.ticket.price_cents, b.ticket.currency, b.ticket.max_tickets) if b.ticket else None
-    new = NewSpace(b.title, b.scheduled_start, tuple(b.topics), tuple(b.invited_user_ids), b.lang, ticket)
+    new = NewSpace(b.title, b.scheduled_start, tuple(b.topics), tuple(b.invited_user_ids), b.lang, ticket,
+                   b.recording, b.clipping)
     return space_out(services().spaces.create(call.me, new))
 
 
@@ -169,7 +181,8 @@ def get_space(call: Call) -> SpaceOut:
 @router.route("PATCH", "/v1/spaces/{space_id}", summary="Edit a space (host)", body=EditSpaceIn, response=SpaceOut)
 def edit_space(call: Call) -> SpaceOut:
     b: EditSpaceIn = call.body
-    edit = SpaceEdit(b.title, b.scheduled_start, tuple(b.topics) if b.topics is not None else None)
+    edit = SpaceEdit(b.title, b.scheduled_start, tuple(b.topics) if b.topics is not None else None, b.recording,
+                     b.clipping)
     return space_out(services().spaces.edit(call.me, call.params["space_id"], edit))
 
 

@@ -62,5 +62,13 @@ class CdnSigner:
         signed_url = self._signer.generate_presigned_url(self.url(key), policy=policy)
         query = signed_url.partition("?")[2]
         values = dict(part.split("=", 1) for part in query.split("&"))
-        return SignedAccess(url=signed_url, query=query, cookies={c: values[q] for q, c in zip(QUERY_PARAMS, COOKIES)},
+        return SignedAccess(url=signed_url, query=query, cookies={c: values[q] for q, c in zip(QUERY_PARAMS, COOKIES, strict=True)},
                             scope=scope, expires_at=expires_at)
+
+
+def generate_private_key() -> str:
+    """A new RSA 2048 signing key (PKCS#8 PEM), the kind CloudFront's key groups take: for the
+    local stack and tests. On AWS the deployer makes one (``make cdn-keys``)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()

@@ -17,6 +17,11 @@ SPEAKER: str = Role.SPEAKER
 LISTENER: str = Role.LISTENER
 ROLES: tuple[str, ...] = tuple(Role)
 
+# How a participant hears the room: a WebRTC peer of its media worker (the stage always; the
+# listeners up to the room's cap), or the HLS stream through the CDN (the listeners beyond it).
+WEBRTC, HLS = "webrtc", "hls"
+TRANSPORTS = (WEBRTC, HLS)
+
 # Participant status.
 PRESENT, LEFT, REMOVED, BANNED = "present", "left", "removed", "banned"
 
@@ -29,6 +34,7 @@ class ParticipantModel(Model):
     role = UnicodeAttribute(default=LISTENER)
     status = UnicodeAttribute(default=PRESENT)
     muted = BooleanAttribute(default=False)
+    transport = UnicodeAttribute(null=True)  # WEBRTC (also when unset: records from before HLS) or HLS
     hand_raised_at = UTCDateTimeAttribute(null=True)
     joined_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
@@ -36,6 +42,10 @@ class ParticipantModel(Model):
     @property
     def present(self) -> bool:
         return self.status == PRESENT
+
+    @property
+    def hears_through_hls(self) -> bool:
+        return self.transport == HLS
 
     @classmethod
     def find(cls, space_id: str, user_id: str) -> ParticipantModel | None:

@@ -94,6 +94,14 @@ class SpaceModel(Model):
     seats_taken = NumberAttribute(default=0)
     # REFUNDS_DUE while refunds are owed (set in the same write that makes them owed); the
     # time lets the sweep unmark the space only if nothing new was owed since it looked.
+    # The audience tier: whether the space records (replay for 30 days) and lets participants
+    # clip it; how many listeners hear it over WebRTC (capped: ``webrtc_listener_cap``) and
+    # how many through HLS (listener_count is both); when its host deleted the recording.
+    recording = BooleanAttribute(default=True)
+    clipping = BooleanAttribute(default=True)
+    webrtc_listener_count = NumberAttribute(default=0)
+    hls_listener_count = NumberAttribute(default=0)
+    recording_deleted_at = UTCDateTimeAttribute(null=True)
     refund_sweep = UnicodeAttribute(null=True)
     refunds_marked_at = UTCDateTimeAttribute(null=True)
 

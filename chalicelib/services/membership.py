@@ -26,12 +26,14 @@ from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import (
     BANNED,
     COHOST,
+    HLS,
     HOST,
     LEFT,
     LISTENER,
     PRESENT,
     REMOVED,
     STAGE_ROLES,
+    WEBRTC,
     OnStageModel,
     ParticipantModel,
 )
@@ -101,19 +103,24 @@ class Membership:
 
     # -- moves -------------------------------------------------------------------------
 
-    def enter(self, space_id: str, user_id: str, role: str) -> set[str]:
+    def enter(self, space_id: str, user_id: str, role: str, transport: str = WEBRTC,
+              webrtc_cap: int | None = None) -> set[str]:
         """Someone enters a live space in a role (if they are not in it and not banned, and
-        the role has room). Returns the labels of the failed conditions, empty on success:
-        ``participant`` (already in, or banned) or ``space`` (not live, or the role is full)."""
+        the role has room) — a listener by ``transport``, on WebRTC only while fewer than
+        ``webrtc_cap`` listeners are. Returns the labels of the failed conditions, empty on
+        success: ``participant`` (already in, or banned) or ``space`` (not live, or the role
+        or the WebRTC seats are full)."""
         now = self._clock.now()
+        transport = transport if role == LISTENER else WEBRTC
         participant = ParticipantModel(space_id=space_id, user_id=user_id, role=role, status=PRESENT, muted=False,
-                                       joined_at=now, updated_at=now)
+                                       transport=transport, joined_at=now, updated_at=now)
         may_enter = ParticipantModel.user_id.does_not_exist() | ParticipantModel.status.is_in(LEFT, REMOVED)
         tx = Transaction(self._connection)
         try:
             with tx:
                 tx.put("participant", participant, condition=may_enter)
-                self._bookkeep(tx, space_id, Move(user_id, None, role), space_must_be_live=True)
+                self._bookkeep(tx, space_id, Move(user_id, None, role, after_transport=transport, webrtc_cap=webrtc_cap),
+                               space_must_be_live=True)
         except TransactWriteError as exc:
             failed = tx.failed_conditions(exc)
             if not failed:
@@ -121,14 +128,34 @@ class Membership:
             return failed
         return set()
 
+    def listen_through_hls(self, participant: ParticipantModel) -> None:
+        """A present WebRTC listener moves to HLS (they asked to), freeing a WebRTC seat."""
+        move = Move(participant.user_id, LISTENER, LISTENER, before_transport=participant.transport, after_transport=HLS)
+        tx = Transaction(self._connection)
+        try:
+            with tx:
+                on_webrtc = ParticipantModel.transport.does_not_exist() | (ParticipantModel.transport == WEBRTC)
+                tx.change("participant", participant, [ParticipantModel.transport.set(HLS)],
+                          condition=self._unchanged(participant) & on_webrtc)
+                self._bookkeep(tx, participant.space_id, move, space_must_be_live=True)
+        except TransactWriteError as exc:
+            if tx.failed_conditions(exc):
+                raise Conflict("The participant changed meanwhile; try again.", code="participant_changed") from exc
+            raise
+        participant.transport = HLS
+
     def change_role(self, participant: ParticipantModel, new_role: str) -> None:
         """A present participant takes another role, if it has room; raises 409 if they
         changed meanwhile or the role is full."""
-        move = Move(participant.user_id, participant.role, new_role)
+        # Whoever changes role hears the room on WebRTC from then on: on stage they must (a
+        # listener invited up joins again and gets a WebRTC offer), and one sent back to the
+        # audience keeps the connection they have.
+        move = Move(participant.user_id, participant.role, new_role, before_transport=participant.transport)
         tx = Transaction(self._connection)
         try:
             with tx:
                 tx.change("participant", participant, [ParticipantModel.role.set(new_role),
+                                                       ParticipantModel.transport.set(WEBRTC),
                                                        ParticipantModel.hand_raised_at.remove(),
                                                        ParticipantModel.updated_at.set(self._clock.now())],
                           condition=self._unchanged(participant))
@@ -151,7 +178,8 @@ class Membership:
             with tx:
                 tx.change("participant", participant, self._leaving(participant, status),
                           condition=self._unchanged(participant))
-                self._bookkeep(tx, participant.space_id, Move(participant.user_id, participant.role, None),
+                self._bookkeep(tx, participant.space_id, Move(participant.user_id, participant.role, None,
+                                                              before_transport=participant.transport),
                                space_must_be_live=False)
         except TransactWriteError as exc:
             if "participant" in tx.failed_conditions(exc):

@@ -12,9 +12,10 @@ from typing import Any, Protocol
 from chalicelib.clock import Clock
 from chalicelib.errors import Banned, Conflict, InvalidState, NotInSpace, TicketRequired
 from chalicelib.events import EVERYONE, HOSTS, EventPublisher, RoomEvent
+from chalicelib.gateways.cdn import SignedAccess
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.models.pagination import decode_cursor, page_sorted
-from chalicelib.models.participants import BANNED, HOST, LEFT, LISTENER, ROLES, SPEAKER, ParticipantModel
+from chalicelib.models.participants import BANNED, HLS, HOST, LEFT, LISTENER, ROLES, SPEAKER, WEBRTC, ParticipantModel
 from chalicelib.models.spaces import LIVE, SpaceModel
 from chalicelib.services import permissions
 from chalicelib.services.membership import Membership
@@ -55,12 +56,30 @@ class Joined:
     space: SpaceModel
     realtime_token: str
     relay: RelayGrant = NO_RELAY
+    hls: SignedAccess | None = None  # for a listener hearing the room through HLS
+
+    @property
+    def transport(self) -> str:
+        return HLS if self.hls is not None else WEBRTC
+
+
+class LiveStreams(Protocol):
+    """Signed access to a live space's HLS stream (``services.audience``)."""
+
+    @property
+    def available(self) -> bool: ...
+
+    def live_access(self, space_id: str) -> SignedAccess: ...
 
 
 class RoomService:
     def __init__(self, clock: Clock, membership: Membership, events: EventPublisher, media: MediaGateway,
-                 tokens: RoomTokens, admission: Admission | None = None, relays: TurnCredentials | None = None):
+                 tokens: RoomTokens, admission: Admission | None = None, relays: TurnCredentials | None = None,
+                 streams: LiveStreams | None = None, webrtc_listener_cap: int | None = None):
         self._clock = clock
+        self._streams = streams if streams is not None and streams.available else None
+        # Without HLS there is nowhere else to put listeners: WebRTC for all, uncapped.
+        self._webrtc_cap = webrtc_listener_cap if self._streams is not None else None
         self._membership = membership
         self._events = events
         self._media = media
@@ -70,24 +89,34 @@ class RoomService:
 
     # -- joining and leaving -------------------------------------------------------
 
-    def join(self, user_id: str, space_id: str) -> Joined:
-        """Enter a live space. Joining again keeps the role and returns fresh tokens. Answers
-        "retry" (503) until the room's media worker serves, so the offer that follows finds it."""
+    def join(self, user_id: str, space_id: str, transport: str | None = None) -> Joined:
+        """Enter a live space. Joining again keeps the role and returns fresh tokens (and a
+        fresh HLS access: it is how a listener renews it). The stage hears the room over
+        WebRTC; listeners too while the room has WebRTC seats, then through HLS — or when they
+        ask for HLS (``transport``). Answers "retry" (503) until the room's media worker
+        serves, so the offer that follows finds it."""
         space = SpaceModel.lookup(space_id)
         if space.state != LIVE:
             raise InvalidState(f"The space is {space.state}; only a live space can be joined.")
+        if transport == HLS and self._streams is None:
+            raise Conflict("This deployment has no HLS stream; join without a transport.", code="hls_unavailable")
         current = self._membership.find(space_id, user_id)
         if current is not None and current.status == BANNED:
             raise Banned()
         if current is not None and current.present:
             participant = current
             self._media.endpoint(space_id)
+            if transport == HLS and participant.role == LISTENER and not participant.hears_through_hls:
+                self._membership.listen_through_hls(participant)
         else:
             role = self._entry_role(space, user_id, first_visit=current is None)
             self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
-            participant = self._enter(space, user_id, role)
+            participant = self._enter(space, user_id, role, transport)
+        hls = None
+        if self._streams is not None and participant.role == LISTENER and participant.hears_through_hls:
+            hls = self._streams.live_access(space_id)
         return Joined(participant, space, self._tokens.realtime(space_id, user_id, participant.role),
-                      self._relays.grant(user_id) if self._relays else NO_RELAY)
+                      self._relays.grant(user_id) if self._relays and hls is None else NO_RELAY, hls)
 
     def offer(self, user_id: str, space_id: str, offer: dict[str, str]) -> dict[str, str]:
         """Relay someone's SDP offer to the room's worker, admitted as the API has them now:
@@ -96,6 +125,9 @@ class RoomService:
         decided_at = self._clock.now()  # before reading: a later decision on them wins at the worker
         participant = self._membership.require_present(SpaceModel.lookup(space_id), user_id,
                                                        NotInSpace("Join the space before sending an offer."))
+        if participant.role == LISTENER and participant.hears_through_hls:
+            raise Conflict("You hear this space through HLS (its WebRTC seats were full when you joined): "
+                           "play the hls.url that join gave.", code="listening_on_hls")
         grant = self._tokens.media_grant(space_id, user_id, participant.role, bool(participant.muted), decided_at)
         return self._media.offer(space_id, grant, offer)
 
@@ -111,11 +143,15 @@ class RoomService:
             return HOST
         return SPEAKER if invited and first_visit and len(space.speaker_ids or ()) < MAX_SPEAKERS else LISTENER
 
-    def _enter(self, space: SpaceModel, user_id: str, role: str) -> ParticipantModel:
-        failed = self._membership.enter(space.space_id, user_id, role)
-        if failed and role == SPEAKER and failed == {"space"}:
+    def _enter(self, space: SpaceModel, user_id: str, role: str, transport: str | None) -> ParticipantModel:
+        wanted = HLS if transport == HLS else WEBRTC
+        failed = self._membership.enter(space.space_id, user_id, role, wanted, self._webrtc_cap)
+        if failed == {"space"} and role == SPEAKER:
             role = LISTENER  # the stage filled up meanwhile (or the space ended): try as a listener
-            failed = self._membership.enter(space.space_id, user_id, role)
+            failed = self._membership.enter(space.space_id, user_id, role, wanted, self._webrtc_cap)
+        if failed == {"space"} and role == LISTENER and wanted == WEBRTC and self._streams is not None:
+            # The WebRTC seats are taken (or the space ended): the audience tier has room for all.
+            failed = self._membership.enter(space.space_id, user_id, role, HLS)
         if "participant" in failed:
             existing = self._membership.find(space.space_id, user_id)
             if existing is not None and existing.present:

@@ -74,6 +74,8 @@ class NewSpace:
     invited_user_ids: tuple[str, ...] = ()
     lang: str = "en"
     ticket: TicketTerms | None = None
+    recording: bool = True  # as on Spaces: on unless the host turns it off
+    clipping: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class SpaceEdit:
     title: str | None = None
     scheduled_start: datetime | None = None
     topics: tuple[str, ...] | None = None
+    recording: bool | None = None  # until it goes live: its worker records from the start, or not at all
+    clipping: bool | None = None
 
 
 class SpaceService:
@@ -139,6 +143,8 @@ class SpaceService:
             max_tickets=new.ticket.max_tickets if new.ticket else None,
             tickets_sold=0,
             tickets_held=0,
+            recording=new.recording,
+            clipping=new.clipping,
         )
         if space.state == LIVE:
             self._go_live(space, now, creating=True)
@@ -195,7 +201,8 @@ class SpaceService:
         return space
 
     def edit(self, actor_id: str, space_id: str, edit: SpaceEdit) -> SpaceModel:
-        """Title, topics and (while scheduled) the start time; host only, not once over."""
+        """Title, topics, clipping and (while scheduled) the start time and recording; host
+        only, not once over."""
         space = self.get(space_id)
         self._require_creator(space, actor_id)
         if space.state in (ENDED, CANCELED):
@@ -206,7 +213,14 @@ class SpaceService:
             actions += [SpaceModel.title.set(edit.title), SpaceModel.title_lower.set(edit.title.lower())]
         if edit.topics is not None:
             actions.append(SpaceModel.topic_ids.set(list(edit.topics)) if edit.topics else SpaceModel.topic_ids.remove())
+        if edit.clipping is not None:
+            actions.append(SpaceModel.clipping.set(edit.clipping))
         condition: Any = SpaceModel.state.is_in(SCHEDULED, LIVE)
+        if edit.recording is not None:
+            if space.state != SCHEDULED:
+                raise InvalidState("Recording is chosen before the space goes live.", code="recording_fixed")
+            actions.append(SpaceModel.recording.set(edit.recording))
+            condition = SpaceModel.state == SCHEDULED
         if edit.scheduled_start is not None:
             if space.state != SCHEDULED:
                 raise InvalidState("Only a scheduled space can be rescheduled.")
@@ -222,7 +236,8 @@ class SpaceService:
                 raise InvalidState() from exc
             raise
         self._publish(space, "space.updated", {"space_id": space.space_id, "title": space.title,
-                                               "topic_ids": space.topic_ids or []})
+                                               "topic_ids": space.topic_ids or [], "recording": bool(space.recording),
+                                               "clipping": bool(space.clipping)})
         if edit.scheduled_start is not None and edit.scheduled_start != previous_start:
             self._notify(SpaceChange.RESCHEDULED, space, previous_start)
         return space
@@ -272,7 +287,8 @@ class SpaceService:
         if not creating:
             space.refresh()
         self._media.start(space.space_id)
-        self._publish(space, "space.updated", {"space_id": space.space_id, "state": LIVE})
+        self._publish(space, "space.updated", {"space_id": space.space_id, "state": LIVE,
+                                               "recording": bool(space.recording), "clipping": bool(space.clipping)})
         self._notify(SpaceChange.LIVE, space)
 
     def _end(self, space: SpaceModel) -> SpaceModel:
