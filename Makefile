@@ -81,9 +81,14 @@ cdn-keys:
 # (its private half is never written) in infra/cdk.out, named so: never deploy that template.
 CDN_PUBLIC_KEY = $(or $(wildcard $(CURDIR)/$(CDN_KEYS)/cdn-public.pem),$(CURDIR)/infra/cdk.out/THROWAWAY-cdn-public.pem)
 
-$(CURDIR)/infra/cdk.out/THROWAWAY-cdn-public.pem:
+# Made with the infra venv's cryptography (CI's clean machine need not have openssl).
+THROWAWAY_KEY_PY := import sys; from cryptography.hazmat.primitives import serialization as s; \
+  from cryptography.hazmat.primitives.asymmetric import rsa; \
+  key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(); \
+  open(sys.argv[1], "wb").write(key.public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo))
+$(CURDIR)/infra/cdk.out/THROWAWAY-cdn-public.pem: | $(INFRA_STAMP)
 	@mkdir -p $(@D)
-	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 | openssl pkey -pubout -out $@
+	$(INFRA_PY) -c '$(THROWAWAY_KEY_PY)' $@
 
 synth: infra-install $(CDN_PUBLIC_KEY)
 	cd infra && CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"cdnPublicKeyFile": "$(CDN_PUBLIC_KEY)"}' ../$(INFRA_PY) app.py
