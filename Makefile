@@ -9,7 +9,7 @@ INFRA_VENV := infra/.venv
 INFRA_PY := $(INFRA_VENV)/bin/python
 INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema
+.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,8 +63,35 @@ $(INFRA_STAMP): infra/requirements.txt requirements.txt
 
 infra-install: $(INFRA_STAMP)
 
-synth: infra-install
-	cd infra && CDK_OUTDIR=cdk.out ../$(INFRA_PY) app.py
+# CloudFront checks the API's signed HLS access with the public half of an RSA 2048 key pair:
+# `make cdn-keys` writes both into .cdn-keys/ (ignored by git; the private key 0600), once.
+CDN_KEYS := .cdn-keys
+cdn-keys:
+	@test ! -e $(CDN_KEYS)/cdn-private.pem || { echo "$(CDN_KEYS)/cdn-private.pem exists; not replacing it" \
+	  "(the deployed stack checks signatures with its public half). Move it away first to make a new pair." >&2; exit 1; }
+	@mkdir -p $(CDN_KEYS) && chmod 700 $(CDN_KEYS)
+	@(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out $(CDN_KEYS)/cdn-private.pem)
+	@openssl pkey -in $(CDN_KEYS)/cdn-private.pem -pubout -out $(CDN_KEYS)/cdn-public.pem
+	@echo "Wrote $(CDN_KEYS)/cdn-private.pem (0600) and $(CDN_KEYS)/cdn-public.pem."
+	@echo "- cdk deploy (in infra/) reads the public key from ../$(CDN_KEYS)/cdn-public.pem (infra/cdk.json: cdnPublicKeyFile)."
+	@echo "- Put the private key into the secret of the SecretArn output, beside Stripe's, under PARLOR_CDN_PRIVATE_KEY;"
+	@echo "  put-secret-value replaces the whole value: README (Deploying to AWS) has the command that sets all three."
+
+# Synthesis needs a CloudFront public key: the one `make cdn-keys` wrote, else a throwaway one
+# (its private half is never written) in infra/cdk.out, named so: never deploy that template.
+CDN_PUBLIC_KEY = $(or $(wildcard $(CURDIR)/$(CDN_KEYS)/cdn-public.pem),$(CURDIR)/infra/cdk.out/THROWAWAY-cdn-public.pem)
+
+# Made with the infra venv's cryptography (CI's clean machine need not have openssl).
+THROWAWAY_KEY_PY := import sys; from cryptography.hazmat.primitives import serialization as s; \
+  from cryptography.hazmat.primitives.asymmetric import rsa; \
+  key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(); \
+  open(sys.argv[1], "wb").write(key.public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo))
+$(CURDIR)/infra/cdk.out/THROWAWAY-cdn-public.pem: | $(INFRA_STAMP)
+	@mkdir -p $(@D)
+	$(INFRA_PY) -c '$(THROWAWAY_KEY_PY)' $@
+
+synth: infra-install $(CDN_PUBLIC_KEY)
+	cd infra && CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"cdnPublicKeyFile": "$(CDN_PUBLIC_KEY)"}' ../$(INFRA_PY) app.py
 
 lint-infra: synth
 	$(INFRA_VENV)/bin/cfn-lint infra/cdk.out/*.template.json

@@ -34,4 +34,9 @@ def build(outdir: str | None = None, context: dict[str, str] | None = None) -> c
 
 
 if __name__ == "__main__":
-    build().synth()
+    from infra.audience import CdnKeyError
+
+    try:
+        build().synth()
+    except CdnKeyError as error:  # a deployer's mistake, not a bug: the message, without a traceback
+        sys.exit(f"Parlor: {error}")

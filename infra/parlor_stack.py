@@ -4,11 +4,15 @@ tables and queues (derived from the code), push, secrets, and the media workers'
 Network: one VPC. The media workers run in its public subnets with public IPs (WebRTC media
 reaches them directly, over UDP); their HTTP port (offers, control calls) admits the API's
 Lambdas only, which run in its private subnets and reach the internet (Stripe, the AWS APIs)
-through one NAT gateway, and DynamoDB through a gateway endpoint.
+through one NAT gateway, and DynamoDB and S3 through gateway endpoints.
+
+Audience tier (infra/audience.py): the workers write each room's HLS stream to the media
+bucket, under ``spaces/`` only; CloudFront serves it to listeners with the API's signature.
 
 Secrets: the stack generates the session (JWT) secret, the service secret and the media token
-seed (the API derives its Ed25519 key from it); a person sets only Stripe's two (README:
-"Deploying to AWS"). The API and the workers refuse to start while one is missing."""
+seed (the API derives its Ed25519 key from it); a person sets Stripe's two (README:
+"Deploying to AWS"). The API and the workers refuse to start while one is missing. The
+CloudFront private key (``make cdn-keys``) goes into the same secret as Stripe's."""
 
 from __future__ import annotations
 
@@ -41,7 +45,9 @@ from chalicelib.errors import (
 from chalicelib.gateways.launchers import task_family
 from chalicelib.settings import Settings
 from infra import derive
+from infra.audience import AudienceTier, cdn_public_key
 from infra.turn import TurnRelay
+from parlor_contract.hls import SPACES_PREFIX
 from parlor_contract.worker import WorkerEnv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +55,9 @@ API_STAGE = "api"
 WORKER_CONTAINER = "media-worker"
 # Secrets the deployer puts into the stack's Stripe secret (README: "Deploying to AWS").
 SECRETS_TO_SET = ("stripe_api_key", "stripe_webhook_secret")
+# Set beside them, in the same secret (a PEM: `make cdn-keys`), and not seeded by the stack: a
+# new key in the secret's template value would reset the values a person set on the next update.
+CDN_SECRET_TO_SET = "cdn_private_key"
 # Secrets the stack generates, each into its own Secrets Manager secret (a generator makes one key per secret).
 SECRETS_GENERATED = ("jwt_secret", "service_secret", "media_token_seed")
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER, "B": dynamodb.AttributeType.BINARY}
@@ -104,6 +113,7 @@ class ParlorStack(cdk.Stack):
                                                "signing secret); the API does not start until both are set",
             secret_object_value={name: cdk.SecretValue.unsafe_plain_text("") for name in to_set})
         vpc, api_group = self._network()
+        self.audience = AudienceTier(self, "Audience", public_key_pem=cdn_public_key(self.node))
         cluster, task, subnets, group = self._media_workers(stage, vpc, api_group)
         self.turn = TurnRelay(self, "Turn", cluster=cluster)
         prefix = f"/parlor/{stage}"
@@ -130,7 +140,9 @@ class ParlorStack(cdk.Stack):
                 ecs_security_groups=[group.security_group_id], sns_apns_arn=apns_arn, sns_fcm_arn=fcm_arn,
                 turn_urls=self.turn.urls, turn_secret_arn=self.turn.secret.secret_arn, email_sender=email_sender,
                 # Web origins allowed to call the API from a browser: `cdk deploy -c cors_origins=https://a,https://b`.
-                cors_origins=self.node.try_get_context("cors_origins") or ""),
+                cors_origins=self.node.try_get_context("cors_origins") or "",
+                media_bucket=self.audience.bucket.bucket_name, cdn_url=self.audience.url,
+                cdn_key_pair_id=self.audience.key_pair_id),
         })
         # Password-reset emails: SES sends only from a verified identity (an address, or a whole
         # domain: SES then gives DKIM records to publish). Without one, no email is sent.
@@ -154,7 +166,12 @@ class ParlorStack(cdk.Stack):
         cdk.CfnOutput(self, "WebsocketUrlOutput", value=cdk.Fn.sub("wss://${WebsocketAPI}.execute-api.${AWS::Region}."
                                                                    "${AWS::URLSuffix}/" + API_STAGE))
         cdk.CfnOutput(self, "SecretArn", value=self.secret.secret_arn,
-                      description=f"Set {' and '.join(to_set)} in this secret (README: Deploying to AWS)")
+                      description=f"Set {' and '.join(to_set)} in this secret, and {Settings.env_name(CDN_SECRET_TO_SET)} "
+                                  "(make cdn-keys; README: Deploying to AWS)")
+        cdk.CfnOutput(self, "CdnDomain", value=self.audience.distribution.distribution_domain_name,
+                      description="CloudFront distribution serving the HLS streams (signed access)")
+        cdk.CfnOutput(self, "MediaBucketName", value=self.audience.bucket.bucket_name,
+                      description="S3 bucket of HLS streams, recordings and clips")
         cdk.CfnOutput(self, "TurnUrls", value=",".join(self.turn.urls))
 
     # -- data -----------------------------------------------------------------------------
@@ -235,6 +252,12 @@ class ParlorStack(cdk.Stack):
         # DynamoDB, the API's busiest dependency, without the NAT gateway's per-GB charge.
         vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
                                  subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)])
+        # S3 likewise: the API reads segments and writes clips, the workers (public subnets,
+        # no NAT) write every segment. No endpoint policy: image pulls from ECR fetch their
+        # layers from S3 buckets of AWS's through the same route.
+        vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[
+            ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)])
         api_group = ec2.SecurityGroup(self, "ApiLambdas", vpc=vpc, allow_all_outbound=True,
                                       description="The API Lambdas: they call the media workers HTTP port")
         return vpc, api_group
@@ -261,6 +284,10 @@ class ParlorStack(cdk.Stack):
         # A worker learns its task's public IP from its network interface (media_worker/address.py);
         # DescribeNetworkInterfaces has no resource-level permissions, hence "*".
         task.add_to_task_role_policy(iam.PolicyStatement(actions=["ec2:DescribeNetworkInterfaces"], resources=["*"]))
+        # The room's HLS stream (parlor_contract.hls): segments and playlists written with their
+        # retention tag, a live-only stream's deleted at the end. Nothing outside spaces/, no reads.
+        task.add_to_task_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"], resources=[self.audience.objects_arn]))
         task.add_container(
             WORKER_CONTAINER,
             # Built from the repository root so the image carries parlor_contract; the root's
@@ -277,7 +304,9 @@ class ParlorStack(cdk.Stack):
                          WorkerEnv.HEARTBEAT_SECONDS: "5",
                          WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.FAST_PATH: "1",
                          WorkerEnv.JITTER_PREFETCH: "0", WorkerEnv.CONNECT_TIMEOUT_SECONDS: "20",
-                         WorkerEnv.CONSENT_TIMEOUT_SECONDS: "30"},
+                         WorkerEnv.CONSENT_TIMEOUT_SECONDS: "30",
+                         # Whether a space records is the API's per-task override (WorkerEnv.RECORDING).
+                         WorkerEnv.MEDIA_BUCKET: self.audience.bucket.bucket_name},
             # By reference, from the key the API reads the same secret under.
             secrets={WorkerEnv.SERVICE_SECRET: ecs.Secret.from_secrets_manager(
                 self.generated_secrets["service_secret"], Settings.env_name("service_secret"))},
@@ -318,6 +347,12 @@ class ParlorStack(cdk.Stack):
             iam.PolicyStatement(actions=["ecs:StopTask"], resources=[self.format_arn(
                 service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")]),
             iam.PolicyStatement(actions=["iam:PassRole"], resources=[task.task_role.role_arn, task.obtain_execution_role().role_arn]),
+            # Recordings and clips (parlor_contract.hls): read segments, write clips with their
+            # retention tag, delete a recording; list only under spaces/ (to find what to delete).
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"],
+                                resources=[self.audience.objects_arn]),
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.audience.bucket.bucket_arn],
+                                conditions={"StringLike": {"s3:prefix": [f"{SPACES_PREFIX}*"]}}),
         )
         if platform_arns:
             policy.add_statements(

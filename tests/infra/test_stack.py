@@ -27,11 +27,26 @@ def outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cdk.out")
 
 
+def _public_key_pem(key: object) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_key().public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
 @pytest.fixture(scope="module")
-def template(outdir: Path) -> Template:
+def cdn_public_key() -> str:
+    """What `make cdn-keys` makes: an RSA 2048 key pair (only its public half reaches the stack)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return _public_key_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+@pytest.fixture(scope="module")
+def template(outdir: Path, cdn_public_key: str) -> Template:
     from infra.app import build
 
-    app = build(outdir=str(outdir), context={"email_sender": EMAIL_SENDER})
+    app = build(outdir=str(outdir), context={"email_sender": EMAIL_SENDER, "cdnPublicKey": cdn_public_key})
     stack = app.node.find_child("Parlor-prod")
     return Template.from_stack(stack)  # type: ignore[arg-type]
 
@@ -93,12 +108,12 @@ def test_the_worker_task_runs_what_python_m_media_worker_expects(template: Templ
     configured = {e["Name"] for e in container["Environment"]} | {s["Name"] for s in container["Secrets"]}
     read_by_worker = set(WorkerEnv)  # exactly the worker's settings (tests/media_worker/test_config.py)
     # Everything the stack sets is read by the worker; what it leaves out is the per-task
-    # override (space and worker id or pool slot, API URL, media token public key: set by the API's EcsLauncher) or the
-    # addresses (each task learns its own at start: media_worker/address.py).
+    # override (space and worker id or pool slot, API URL, media token public key, whether the space records: set by
+    # the API's EcsLauncher) or the addresses (each task learns its own at start: media_worker/address.py).
     assert configured <= read_by_worker
     assert read_by_worker - configured == {WorkerEnv.SPACE_ID, WorkerEnv.WORKER_ID, WorkerEnv.POOL_SLOT, WorkerEnv.POOL_WORKER_ID,
                                            WorkerEnv.API_URL, WorkerEnv.TOKEN_PUBLIC_KEY, WorkerEnv.PUBLIC_HOST,
-                                           WorkerEnv.PRIVATE_HOST, WorkerEnv.PUBLIC_URL}
+                                           WorkerEnv.PRIVATE_HOST, WorkerEnv.PUBLIC_URL, WorkerEnv.RECORDING}
     dockerfile = (ROOT / "media_worker" / "Dockerfile").read_text()
     assert f'CMD {json.dumps(WORKER_COMMAND)}' in dockerfile and f"EXPOSE {WORKER_PORT}/tcp" in dockerfile
     assert set(re.findall(r"\b(PARLOR_[A-Z_]+)", dockerfile)) <= read_by_worker
@@ -234,6 +249,9 @@ def test_a_person_sets_only_stripes_two_secrets_and_the_stack_names_them(resourc
     assert "PARLOR_STRIPE_API_KEY" in output["Description"] and "PARLOR_STRIPE_WEBHOOK_SECRET" in output["Description"]
     readme = (ROOT / "README.md").read_text()
     assert "PARLOR_STRIPE_API_KEY" in readme and "PARLOR_STRIPE_WEBHOOK_SECRET" in readme
+    # The CloudFront private key goes into the same secret, by hand (`make cdn-keys`): named, never seeded.
+    assert "PARLOR_CDN_PRIVATE_KEY" in output["Description"] and "make cdn-keys" in output["Description"]
+    assert "PARLOR_CDN_PRIVATE_KEY" in readme and "make cdn-keys" in readme
 
 
 def test_the_api_reads_every_secret_by_reference(resources: dict):
@@ -408,3 +426,245 @@ def test_the_stack_declares_the_email_sender_and_lets_only_the_api_send_from_it(
     assert [role["Ref"] for role in policy["Properties"]["Roles"]] == [api_role]
     functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
     assert all(f["Properties"]["Environment"]["Variables"]["PARLOR_EMAIL_SENDER"] == EMAIL_SENDER for f in functions)
+
+
+# -- the audience tier (issue 17): media bucket, CloudFront with signed access ---------------------
+
+
+def _one(resources: dict, kind: str) -> tuple[str, dict]:
+    (found,) = [(n, r) for n, r in resources.items() if r["Type"] == kind]
+    return found
+
+
+def _statements_of_role(resources: dict, role: str) -> list[dict]:
+    return [statement for r in resources.values() if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
+            for statement in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def _s3_statements(statements: list[dict]) -> list[dict]:
+    def actions(s: dict) -> list[str]:
+        return s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+    return [s for s in statements if any(a.startswith("s3:") for a in actions(s))]
+
+
+def _objects_under_spaces(bucket: str) -> dict:
+    return {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/spaces/*"]]}
+
+
+def _max_age(cache_control: str) -> int:
+    return int(re.search(r"max-age=(\d+)", cache_control).group(1))  # type: ignore[union-attr]
+
+
+def test_the_media_bucket_is_private_encrypted_and_refuses_plain_http(resources: dict):
+    bucket, props = _one(resources, "AWS::S3::Bucket")
+    assert props["Properties"]["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert props["Properties"]["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (encryption,) = props["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert props["DeletionPolicy"] == "Retain"  # recordings outlive a `cdk destroy`
+    _, policy = _one(resources, "AWS::S3::BucketPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert {"Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny",
+            "Principal": {"AWS": "*"}, "Resource": [{"Fn::GetAtt": [bucket, "Arn"]},
+                                                    {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]}]} in statements
+
+
+def test_objects_expire_by_their_retention_tag_and_no_other_rule_expires_anything(resources: dict):
+    from parlor_contract.hls import LIVE_ONLY_DAYS, RECORDING_DAYS, RETENTION_TAG, Retention
+
+    _, bucket = _one(resources, "AWS::S3::Bucket")
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert all(r["Status"] == "Enabled" for r in rules)
+    expiring = {(r["TagFilters"][0]["Key"], r["TagFilters"][0]["Value"]): r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r}
+    assert expiring == {(RETENTION_TAG, Retention.RECORDING): RECORDING_DAYS, (RETENTION_TAG, Retention.LIVE): LIVE_ONLY_DAYS}
+    assert (RECORDING_DAYS, LIVE_ONLY_DAYS) == (30, 1)
+    # A rule that expires by tag filters on that tag alone (a prefix too would spare objects outside it).
+    assert all(len(r["TagFilters"]) == 1 and "Prefix" not in r for r in rules if "ExpirationInDays" in r)
+    (abort,) = [r for r in rules if "AbortIncompleteMultipartUpload" in r]
+    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1} and "ExpirationInDays" not in abort
+
+
+def test_only_this_distribution_reads_the_bucket_through_origin_access_control(resources: dict):
+    bucket, _ = _one(resources, "AWS::S3::Bucket")
+    distribution, props = _one(resources, "AWS::CloudFront::Distribution")
+    oac, access_control = _one(resources, "AWS::CloudFront::OriginAccessControl")
+    assert access_control["Properties"]["OriginAccessControlConfig"] | {"Name": ""} == {
+        "Name": "", "OriginAccessControlOriginType": "s3", "SigningBehavior": "always", "SigningProtocol": "sigv4"}
+    (origin,) = props["Properties"]["DistributionConfig"]["Origins"]
+    assert origin["DomainName"] == {"Fn::GetAtt": [bucket, "RegionalDomainName"]}
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": [oac, "Id"]}
+    assert not origin["S3OriginConfig"].get("OriginAccessIdentity")  # no legacy OAI beside it
+    _, policy = _one(resources, "AWS::S3::BucketPolicy")
+    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allows == [{"Action": "s3:GetObject", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+                       "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]},
+                       "Condition": {"StringEquals": {"AWS:SourceArn": {"Fn::Join": ["", [
+                           "arn:", {"Ref": "AWS::Partition"}, ":cloudfront::", {"Ref": "AWS::AccountId"},
+                           ":distribution/", {"Ref": distribution}]]}}}}]
+
+
+def test_every_behaviour_is_https_get_only_and_needs_a_signature_of_the_stacks_key(resources: dict, cdn_public_key: str):
+    public_key, key = _one(resources, "AWS::CloudFront::PublicKey")
+    assert key["Properties"]["PublicKeyConfig"]["EncodedKey"] == cdn_public_key
+    key_group, group = _one(resources, "AWS::CloudFront::KeyGroup")
+    assert group["Properties"]["KeyGroupConfig"]["Items"] == [{"Ref": public_key}]
+    _, distribution = _one(resources, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    behaviours = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
+    assert len(behaviours) == 2
+    for behaviour in behaviours:
+        assert behaviour["TrustedKeyGroups"] == [{"Ref": key_group}]
+        assert "TrustedSigners" not in behaviour  # the root account's legacy key pairs
+        assert behaviour["ViewerProtocolPolicy"] == "https-only"
+        assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+
+
+def test_segments_are_cached_as_immutable_and_playlists_for_a_second_whatever_the_signature(resources: dict):
+    from parlor_contract.hls import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL
+
+    _, distribution = _one(resources, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    (playlists,) = config["CacheBehaviors"]
+    assert playlists["PathPattern"] == "*.m3u8"
+    policies = {name: r["Properties"]["CachePolicyConfig"] for name, r in resources.items() if r["Type"] == "AWS::CloudFront::CachePolicy"}
+    segment_policy = policies[config["DefaultCacheBehavior"]["CachePolicyId"]["Ref"]]
+    playlist_policy = policies[playlists["CachePolicyId"]["Ref"]]
+    assert segment_policy["MaxTTL"] == segment_policy["DefaultTTL"] == _max_age(SEGMENT_CACHE_CONTROL) == 365 * 24 * 3600
+    assert playlist_policy["MaxTTL"] == playlist_policy["DefaultTTL"] == _max_age(PLAYLIST_CACHE_CONTROL) == 1
+    # The signature's query string (Policy, Signature, Key-Pair-Id) or cookies would make every
+    # listener's request a cache miss: CloudFront checks them before its cache, the key leaves them out.
+    for policy in (segment_policy, playlist_policy):
+        assert policy["MinTTL"] == 0
+        assert policy["ParametersInCacheKeyAndForwardedToOrigin"] | {"EnableAcceptEncodingBrotli": False,
+                                                                     "EnableAcceptEncodingGzip": False} == {
+            "CookiesConfig": {"CookieBehavior": "none"}, "HeadersConfig": {"HeaderBehavior": "none"},
+            "QueryStringsConfig": {"QueryStringBehavior": "none"},
+            "EnableAcceptEncodingBrotli": False, "EnableAcceptEncodingGzip": False}
+    # A playlist asked for before the worker wrote it is not refused for CloudFront's default 10 s.
+    assert {(e["ErrorCode"], e["ErrorCachingMinTTL"]) for e in config["CustomErrorResponses"]} == {(403, 1), (404, 1)}
+
+
+def test_a_browser_player_on_any_origin_may_read_the_stream_without_credentials(resources: dict):
+    """hls.js fetches with XHR: CORS on every behaviour; "*" since access is the signature in
+    the URL, never a cookie the browser would add by itself."""
+    headers_policy, policy = _one(resources, "AWS::CloudFront::ResponseHeadersPolicy")
+    cors = policy["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"]
+    assert cors["AccessControlAllowOrigins"] == {"Items": ["*"]} and cors["AccessControlAllowCredentials"] is False
+    assert cors["AccessControlAllowMethods"] == {"Items": ["GET", "HEAD"]} and cors["OriginOverride"] is True
+    _, distribution = _one(resources, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    for behaviour in (config["DefaultCacheBehavior"], *config["CacheBehaviors"]):
+        assert behaviour["ResponseHeadersPolicyId"] == {"Ref": headers_policy}
+
+
+def test_a_worker_may_only_write_tag_and_delete_objects_under_spaces(resources: dict):
+    bucket, _ = _one(resources, "AWS::S3::Bucket")
+    role = _task_running(resources, "media-worker")["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    (statement,) = _s3_statements(_statements_of_role(resources, role))
+    assert statement["Effect"] == "Allow" and "Condition" not in statement
+    assert sorted(statement["Action"]) == ["s3:DeleteObject", "s3:PutObject", "s3:PutObjectTagging"]
+    assert statement["Resource"] == _objects_under_spaces(bucket)
+
+
+def test_the_api_may_read_write_and_delete_under_spaces_and_list_that_prefix_only(resources: dict):
+    bucket, _ = _one(resources, "AWS::S3::Bucket")
+    api_role = next(n for n, r in resources.items() if r["Type"] == "AWS::IAM::Role" and n.startswith("ApiRole"))
+    statements = _s3_statements(_statements_of_role(resources, api_role))
+    by_resource = {json.dumps(s["Resource"], sort_keys=True): s for s in statements}
+    assert len(by_resource) == len(statements) == 2
+    objects = by_resource[json.dumps(_objects_under_spaces(bucket), sort_keys=True)]
+    assert sorted(objects["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
+    assert "Condition" not in objects
+    listing = by_resource[json.dumps({"Fn::GetAtt": [bucket, "Arn"]}, sort_keys=True)]
+    assert listing["Action"] == "s3:ListBucket" and listing["Condition"] == {"StringLike": {"s3:prefix": ["spaces/*"]}}
+
+
+def test_the_lambdas_and_the_workers_reach_s3_through_a_gateway_endpoint(resources: dict):
+    endpoints = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::VPCEndpoint"
+                 and r["Properties"]["ServiceName"] == {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]}]
+    (endpoint,) = endpoints
+    assert endpoint["VpcEndpointType"] == "Gateway" and "PolicyDocument" not in endpoint  # ECR's layers come from S3 too
+    routes = {n for n, r in resources.items() if r["Type"] == "AWS::EC2::RouteTable"}
+    assert {ref["Ref"] for ref in endpoint["RouteTableIds"]} == routes and len(routes) == 4  # private and public
+
+
+def test_the_api_and_the_worker_are_told_the_bucket_and_the_api_the_cdn_and_its_key(resources: dict):
+    bucket, _ = _one(resources, "AWS::S3::Bucket")
+    distribution, _ = _one(resources, "AWS::CloudFront::Distribution")
+    public_key, _ = _one(resources, "AWS::CloudFront::PublicKey")
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions
+    for function in functions:
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["PARLOR_MEDIA_BUCKET"] == {"Ref": bucket}
+        assert env["PARLOR_CDN_URL"] == {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]}
+        assert env["PARLOR_CDN_KEY_PAIR_ID"] == {"Ref": public_key}
+        assert "PARLOR_CDN_PRIVATE_KEY" not in env  # from the secret, by reference
+    (container,) = _task_running(resources, "media-worker")["Properties"]["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env[WorkerEnv.MEDIA_BUCKET] == {"Ref": bucket} and WorkerEnv.RECORDING not in env
+
+
+def test_the_outputs_name_the_cdn_and_the_bucket(template: Template, resources: dict):
+    bucket, _ = _one(resources, "AWS::S3::Bucket")
+    distribution, _ = _one(resources, "AWS::CloudFront::Distribution")
+    outputs = template.to_json()["Outputs"]
+    assert outputs["CdnDomain"]["Value"] == {"Fn::GetAtt": [distribution, "DomainName"]}
+    assert outputs["MediaBucketName"]["Value"] == {"Ref": bucket}
+
+
+# -- the CloudFront public key: given by the deployer, checked before it reaches a template ------------
+
+
+def _key_of(context: dict) -> str:
+    from infra.audience import cdn_public_key
+
+    return cdn_public_key(cdk.App(context=context).node)
+
+
+def test_the_public_key_comes_from_context_or_from_a_file(cdn_public_key: str, tmp_path: Path):
+    assert _key_of({"cdnPublicKey": cdn_public_key}) == cdn_public_key
+    (tmp_path / "cdn-public.pem").write_text(cdn_public_key)
+    assert _key_of({"cdnPublicKeyFile": str(tmp_path / "cdn-public.pem")}) == cdn_public_key
+
+
+def test_without_a_public_key_the_stack_refuses_and_says_how_to_make_one(outdir: Path, tmp_path: Path):
+    from infra.app import build
+    from infra.audience import CdnKeyError
+
+    with pytest.raises(CdnKeyError, match="make cdn-keys"):
+        build(outdir=str(outdir / "no-key"), context={})
+    with pytest.raises(CdnKeyError, match="make cdn-keys"):
+        _key_of({"cdnPublicKeyFile": str(tmp_path / "absent.pem")})
+
+
+def test_a_private_key_is_refused_so_it_never_lands_in_a_template():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from infra.audience import CdnKeyError
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with pytest.raises(CdnKeyError, match="private key"):
+        _key_of({"cdnPublicKey": private})
+
+
+@pytest.mark.parametrize("kind", ["rsa-1024", "ec", "garbage"])
+def test_only_an_rsa_2048_public_key_is_taken(kind: str):
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from infra.audience import CdnKeyError
+
+    pem = {"rsa-1024": lambda: _public_key_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+           "ec": lambda: _public_key_pem(ec.generate_private_key(ec.SECP256R1())),
+           "garbage": lambda: "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n"}[kind]()
+    with pytest.raises(CdnKeyError):
+        _key_of({"cdnPublicKey": pem})
+
+
+def test_the_generated_keys_stay_out_of_git():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "CDN_KEYS := .cdn-keys" in makefile and "umask 077" in makefile
+    assert ".cdn-keys/" in (ROOT / ".gitignore").read_text().splitlines()
