@@ -32,7 +32,6 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any, Callable, Mapping
 
 from aiohttp import web
@@ -89,8 +88,7 @@ def signed_parts(request: web.Request) -> dict[str, str]:
     query = {name: request.query[name] for name in SIGNING_PARAMS if name in request.query}
     if query:
         return query
-    cookies = SimpleCookie(request.headers.get("Cookie", ""))
-    return {name: cookies[f"CloudFront-{name}"].value for name in SIGNING_PARAMS if f"CloudFront-{name}" in cookies}
+    return {name: request.cookies[f"CloudFront-{name}"] for name in SIGNING_PARAMS if f"CloudFront-{name}" in request.cookies}
 
 
 def check_access(config: Config, request: web.Request) -> None:
@@ -116,6 +114,7 @@ def check_access(config: Config, request: web.Request) -> None:
         not_after = int(conditions["DateLessThan"]["AWS:EpochTime"])
         not_before = int(conditions.get("DateGreaterThan", {}).get("AWS:EpochTime", 0))
         source = conditions.get("IpAddress", {}).get("AWS:SourceIp")
+        network = ipaddress.ip_network(source, strict=False) if source else None
         signature = cloudfront_b64decode(parts.get("Signature", ""))
     except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as malformed:
         raise Refused("MalformedPolicy", "Malformed Policy") from malformed
@@ -126,7 +125,7 @@ def check_access(config: Config, request: web.Request) -> None:
     now = config.now()
     if not now < not_after or now < not_before or not resource_matches(resource, url):
         raise Refused()
-    if source and ipaddress.ip_address(request.remote or "0.0.0.0") not in ipaddress.ip_network(source, strict=False):
+    if network is not None and ipaddress.ip_address(request.remote or "0.0.0.0") not in network:
         raise Refused()
 
 

@@ -104,6 +104,18 @@ def test_the_cookies_open_the_space_without_a_query(stand_in: Cdn):
     assert error_code(stand_in.get(SEGMENT)) == "MissingKey"  # the same request without them
 
 
+def test_a_signed_query_is_checked_before_any_cookies(stand_in: Cdn):
+    """As on CloudFront: a request with a signed URL is judged by it, valid cookies or not."""
+    access = stand_in.access()
+    expired = stand_in.access(clock=ManualClock(datetime.now(UTC) - timedelta(hours=1)))
+    assert error_code(stand_in.get(SEGMENT, expired.query, cookies=access.cookies)) == "AccessDenied"
+
+
+def test_a_request_without_its_signature_is_refused(stand_in: Cdn):
+    without = "&".join(p for p in stand_in.access().query.split("&") if not p.startswith("Signature="))
+    assert error_code(stand_in.get(PLAYLIST, without)) == "AccessDenied"
+
+
 def test_head_gives_the_headers_without_the_body(stand_in: Cdn):
     reply = stand_in.get(SEGMENT, stand_in.access().query, method="HEAD")
     assert reply.status_code == 200 and reply.content == b""
