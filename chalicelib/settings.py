@@ -200,7 +200,8 @@ class AwsParameters(PydanticBaseSettingsSource):
 
 
 # The settings that are secrets, beside the media token key (checked with the key pair it
-# gives: chalicelib.services.tokens.media_keypair).
+# gives: chalicelib.services.tokens.media_keypair) and the CDN's signing key (an RSA key,
+# checked with its key pair id wherever a CDN is set).
 SECRETS = ("jwt_secret", "service_secret", "stripe_api_key", "stripe_webhook_secret")
 
 
@@ -221,9 +222,28 @@ def check_secrets(settings: Settings) -> None:
             problems.append(f"{Settings.env_name(name)} {reason}")
     if not settings.media_token_private_key and (reason := weakness(settings.media_token_seed)):
         problems.append(f"{Settings.env_name('media_token_seed')} (or {Settings.env_name('media_token_private_key')}) {reason}")
+    if settings.cdn_url:  # HLS access is signed for the CDN: without a usable key, no listener gets past it
+        problems += _cdn_key_problems(settings)
     if problems:
         raise InsecureSettings("Refusing to start: " + "; ".join(problems)
                                + ". Set each to a generated value (README: Deploying to AWS; `make run` generates its own).")
+
+
+def _cdn_key_problems(settings: Settings) -> list[str]:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    problems, cdn = [], f"(needed with {Settings.env_name('cdn_url')})"
+    if not settings.cdn_key_pair_id.strip():
+        problems.append(f"{Settings.env_name('cdn_key_pair_id')} is not set {cdn}")
+    try:
+        key = serialization.load_pem_private_key(settings.cdn_private_key.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        problems.append(f"{Settings.env_name('cdn_private_key')} is not an RSA private key PEM {cdn}")
+    return problems
 
 
 _installed: Settings | None = None

@@ -1,4 +1,4 @@
-"""Create every table and queue in a fresh (in-memory) moto server.
+"""Create every table and queue, and the media bucket, in a fresh (in-memory) moto server.
 
 Queues come from the app itself: every ``on_sqs_message`` handler's queue is created,
 each with a dead-letter queue (``<name>-dlq``) after 3 failed receives, as on AWS.
@@ -56,12 +56,22 @@ def verify_email_sender(sender: str = LOCAL_EMAIL_SENDER) -> None:
     boto3.client("ses").verify_email_identity(EmailAddress=sender)
 
 
+def create_media_bucket(name: str) -> None:
+    """The bucket of HLS streams, recordings and clips (``parlor_contract.hls``), served through
+    ``local.cdn``. Only the bucket: moto's objects are not kept across restarts (``local.moto_state``)."""
+    boto3.client("s3").create_bucket(Bucket=name)
+
+
 def main() -> None:
+    from chalicelib.settings import get_settings
+
     created = create_all_tables(wait=True)
     queues = sqs_queue_names()
     create_queues(queues)
     create_platform_applications()
     verify_email_sender()
+    if bucket := get_settings().media_bucket:
+        create_media_bucket(bucket)
     log.info("created tables and queues", extra={"tables": created, "queues": queues})
 
 

@@ -1,5 +1,6 @@
 """The local stack's secrets — the media-token key pair, the session (JWT), service and
-TURN relay secrets, and the Stripe stand-in's API key and webhook secret — made once per state
+TURN relay secrets, the Stripe stand-in's API key and webhook secret, and the CDN's signing key
+(RSA, as CloudFront's key groups take, with a CloudFront-like key pair id) — made once per state
 directory and kept there, so that sessions, media tokens, signed calls, relay credentials and
 webhooks still verify after a restart. Settings has no defaults for them: the API and the
 workers refuse to start without them (``chalicelib.settings.check_secrets``)."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import string
 from pathlib import Path
 
 FILE = "secrets.json"
@@ -20,7 +22,7 @@ def load_or_create(state_dir: Path | None) -> dict[str, str]:
     path = state_dir / FILE if state_dir is not None else None
     kept = dict(json.loads(path.read_text())) if path is not None and path.exists() else {}
     wanted = ("media_token_private_key", "media_token_public_key", "jwt_secret", "service_secret", "turn_secret",
-              "stripe_api_key", "stripe_webhook_secret")
+              "stripe_api_key", "stripe_webhook_secret", "cdn_private_key", "cdn_key_pair_id")
     if all(name in kept for name in wanted):
         return kept
     from chalicelib.services.tokens import generate_media_keypair
@@ -31,7 +33,10 @@ def load_or_create(state_dir: Path | None) -> dict[str, str]:
               "turn_secret": secrets.token_urlsafe(32),
               # The stand-in takes any "sk_" key, and signs its webhooks with the API's secret.
               "stripe_api_key": "sk_test_" + secrets.token_urlsafe(32),
-              "stripe_webhook_secret": "whsec_" + secrets.token_urlsafe(32)}
+              "stripe_webhook_secret": "whsec_" + secrets.token_urlsafe(32),
+              # The API signs HLS access with it; local.cdn verifies with its public half.
+              "cdn_private_key": _rsa_private_key_pem(),
+              "cdn_key_pair_id": "K" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(13))}
     if "media_token_private_key" in kept:  # a key pair is kept whole or made whole
         values.update(media_token_private_key=kept["media_token_private_key"],
                       media_token_public_key=kept["media_token_public_key"])
@@ -44,3 +49,12 @@ def load_or_create(state_dir: Path | None) -> dict[str, str]:
             json.dump(values, out)
         os.replace(path.with_suffix(".tmp"), path)
     return values
+
+
+def _rsa_private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()

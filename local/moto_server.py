@@ -35,6 +35,12 @@ _READS = ("GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTabl
           "GetQueueAttributes", "ListQueues")
 
 
+def _unsaved_service(environ: dict[str, Any]) -> bool:
+    """S3 (the media bucket, read by local.cdn, written by workers): not in the saved state
+    (local.moto_state), so its calls never make a save due."""
+    return "/s3/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+
+
 class SerializedApp:
     def __init__(self, app: Callable[..., Iterable[bytes]]):
         self._app = app
@@ -44,7 +50,7 @@ class SerializedApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self.lock:
             if not environ.get("PATH_INFO", "").startswith("/moto-api") and \
-                    not environ.get("HTTP_X_AMZ_TARGET", "").endswith(_READS):
+                    not environ.get("HTTP_X_AMZ_TARGET", "").endswith(_READS) and not _unsaved_service(environ):
                 self.changed = True
             # Drain the response inside the lock: moto builds bodies lazily.
             return list(self._app(environ, start_response))

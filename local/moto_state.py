@@ -8,6 +8,11 @@ directly, inside the moto server process, while no request runs (see local/moto_
 the snapshot is one instant of every service at once. Tables, queues and platform
 applications are not saved: ``local.bootstrap`` creates them at each start, and a restore
 fills them. Deleted SQS messages are gone from moto, so none is delivered twice.
+
+S3 is not saved: bootstrap makes the media bucket again, and its objects (HLS segments,
+recordings, clips) are lost when moto restarts. They are binary and grow by a segment every
+2 s per live space with nothing to expire them (moto applies no lifecycle rules), which this
+JSON, written every second while something changes, is not the place for.
 """
 
 from __future__ import annotations

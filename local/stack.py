@@ -31,6 +31,9 @@ from local import generated_secrets, turn
 from local.logs import CONSOLE, last_words, log_tail
 
 ROOT = Path(__file__).resolve().parent.parent
+# The bucket of HLS streams, recordings and clips (parlor_contract.hls), made by local.bootstrap.
+MEDIA_BUCKET = "parlor-local-media"
+CDN_HEALTH_PATH = "/_parlor/health"  # local.cdn's (not imported: this module stays free of aiohttp)
 RUN_DIR = ROOT / ".local-run"
 log = logging.getLogger(__name__)
 console = logging.getLogger(CONSOLE)
@@ -50,13 +53,14 @@ class Ports:
     stripe: int = 12111
     media_base: int = 9000
     turn: int = 3478
+    cdn: int = 8003
     # Where a web client is served from in development: nothing here listens on it, it names
     # the origin the API allows by default (CORS, ``PARLOR_CORS_ORIGINS``).
     web: int = 8080
     # The variable that moves each port.
     ENV: ClassVar[dict[str, str]] = {"api": "PARLOR_API_PORT", "ws": "PARLOR_WS_PORT", "moto": "PARLOR_MOTO_PORT",
                                      "stripe": "STRIPE_STANDIN_PORT", "media_base": "PARLOR_MEDIA_BASE_PORT",
-                                     "turn": "PARLOR_TURN_PORT", "web": "PARLOR_WEB_PORT"}
+                                     "turn": "PARLOR_TURN_PORT", "web": "PARLOR_WEB_PORT", "cdn": "PARLOR_CDN_PORT"}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -67,7 +71,7 @@ class Ports:
     def free(cls) -> Ports:
         """Free ports for tests that run the stack beside a developer's own."""
         return cls(api=free_port(), ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_media_base(),
-                   turn=free_port())
+                   turn=free_port(), cdn=free_port())
 
 
 @dataclass
@@ -147,14 +151,18 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
         # A web client served in development may call the API from the browser.
         cors_origins=[f"http://127.0.0.1:{ports.web}", f"http://localhost:{ports.web}"],
         # moto's SES delivers nothing: the API logs each password-reset link instead.
-        email_sender=LOCAL_EMAIL_SENDER, log_reset_links=True)
+        email_sender=LOCAL_EMAIL_SENDER, log_reset_links=True,
+        media_bucket=MEDIA_BUCKET)
     wiring = Settings.environment(
         api_url=f"http://127.0.0.1:{ports.api}", media_base_port=ports.media_base,
         media_token_private_key=private_key, media_token_public_key=public_key,
         realtime_url=f"ws://127.0.0.1:{ports.ws}", ws_management_url=f"http://127.0.0.1:{ports.ws}/dev",
         sns_apns_arn=PLATFORM_ARNS["apns"], sns_fcm_arn=PLATFORM_ARNS["fcm"],
         # The TURN relay (when coturn is installed) checks the credentials the API mints with this secret.
-        turn_urls=turn.urls(ports.turn) if turn.available() else [], turn_secret=generated["turn_secret"])
+        turn_urls=turn.urls(ports.turn) if turn.available() else [], turn_secret=generated["turn_secret"],
+        # The CloudFront stand-in (local.cdn) checks what the API signs with this key.
+        cdn_url=f"http://127.0.0.1:{ports.cdn}", cdn_key_pair_id=generated["cdn_key_pair_id"],
+        cdn_private_key=generated["cdn_private_key"])
     env = {**defaults, **base, **wiring}
     env.update({
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports.moto}",
@@ -197,6 +205,13 @@ def components(ports: Ports, state_dir: Path = RUN_DIR / "state") -> list[Compon
             ready_url=f"http://127.0.0.1:{ports.stripe}/v1/accounts/ready-check",
             url=f"http://127.0.0.1:{ports.stripe}",
             port=ports.stripe, port_env=Ports.ENV["stripe"],
+        ),
+        Component(
+            "cdn",
+            [py, "-m", "local.cdn", "--port", str(ports.cdn)],
+            ready_url=f"http://127.0.0.1:{ports.cdn}{CDN_HEALTH_PATH}",
+            url=f"http://127.0.0.1:{ports.cdn}",
+            port=ports.cdn, port_env=Ports.ENV["cdn"],
         ),
         Component(
             "ws",

@@ -15,11 +15,11 @@ from chalice.local import create_local_server
 
 
 class ServedApp:
-    """The app on a free loopback port, on its own event loop in a daemon thread."""
+    """The app on a free (or the given) loopback port, on its own event loop in a daemon thread."""
 
-    def __init__(self, app: web.Application, **runner_options: Any):
+    def __init__(self, app: web.Application, port: int = 0, **runner_options: Any):
         self.app = app
-        self.port = 0
+        self.port = port  # 0: any free one
         self._loop = asyncio.new_event_loop()
         self._runner = web.AppRunner(app, **runner_options)
         ready = threading.Event()
@@ -34,7 +34,7 @@ class ServedApp:
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         self._loop.run_until_complete(site.start())
         self.port = self._runner.addresses[0][1]
         ready.set()

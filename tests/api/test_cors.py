@@ -138,5 +138,5 @@ def test_the_local_stack_allows_its_web_origin_by_default():
 
 def _fake_secrets() -> dict[str, str]:
     keys = ("media_token_private_key", "media_token_public_key", "jwt_secret", "service_secret", "stripe_api_key",
-            "stripe_webhook_secret", "turn_secret")
+            "stripe_webhook_secret", "turn_secret", "cdn_private_key", "cdn_key_pair_id")
     return {k: f"x-{k}" for k in keys}

@@ -43,3 +43,22 @@ def test_the_stack_runs_with_secrets_the_api_accepts(tmp_path: Path):
     assert media_keypair(settings)[1] == settings.media_token_public_key
     assert settings.stripe_api_key.startswith("sk_test_")  # the stand-in takes any "sk_" key
     assert env["STRIPE_WEBHOOK_SECRET"] == settings.stripe_webhook_secret  # the stand-in signs with what the API checks
+
+
+def test_a_state_dir_from_before_the_cdn_gains_an_rsa_signing_key_and_a_key_pair_id(tmp_path: Path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    old = generated_secrets.load_or_create(tmp_path)
+    del old["cdn_private_key"], old["cdn_key_pair_id"]
+    (tmp_path / generated_secrets.FILE).write_text(json.dumps(old))
+
+    upgraded = generated_secrets.load_or_create(tmp_path)
+
+    assert {k: upgraded[k] for k in old} == old
+    key = serialization.load_pem_private_key(upgraded["cdn_private_key"].encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048  # what CloudFront's key groups take
+    assert upgraded["cdn_private_key"].startswith("-----BEGIN PRIVATE KEY-----")  # PKCS8
+    assert upgraded["cdn_key_pair_id"].startswith("K") and upgraded["cdn_key_pair_id"].isupper()
+    assert upgraded["cdn_key_pair_id"].isalnum() and len(upgraded["cdn_key_pair_id"]) == 14
+    assert generated_secrets.load_or_create(tmp_path) == upgraded

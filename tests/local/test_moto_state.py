@@ -75,3 +75,16 @@ def test_state_is_saved_at_a_clean_stop_and_while_it_changes(tmp_path):
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(30)
+
+
+def test_calls_to_s3_which_is_not_saved_make_no_save_due():
+    from local.moto_server import SerializedApp
+
+    app = SerializedApp(lambda environ, start_response: [b""])
+    scope = "Credential=local/20261130/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=x"
+    app({"PATH_INFO": "/parlor-local-media/spaces/s/hls/00000001.ts", "REQUEST_METHOD": "PUT",
+         "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 " + scope.format("s3")}, lambda *a: None)
+    assert not app.changed
+    app({"PATH_INFO": "/", "REQUEST_METHOD": "POST", "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem",
+         "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 " + scope.format("dynamodb")}, lambda *a: None)
+    assert app.changed

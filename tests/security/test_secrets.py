@@ -25,6 +25,8 @@ from typing import Any, Iterator
 import boto3
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.gateways.launchers import LocalProcessLauncher, worker_env
 from chalicelib.services.tokens import generate_media_keypair
@@ -283,3 +285,36 @@ def test_a_worker_refuses_to_start_with_a_missing_published_or_weak_key(secret: 
     (error,) = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert error["message"] == "cannot start" and message in error["error"]
     assert len(secret) < 4 or secret not in done.stderr
+
+
+# -- the CDN signing key ---------------------------------------------------------------------------
+
+CDN_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+WITH_CDN = {"cdn_url": "https://cdn.example", "cdn_key_pair_id": "K2JCJMDEHXQW5F", "cdn_private_key": CDN_KEY}
+
+
+def test_a_cdn_with_its_rsa_key_and_key_pair_id_is_accepted_and_no_cdn_needs_neither():
+    from chalicelib.settings import check_secrets
+
+    check_secrets(TEST_SETTINGS.model_copy(update=WITH_CDN))
+    check_secrets(TEST_SETTINGS.model_copy(update={"cdn_url": "", "cdn_key_pair_id": "", "cdn_private_key": ""}))
+
+
+@pytest.mark.parametrize(("update", "message"), [
+    ({"cdn_key_pair_id": ""}, "PARLOR_CDN_KEY_PAIR_ID is not set (needed with PARLOR_CDN_URL)"),
+    ({"cdn_private_key": ""}, "PARLOR_CDN_PRIVATE_KEY is not an RSA private key PEM (needed with PARLOR_CDN_URL)"),
+    ({"cdn_private_key": "-----BEGIN PRIVATE KEY-----\nnot-a-key-at-all-0123456789\n-----END PRIVATE KEY-----\n"},
+     "PARLOR_CDN_PRIVATE_KEY is not an RSA private key PEM"),
+    ({"cdn_private_key": MEDIA_PRIVATE_KEY}, "PARLOR_CDN_PRIVATE_KEY is not an RSA private key PEM"),  # Ed25519
+    ({"cdn_private_key": CDN_KEY.split("\n", 1)[1]}, "PARLOR_CDN_PRIVATE_KEY is not an RSA private key PEM"),  # no header
+], ids=["no key pair id", "no key", "garbage PEM", "not RSA", "cut PEM"])
+def test_a_cdn_without_a_usable_signing_key_is_refused_naming_the_variable(update: dict, message: str):
+    from chalicelib.settings import InsecureSettings, check_secrets
+
+    settings = TEST_SETTINGS.model_copy(update={**WITH_CDN, **update})
+    with pytest.raises(InsecureSettings) as refused:
+        check_secrets(settings)
+    assert message in str(refused.value)
+    assert "PRIVATE KEY" not in str(refused.value)
+    assert len(settings.cdn_private_key) < 80 or settings.cdn_private_key[40:80] not in str(refused.value)
