@@ -25,6 +25,7 @@ def load_or_create(state_dir: Path | None) -> dict[str, str]:
               "stripe_api_key", "stripe_webhook_secret", "cdn_private_key", "cdn_key_pair_id")
     if all(name in kept for name in wanted):
         return kept
+    from chalicelib.gateways.cdn import generate_private_key
     from chalicelib.services.tokens import generate_media_keypair
 
     private_key, public_key = generate_media_keypair()
@@ -35,7 +36,7 @@ def load_or_create(state_dir: Path | None) -> dict[str, str]:
               "stripe_api_key": "sk_test_" + secrets.token_urlsafe(32),
               "stripe_webhook_secret": "whsec_" + secrets.token_urlsafe(32),
               # The API signs HLS access with it; local.cdn verifies with its public half.
-              "cdn_private_key": _rsa_private_key_pem(),
+              "cdn_private_key": generate_private_key(),
               "cdn_key_pair_id": "K" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(13))}
     if "media_token_private_key" in kept:  # a key pair is kept whole or made whole
         values.update(media_token_private_key=kept["media_token_private_key"],
@@ -50,11 +51,3 @@ def load_or_create(state_dir: Path | None) -> dict[str, str]:
         os.replace(path.with_suffix(".tmp"), path)
     return values
 
-
-def _rsa_private_key_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
