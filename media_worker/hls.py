@@ -291,9 +291,11 @@ class HlsStream:
             if segment is not None:
                 self._enqueue(segment)
 
-    def _enqueue(self, segment: Segment) -> None:
+    def _enqueue(self, segment: Segment, last: bool = False) -> None:
+        """Queue a segment for upload, unless the queue is full (S3 is behind): then it is
+        skipped. The last one always goes (``finish`` bounds the wait for it)."""
         self.counters.segments_cut += 1
-        if self._pending.segments >= self._queue_segments:
+        if self._pending.segments >= self._queue_segments and not last:
             self.counters.segments_skipped += 1
             log.warning("HLS upload queue full: segment skipped", extra={"segment": segment.number})
             return
@@ -406,7 +408,7 @@ class HlsStream:
         self._closed = True
         last = self._segmenter.flush()
         if last is not None:
-            self._enqueue(last)
+            self._enqueue(last, last=True)
         self._pending.queue.put_nowait(None)
         try:
             await asyncio.wait_for(self._end(), timeout)
@@ -434,11 +436,12 @@ class HlsStream:
             keys = set(self._written)
         ordered = sorted(keys)
         for start in range(0, len(ordered), 1000):
-            batch = {"Objects": [{"Key": k} for k in ordered[start:start + 1000]], "Quiet": True}
+            batch = [{"Key": k} for k in ordered[start:start + 1000]]
             try:
-                await self._call(partial(self._s3.delete_objects, Bucket=self.bucket, Delete=batch))
+                await self._call(partial(self._s3.delete_objects, Bucket=self.bucket,
+                                         Delete={"Objects": batch, "Quiet": True}))
             except Exception as exc:  # noqa: BLE001 - the bucket's 1-day lifecycle rule removes them anyway
-                log.error("HLS objects not deleted", extra={"error": repr(exc), "count": len(batch["Objects"])})
+                log.error("HLS objects not deleted", extra={"error": repr(exc), "count": len(batch)})
 
     def metrics(self) -> dict[str, Any]:
         return {**asdict(self.counters), "cpu_seconds": round(self.counters.cpu_seconds, 3),

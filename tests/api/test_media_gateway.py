@@ -24,8 +24,8 @@ from media_worker.config import WorkerConfig
 from media_worker.server import Worker
 from parlor_contract import signatures
 from parlor_contract.worker import SPACE_ENDED, WorkerEnv, WorkerState
-from tests.media_worker.worker_support import SECRET as WORKER_SECRET
 from tests.media_worker.worker_support import PUBLIC_KEY, SPACE, run_with_worker, token
+from tests.media_worker.worker_support import SECRET as WORKER_SECRET
 
 SECRET = "service-secret-for-tests-0123456789"
 
