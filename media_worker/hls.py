@@ -166,10 +166,18 @@ class Segmenter:
         return segment
 
 
+# The MPEG-TS muxer's delay (ffmpeg's own default, ``-muxdelay 0.7``): it then packs up to
+# 0.35 s of AAC frames per PES instead of one frame each, which halves a segment's size (~20 KB
+# instead of ~38 KB at 64 kb/s). It shifts every segment's timestamps by the same 1.4 s, so
+# the segments stay continuous.
+MUX_OPTIONS = {"max_delay": "700000"}
+
+
 def mux(segment: Segment, extradata: bytes) -> bytes:
-    """The segment as a standalone MPEG-TS, its timestamps those of the stream's timeline."""
+    """The segment as a standalone MPEG-TS, its timestamps those of the stream's timeline
+    (shifted by the muxer's constant delay)."""
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mpegts") as container:
+    with av.open(buffer, "w", format="mpegts", options=MUX_OPTIONS) as container:
         stream = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         stream.codec_context.extradata = extradata
         stream.time_base = TIME_BASE

@@ -83,7 +83,9 @@ def test_a_tone_becomes_continuous_two_second_segments_that_decode_to_it():
     assert uris == [f"{n:08d}.ts" for n in range(5)]  # 8.5 s (+ the priming): four whole segments and the rest
     assert [segment.media_sequence for segment in live.segments] == list(range(5))
     assert not any(segment.discontinuity for segment in live.segments)
-    previous_end = 0
+    offset, _ = decode(s3.body(key_of(live.segments[0].uri)))  # the muxer's constant delay
+    assert offset >= 0
+    previous_end = offset
     for index, segment in enumerate(live.segments):
         start, audio = decode(s3.body(key_of(segment.uri)))
         assert start == previous_end, f"segment {index} starts at {start}, the previous ended at {previous_end}"
@@ -91,11 +93,12 @@ def test_a_tone_becomes_continuous_two_second_segments_that_decode_to_it():
         if index < 4:
             assert samples == FRAMES_PER_SEGMENT * AAC_FRAME_SAMPLES  # cut at the first AAC frame past 2 s
             assert segment.duration == pytest.approx(samples / 48_000, abs=1e-4)
+            assert len(s3.body(key_of(segment.uri))) < 24_000  # AAC frames packed into PES packets, not one each
         else:  # the last one ends with the mix (the decoder pads its last frame)
             assert segment.duration == pytest.approx(0.5, abs=1e-4) and samples - 0.5 * 48_000 < AAC_FRAME_SAMPLES
         assert round(segment.duration) <= TARGET_DURATION
         previous_end = start + samples
-        expected = 440 if previous_end - AAC_FRAME_SAMPLES <= 4 * 48_000 else 660  # (the stream runs 1024 ahead)
+        expected = 440 if previous_end - offset - AAC_FRAME_SAMPLES <= 4 * 48_000 else 660  # (the stream runs 1024 ahead)
         assert tone_strength(audio[AAC_FRAME_SAMPLES:], expected) > 0.5, f"segment {index} is not {expected} Hz"
         assert tone_strength(audio[AAC_FRAME_SAMPLES:], 1100 - expected) < 0.05
     # Program date-times are the wall clock of each segment's first sample: one segment's length apart.
