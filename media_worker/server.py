@@ -234,10 +234,10 @@ class Worker:
         self.state = WorkerState.CLOSING
         self.stop.set()
         await self.room.close()
-        if self._running and self.hls is not None:  # the mix has stopped: its last segment, the end playlists
-            await self.hls.finish()
         if self._running:  # a worker that never started announces nothing (not even closing)
             await self.heartbeat()
+        if self._running and self.hls is not None:  # the mix has stopped: its last segment, the end playlists
+            await self.hls.finish()
         await self.supervisor.close()
         if self._http is not None:
             await self._http.close()

@@ -32,6 +32,7 @@ from parlor_contract.hls import (
 )
 from tests.media_worker.hls_support import MemoryS3, decode, parse, play, room_with_speaker
 from tests.media_worker.peers import tone_strength
+from tests.media_worker.worker_support import run_with_worker
 
 SPACE = "01SPACEFORHLSTESTS000000000"
 BUCKET = "parlor-media-test"
@@ -323,3 +324,16 @@ def test_a_playlist_names_segments_relative_to_itself():
     asyncio.run(stream_a_tone(stream, [(2.5, 440)]))
     text = s3.body(live_playlist_key(SPACE)).decode()
     assert re.findall(r"^[^#].*$", text, flags=re.M) == ["00000000.ts", "00000001.ts"]
+
+
+def test_a_worker_without_a_media_bucket_streams_no_hls():
+    async def scenario(url: str, worker: Any, session: Any) -> dict:
+        async with session.get(f"{url}/metrics") as resp:
+            return await resp.json()
+
+    metrics = run_with_worker(scenario)
+    assert metrics["hls"] is None
+    s3 = MemoryS3()
+    with_bucket = run_with_worker(scenario, s3=s3, media_bucket=BUCKET, recording=False)
+    assert with_bucket["hls"]["recording"] is False and with_bucket["hls"]["segments_uploaded"] == 0
+    assert s3.objects == {}  # stopped before its first segment, a stream that does not record leaves nothing
