@@ -197,14 +197,16 @@ def _default_media(settings: Settings, clock: Clock, events: EventPublisher, med
     local: launchers.LocalProcessLauncher | None = None
     if settings.media_launcher == "local":
         env = launchers.worker_env(os.environ, MediaWorkerModel.Meta.table_name, media_public_key,
-                                   settings.service_secret, settings.api_url, MediaPoolSlotModel.Meta.table_name)
+                                   settings.service_secret, settings.api_url, MediaPoolSlotModel.Meta.table_name,
+                                   settings.media_bucket)
         launcher = local = launchers.LocalProcessLauncher(env, settings.media_base_port)
     elif settings.media_launcher == "ecs":
         import boto3
 
         launcher = launchers.EcsLauncher(boto3.client("ecs"), settings.ecs_cluster,
                                          settings.ecs_task_definition, settings.ecs_container, list(settings.ecs_subnets),
-                                         list(settings.ecs_security_groups), settings.api_url, media_public_key)
+                                         list(settings.ecs_security_groups), settings.api_url, media_public_key,
+                                         settings.media_bucket)
     else:
         return media.UnavailableMedia()
     pool = (media_pool.WarmPool(launcher, clock, settings.service_secret, settings.media_warm_pool)

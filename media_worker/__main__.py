@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from aiohttp import web
 
-from media_worker import address, ice, logs, pool
+from media_worker import address, hls, ice, logs, pool
 from media_worker.config import ConfigError, WorkerConfig
 from media_worker.server import Worker
 
@@ -27,7 +28,7 @@ async def serve(config: WorkerConfig) -> int:
     if config.bind_host != ice.ANY_ADDRESS:
         ice.gather_only_on(config.bind_host)
     dynamodb = boto3.client("dynamodb") if config.workers_table else None
-    worker = Worker(config, dynamodb)
+    worker = Worker(config, dynamodb, hls.s3_client() if config.media_bucket else None)
     # No access log: the worker logs what it did with each call (and never the bearer token).
     runner = web.AppRunner(worker.app(), access_log=None)
     await runner.setup()
@@ -39,6 +40,9 @@ async def serve(config: WorkerConfig) -> int:
         await runner.cleanup()
         return 1
     await worker.start(runner.addresses[0][1])
+    # SIGTERM (ECS's stop_task, the local launcher after its grace) stops like a close: the
+    # room's HLS stream still gets its last segment and its end playlists (within its deadline).
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, worker.stop.set)
     log.info("listening", extra={"url": worker.url})
     await worker.stop.wait()
     await runner.cleanup()

@@ -68,6 +68,12 @@ class WorkerConfig(BaseSettings):
     pool_slot: str = _from(WorkerEnv.POOL_SLOT, "")
     pool_worker_id: str = _from(WorkerEnv.POOL_WORKER_ID, "")
     worker_id: str = _from(WorkerEnv.WORKER_ID, "")
+    # The audience tier (media_worker.hls): the bucket the room's HLS stream is written to
+    # ("" = no HLS), and whether the space records (kept after the end, with a replay
+    # playlist) or not (everything deleted at the end). A pooled worker learns ``recording``
+    # from its claim.
+    media_bucket: str = _from(WorkerEnv.MEDIA_BUCKET, "")
+    recording: bool = _from(WorkerEnv.RECORDING, True)
 
     @model_validator(mode="after")
     def _has_a_space_or_a_slot(self) -> WorkerConfig:

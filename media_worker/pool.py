@@ -3,7 +3,8 @@ waits, ready, until the API claims it for a space going live; then it serves tha
 like any worker, on the same port.
 
 While it waits it answers ``GET /health`` (``{"status": "idle"}``) and the API's signed
-``POST /claim`` (``{"space_id", "worker_id"}``), and heartbeats its slot in the pool table
+``POST /claim`` (``{"space_id", "worker_id", "recording"}``: ``recording``, whether the
+space's HLS stream is kept, defaults to true), and heartbeats its slot in the pool table
 (state idle, its URL), only while the slot is still its own (``worker_id``). A heartbeat
 that finds the slot claimed for it is a claim too (the call was lost); one that finds the
 slot given to another worker (the API took it for silent) ends the process.
@@ -39,6 +40,7 @@ class PooledWorker:
         self.config = config
         self._dynamodb = dynamodb
         self.claimed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.recording = config.recording  # the claim's, once claimed (a claim learned from the slot keeps the default)
         self.url = ""
         self._calls = signatures.NonceLedger()
 
@@ -56,8 +58,11 @@ class PooledWorker:
         try:
             body = json.loads(raw)
             space_id, worker_id = str(body["space_id"]), str(body["worker_id"])
-        except (ValueError, KeyError, TypeError):
-            return error_response(400, "bad_claim", 'A JSON body {"space_id", "worker_id"} is expected.')
+            recording = body.get("recording", True)
+            if not isinstance(recording, bool):
+                raise TypeError("recording must be a boolean")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return error_response(400, "bad_claim", 'A JSON body {"space_id", "worker_id", "recording"} is expected.')
         # Signed with the key of the space it names, like every call about a space.
         refused = verify_call(self.config.service_secret, space_id, POOL_CLAIM_PATH, raw,
                               request.headers.get(signatures.HEADER), self._calls)
@@ -68,6 +73,7 @@ class PooledWorker:
         if self.claimed.done() and self.claimed.result() != space_id:
             return error_response(409, "already_claimed", "This worker serves another space.")
         if not self.claimed.done():
+            self.recording = recording
             self.claimed.set_result(space_id)
         log.info("claimed", extra={"claimed_space_id": space_id})
         return web.json_response({"ok": True})
@@ -131,7 +137,7 @@ async def wait_for_claim(config: WorkerConfig, dynamodb: Any) -> WorkerConfig:
         space_id = await pooled.wait()
     finally:
         await runner.cleanup()  # answers the claim before the port is served by the space's worker
-    return config.model_copy(update={"space_id": space_id, "port": port})
+    return config.model_copy(update={"space_id": space_id, "port": port, "recording": pooled.recording})
 
 
 async def serve_when_claimed(config: WorkerConfig, serve: Callable[[WorkerConfig], Awaitable[Any]]) -> Any:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 from aiortc import RTCPeerConnection
@@ -37,6 +37,13 @@ class Participant:
         return self.role in STAGE_ROLES
 
 
+class AudienceTap(Protocol):
+    """Takes the listeners' mix every tick (``media_worker.hls``: the audience's HLS stream).
+    Called on the tick: it must return at once and never raise."""
+
+    def feed(self, samples: np.ndarray, pts: int) -> None: ...
+
+
 @dataclass
 class Counters:
     frames_in: int = 0
@@ -46,13 +53,15 @@ class Counters:
 
 class Room:
     def __init__(self, jitter_frames: int = 3,
-                 on_speaking: Callable[[list[tuple[str, float]]], Awaitable[None]] | None = None):
+                 on_speaking: Callable[[list[tuple[str, float]]], Awaitable[None]] | None = None,
+                 audience: AudienceTap | None = None):
         self.participants: dict[str, Participant] = {}
         self.stage: dict[str, Participant] = {}  # the on-stage ones: the tick reads only these
         self.listeners = Broadcast(on_failure=self._sink_failed)
         self.counters = Counters()
         self._jitter = jitter_frames
         self._on_speaking = on_speaking
+        self._audience = audience
         self._pts = 0
         self._speaking: frozenset[str] = frozenset()
         self._failed_sinks: list[tuple[Sink, Exception]] = []
@@ -188,6 +197,8 @@ class Room:
         pts, self._pts = self._pts, self._pts + FRAME_SAMPLES
         if self.listeners.tracks:
             self._send(self.listeners, total, pts)
+        if self._audience is not None:  # what the room's listeners hear, for the audience beyond it
+            self._audience.feed(total, pts)
         for participant in self.stage.values():
             if participant.mix is not None and participant.mix.tracks:
                 own = heard.get(participant.user_id)

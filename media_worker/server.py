@@ -20,6 +20,7 @@ from media_worker import ice
 from media_worker.auth import InvalidToken, verify_call, verify_media_grant
 from media_worker.config import WorkerConfig
 from media_worker.fastpath import FastSender, IdleTrack, tune_jitter_buffers
+from media_worker.hls import HlsStream
 from media_worker.http_errors import error_response, errors_as_json
 from media_worker.room import Participant, Room
 from media_worker.standings import OUT, Standings
@@ -36,9 +37,12 @@ STALE_TICK_SECONDS = 1.0
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, dynamodb: Any | None = None):
+    def __init__(self, config: WorkerConfig, dynamodb: Any | None = None, s3: Any | None = None):
         self.config = config
-        self.room = Room(config.jitter_frames, on_speaking=self._report_speaking)
+        # The audience's HLS stream of the listeners' mix, when the worker has a media bucket.
+        self.hls = (HlsStream(config.space_id, config.media_bucket, s3, config.recording)
+                    if config.media_bucket and s3 is not None else None)
+        self.room = Room(config.jitter_frames, on_speaking=self._report_speaking, audience=self.hls)
         self.standings = Standings()  # the API's latest decision on each user, by when it decided
         self._grants = signatures.NonceLedger(keep_seconds=2 * MEDIA_GRANT_MAX_SECONDS)  # each grant admits once
         self._calls = signatures.NonceLedger()  # each control call is obeyed once
@@ -208,6 +212,7 @@ class Worker:
             "participants": self._by_role(),
             "frames_in": c.frames_in, "packets_out": c.packets_out, "bytes_out": c.bytes_out, "packets_lost_in": lost,
             "cpu_seconds": round(time.process_time(), 3), "uptime_seconds": round(time.monotonic() - self._started, 1),
+            "hls": self.hls.metrics() if self.hls is not None else None,
         })
 
     # -- background: mixing, heartbeat, exit rules ------------------------------------
@@ -222,6 +227,8 @@ class Worker:
         self._running = True
         self.supervisor.start("mix", lambda: self.room.run(self.stop))
         self.supervisor.start("heartbeat", self._watch)
+        if self.hls is not None:
+            self.supervisor.start("hls", self.hls.run)
 
     async def _shutdown(self, app: web.Application) -> None:
         self.state = WorkerState.CLOSING
@@ -229,6 +236,8 @@ class Worker:
         await self.room.close()
         if self._running:  # a worker that never started announces nothing (not even closing)
             await self.heartbeat()
+        if self._running and self.hls is not None:  # the mix has stopped: its last segment, the end playlists
+            await self.hls.finish()
         await self.supervisor.close()
         if self._http is not None:
             await self._http.close()

@@ -31,6 +31,7 @@ class RecordingMedia:
 
     def __init__(self) -> None:
         self.started: list[str] = []
+        self.recording: dict[str, bool] = {}  # what each start said about keeping the space's HLS stream
         self.stopped: list[str] = []
         self.controls: list[tuple[str, str, dict[str, Any]]] = []
         self.starting: set[str] = set()
@@ -38,8 +39,9 @@ class RecordingMedia:
         self.refills = 0
         self.offers: list[tuple[str, str, dict[str, str]]] = []  # (space, grant, offer) relayed
 
-    def start(self, space_id: str) -> None:
+    def start(self, space_id: str, recording: bool = True) -> None:
         self.started.append(space_id)
+        self.recording[space_id] = recording
 
     def endpoint(self, space_id: str) -> MediaEndpoint:
         if space_id in self.starting:

@@ -19,9 +19,9 @@ from parlor_contract.worker import WorkerEnv
 
 
 class Launcher(Protocol):
-    def launch(self, space_id: str, worker_id: str = "") -> str:
-        """Start a worker process/task for a space, known by ``worker_id``; returns a handle
-        (pid or task ARN)."""
+    def launch(self, space_id: str, worker_id: str = "", recording: bool = True) -> str:
+        """Start a worker process/task for a space, known by ``worker_id`` (``recording``:
+        whether the space's HLS stream is kept after the end); returns a handle (pid or task ARN)."""
 
     def launch_pooled(self, slot: str, worker_id: str) -> str:
         """Start a worker with no space yet, into a warm-pool slot; returns its handle."""
@@ -57,8 +57,9 @@ class LocalProcessLauncher:
         """Call ``listener(handle, exit_code, reason)`` when a child exits (from its watcher thread)."""
         self._listeners.append(listener)
 
-    def launch(self, space_id: str, worker_id: str = "") -> str:
-        return self._spawn({WorkerEnv.SPACE_ID: space_id, WorkerEnv.WORKER_ID: worker_id})
+    def launch(self, space_id: str, worker_id: str = "", recording: bool = True) -> str:
+        return self._spawn({WorkerEnv.SPACE_ID: space_id, WorkerEnv.WORKER_ID: worker_id,
+                            WorkerEnv.RECORDING: _flag(recording)})
 
     def launch_pooled(self, slot: str, worker_id: str) -> str:
         return self._spawn({WorkerEnv.POOL_SLOT: slot, WorkerEnv.POOL_WORKER_ID: worker_id})
@@ -127,8 +128,9 @@ class EcsLauncher:
     definition takes from Secrets Manager."""
 
     def __init__(self, ecs: Any, cluster: str, task_definition: str, container: str, subnets: list[str],
-                 security_groups: list[str], api_url: str = "", token_public_key: str = ""):
+                 security_groups: list[str], api_url: str = "", token_public_key: str = "", media_bucket: str = ""):
         self._ecs = ecs
+        self._media_bucket = media_bucket
         self._api_url = api_url
         self._token_public_key = token_public_key
         self._cluster = cluster
@@ -137,14 +139,17 @@ class EcsLauncher:
         self._subnets = subnets
         self._security_groups = security_groups
 
-    def launch(self, space_id: str, worker_id: str = "") -> str:
-        return self._run(f"space-{space_id}", {WorkerEnv.SPACE_ID: space_id, WorkerEnv.WORKER_ID: worker_id})
+    def launch(self, space_id: str, worker_id: str = "", recording: bool = True) -> str:
+        return self._run(f"space-{space_id}", {WorkerEnv.SPACE_ID: space_id, WorkerEnv.WORKER_ID: worker_id,
+                                               WorkerEnv.RECORDING: _flag(recording)})
 
     def launch_pooled(self, slot: str, worker_id: str) -> str:
         return self._run(f"pool-{worker_id}", {WorkerEnv.POOL_SLOT: slot, WorkerEnv.POOL_WORKER_ID: worker_id})
 
     def _run(self, started_by: str, identity: Mapping[str, str]) -> str:
         given = {**identity, WorkerEnv.API_URL: self._api_url, WorkerEnv.TOKEN_PUBLIC_KEY: self._token_public_key}
+        if self._media_bucket:
+            given[WorkerEnv.MEDIA_BUCKET] = self._media_bucket
         environment = [{"name": str(k), "value": v} for k, v in given.items()]
         response = self._ecs.run_task(
             cluster=self._cluster,
@@ -182,8 +187,12 @@ def _free_port_from(start: int, taken: set[int]) -> int:
     raise Unavailable("No free port for a media worker.", code="media_unavailable")
 
 
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
 def worker_env(settings_env: Mapping[str, str], workers_table: str, public_key: str, service_secret: str,
-               api_url: str, pool_table: str = "") -> dict[str, str]:
+               api_url: str, pool_table: str = "", media_bucket: str = "") -> dict[str, str]:
     """The environment a local worker needs beyond its space id and port: the process's own
     (AWS endpoint and credentials, paths) without the API's secrets (the media token's
     private key, the session secret, Stripe's keys), which a worker must never hold."""
@@ -194,6 +203,8 @@ def worker_env(settings_env: Mapping[str, str], workers_table: str, public_key: 
                 WorkerEnv.SERVICE_SECRET: service_secret, WorkerEnv.API_URL: api_url})
     if pool_table:
         env[WorkerEnv.POOL_TABLE] = pool_table
+    if media_bucket:  # the room's HLS stream (media_worker.hls)
+        env[WorkerEnv.MEDIA_BUCKET] = media_bucket
     return env
 
 

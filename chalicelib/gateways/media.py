@@ -47,8 +47,10 @@ class MediaEndpoint:
 
 
 class MediaGateway(Protocol):
-    def start(self, space_id: str) -> None:
-        """Start a worker for a space that just went live (idempotent)."""
+    def start(self, space_id: str, recording: bool = True) -> None:
+        """Start a worker for a space that just went live (idempotent). ``recording``: its
+        audience's HLS stream is kept after the end (else deleted); a worker that replaces
+        this one later writes the same way."""
 
     def endpoint(self, space_id: str) -> MediaEndpoint:
         """The worker's URL once it is ready; raises ``Unavailable`` while it starts."""
@@ -75,7 +77,7 @@ class MediaGateway(Protocol):
 class UnavailableMedia:
     """No launcher configured: spaces run, joins answer "media unavailable, retry"."""
 
-    def start(self, space_id: str) -> None:
+    def start(self, space_id: str, recording: bool = True) -> None:
         return None
 
     def endpoint(self, space_id: str) -> MediaEndpoint:
@@ -113,16 +115,19 @@ class WorkerMediaGateway:
         # space's worker, so that the first join finds it ready instead of retrying.
         self._ready_wait = ready_wait
 
-    def start(self, space_id: str) -> None:
-        self._start(space_id)
+    def start(self, space_id: str, recording: bool = True) -> None:
+        self._start(space_id, recording)
 
-    def _start(self, space_id: str) -> bool:
+    def _start(self, space_id: str, recording: bool | None = None) -> bool:
         """Give the space a worker unless a live one serves it (or another call is starting
-        one): a pooled worker if the pool has one, else a new one. True if this call did."""
+        one): a pooled worker if the pool has one, else a new one. True if this call did.
+        ``recording`` None (a replacement): as the space's previous worker was told."""
         now = self._clock.now()
         previous = self._record(space_id)
+        if recording is None:
+            recording = previous is None or previous.recording is None or bool(previous.recording)
         record = MediaWorkerModel(space_id=space_id, state=WorkerState.STARTING, launched_at=iso(now),
-                                  worker_id=new_id(now), expires_at=now + timedelta(days=1))
+                                  worker_id=new_id(now), expires_at=now + timedelta(days=1), recording=recording)
         alive_since = iso(now - self._dead_after)
         try:
             # One worker per space: only if there is no record, the last worker is gone or
@@ -138,10 +143,10 @@ class WorkerMediaGateway:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False  # a live worker exists, or another request is launching one
             raise
-        pooled = self._claim_pooled(space_id, record)
+        pooled = self._claim_pooled(space_id, record, recording)
         if pooled is None:
             try:
-                handle = self._launcher.launch(space_id, record.worker_id or "")
+                handle = self._launcher.launch(space_id, record.worker_id or "", recording)
             except Exception:
                 # Nothing runs for the space: say so, so the next join tries again at once.
                 record.update(actions=[MediaWorkerModel.state.set(WorkerState.GONE),
@@ -162,7 +167,7 @@ class WorkerMediaGateway:
                 logger.exception("warm pool not refilled", extra={"space_id": space_id})
         return True
 
-    def _claim_pooled(self, space_id: str, record: MediaWorkerModel) -> str | None:
+    def _claim_pooled(self, space_id: str, record: MediaWorkerModel, recording: bool) -> str | None:
         """Take an idle worker from the pool for the space and hand it over; its handle, or
         None when the pool has none that answers (the caller then launches one)."""
         if self._pool is None:
@@ -172,7 +177,7 @@ class WorkerMediaGateway:
             # heartbeat (state ready) then always lands on a record that is already its own.
             record.update(actions=[MediaWorkerModel.handle.set(claimed.handle), MediaWorkerModel.url.set(claimed.url),
                                    MediaWorkerModel.worker_id.set(claimed.worker_id)])
-            if self._pool.hand_over(claimed, space_id):
+            if self._pool.hand_over(claimed, space_id, recording):
                 return claimed.handle
         return None
 

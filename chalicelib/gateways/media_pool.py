@@ -62,10 +62,11 @@ class WarmPool:
             return PooledWorker(slot, record.worker_id, record.handle, record.url)
         return None
 
-    def hand_over(self, worker: PooledWorker, space_id: str) -> bool:
-        """Tell a claimed worker its space. False (logged, and the worker stopped) if it does
-        not take it: the caller launches another."""
-        error = signed_post(worker.url, POOL_CLAIM_PATH, {"space_id": space_id, "worker_id": worker.worker_id},
+    def hand_over(self, worker: PooledWorker, space_id: str, recording: bool = True) -> bool:
+        """Tell a claimed worker its space (and whether the space records its HLS stream).
+        False (logged, and the worker stopped) if it does not take it: the caller launches another."""
+        error = signed_post(worker.url, POOL_CLAIM_PATH,
+                            {"space_id": space_id, "worker_id": worker.worker_id, "recording": recording},
                             self._secret, self._claim_timeout)
         if error is None:
             return True

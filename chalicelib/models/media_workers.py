@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -55,6 +55,9 @@ class MediaWorkerModel(Model):
     gone_reason = UnicodeAttribute(null=True)
     # The worker the API launched or claimed for the space; only it may heartbeat this record.
     worker_id = UnicodeAttribute(null=True)
+    # Written by the launcher: whether the space's HLS stream is kept after the end; a worker
+    # that replaces a crashed one is launched the same way.
+    recording = BooleanAttribute(null=True)
 
     def last_seen(self) -> datetime | None:
         stamp = self.heartbeat_at or self.launched_at

@@ -16,14 +16,16 @@ from aiortc import RTCPeerConnection
 
 from chalicelib.clock import iso
 from chalicelib.errors import Unavailable, ValidationFailed
+from chalicelib.gateways import launchers
 from chalicelib.gateways.launchers import EcsLauncher, worker_env
 from chalicelib.gateways.media import MEDIA_RESTARTED, WorkerMediaGateway
 from chalicelib.models.media_workers import MediaWorkerModel
+from media_worker.config import WorkerConfig
 from media_worker.server import Worker
 from parlor_contract import signatures
 from parlor_contract.worker import SPACE_ENDED, WorkerEnv, WorkerState
+from tests.media_worker.worker_support import PUBLIC_KEY, SPACE, run_with_worker, token
 from tests.media_worker.worker_support import SECRET as WORKER_SECRET
-from tests.media_worker.worker_support import SPACE, run_with_worker, token
 
 SECRET = "service-secret-for-tests-0123456789"
 
@@ -31,11 +33,13 @@ SECRET = "service-secret-for-tests-0123456789"
 class RecordingLauncher:
     def __init__(self) -> None:
         self.launched: list[str] = []
+        self.recording: list[bool] = []  # what each launch was told about keeping the HLS stream
         self.pooled: list[tuple[str, str]] = []
         self.terminated: list[str] = []
 
-    def launch(self, space_id: str, worker_id: str = "") -> str:
+    def launch(self, space_id: str, worker_id: str = "", recording: bool = True) -> str:
         self.launched.append(space_id)
+        self.recording.append(recording)
         return f"handle-{len(self.launched)}"
 
     def launch_pooled(self, slot: str, worker_id: str) -> str:
@@ -87,6 +91,16 @@ def test_a_silent_worker_is_replaced(gateway, launcher, clock):
     with pytest.raises(Unavailable):
         gateway.endpoint("space-1")
     assert launcher.launched == ["space-1", "space-1"]
+
+
+def test_a_space_that_does_not_record_launches_its_worker_so_and_its_replacement_too(gateway, launcher, clock):
+    gateway.start("space-1", recording=False)
+    gateway.start("space-2")  # the callers that do not say: recorded
+    heartbeat("space-1", "http://127.0.0.1:9123", clock.now())
+    gateway.worker_exited("handle-1", -9, "killed by signal 9")  # replaced at once
+    assert launcher.launched == ["space-1", "space-2", "space-1"]
+    assert launcher.recording == [False, True, False]
+    assert MediaWorkerModel.get("space-1").recording is False
 
 
 def test_a_worker_that_never_came_up_is_replaced_after_the_deadline(gateway, launcher, clock):
@@ -246,6 +260,28 @@ def test_a_local_worker_gets_its_settings_and_none_of_the_apis_secrets():
     assert env == {"PATH": "/usr/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:5005", WorkerEnv.STUN_URL: "stun:example.org",
                    WorkerEnv.WORKERS_TABLE: "parlor-media_workers", WorkerEnv.TOKEN_PUBLIC_KEY: "public",
                    WorkerEnv.SERVICE_SECRET: "service", WorkerEnv.API_URL: "http://127.0.0.1:8000"}
+    with_bucket = worker_env(api_env, "parlor-media_workers", "public", "service", "http://127.0.0.1:8000",
+                             media_bucket="parlor-media")
+    assert with_bucket == {**env, WorkerEnv.MEDIA_BUCKET: "parlor-media"}
+
+
+def test_a_local_launch_tells_the_worker_whether_its_space_records(monkeypatch):
+    started: list[dict] = []
+
+    class Process:
+        pid = 4242
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(launchers.subprocess, "Popen", lambda args, env: started.append(env) or Process())
+    launcher = launchers.LocalProcessLauncher({WorkerEnv.MEDIA_BUCKET: "parlor-media"}, base_port=19500)
+    launcher.launch("01SPACE", "w1", recording=False)
+    launcher.launch("01SPACE2", "w2")
+    assert [(e[WorkerEnv.RECORDING], e[WorkerEnv.MEDIA_BUCKET]) for e in started] == [("false", "parlor-media"),
+                                                                                      ("true", "parlor-media")]
+    assert WorkerConfig(**{"space_id": "s", "token_public_key": PUBLIC_KEY, "service_secret": WORKER_SECRET,
+                           str(WorkerEnv.RECORDING): "false"}).recording is False
 
 
 def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
@@ -261,9 +297,10 @@ def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
         containerDefinitions=[{"name": "media-worker", "image": "parlor/media-worker", "memory": 512,
                                "command": ["python", "-m", "media_worker"]}])
     launcher = EcsLauncher(ecs, "parlor-media", "parlor-media-worker", "media-worker", [subnet], [group],
-                           "https://api.example/api", "-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----\n")
+                           "https://api.example/api", "-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----\n",
+                           media_bucket="parlor-media")
 
-    arn = launcher.launch("01SPACE")
+    arn = launcher.launch("01SPACE", recording=False)
     task = ecs.describe_tasks(cluster="parlor-media", tasks=[arn])["tasks"][0]
     overrides = task["overrides"]["containerOverrides"][0]
     assert overrides["name"] == "media-worker"
@@ -272,6 +309,8 @@ def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
     assert {"name": WorkerEnv.TOKEN_PUBLIC_KEY, "value": "-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----\n"} in (
         overrides["environment"])
     assert {"name": WorkerEnv.API_URL, "value": "https://api.example/api"} in overrides["environment"]
+    assert {"name": WorkerEnv.MEDIA_BUCKET, "value": "parlor-media"} in overrides["environment"]
+    assert {"name": WorkerEnv.RECORDING, "value": "false"} in overrides["environment"]
     assert WorkerEnv.SERVICE_SECRET not in {e["name"] for e in overrides["environment"]}
     assert task["startedBy"] == "space-01SPACE" and task["launchType"] == "FARGATE"
 
@@ -282,7 +321,7 @@ def test_ecs_launcher_runs_and_stops_a_fargate_task(aws):
 
 def test_a_launch_that_fails_leaves_no_starting_record_so_the_next_join_tries_again_at_once(gateway, launcher):
     launch = launcher.launch
-    launcher.launch = lambda space_id, worker_id="": (_ for _ in ()).throw(RuntimeError("RunTask throttled"))
+    launcher.launch = lambda space_id, worker_id="", recording=True: (_ for _ in ()).throw(RuntimeError("RunTask throttled"))
     with pytest.raises(RuntimeError):
         gateway.start("space-1")
     assert MediaWorkerModel.get("space-1").state == WorkerState.GONE
@@ -306,7 +345,7 @@ def test_a_space_that_ended_as_its_worker_died_gets_no_new_worker(gateway, launc
 def test_each_worker_is_launched_under_the_id_its_record_names(gateway, launcher, clock):
     ids: list[str] = []
     launch = launcher.launch
-    launcher.launch = lambda space_id, worker_id="": (ids.append(worker_id), launch(space_id, worker_id))[1]
+    launcher.launch = lambda space_id, worker_id="", recording=True: (ids.append(worker_id), launch(space_id, worker_id))[1]
     gateway.start("space-1")
     first = MediaWorkerModel.get("space-1").worker_id
     heartbeat("space-1", "http://127.0.0.1:9123", clock.now())

@@ -81,12 +81,20 @@ def test_a_space_going_live_claims_an_idle_worker_hands_it_the_space_and_the_poo
     assert (record.handle, record.url, record.state) == ("pooled-1", pooled_url, WorkerState.STARTING)
     [(claim, header)] = _ClaimRecorder.claims
     slot = MediaPoolSlotModel.get("0")
-    assert claim == {"space_id": "space-1", "worker_id": launcher.pooled[0][1]}
+    assert claim == {"space_id": "space-1", "worker_id": launcher.pooled[0][1], "recording": True}
     assert signatures.verify_request(signatures.space_key(SECRET, "space-1"), "POST", "/claim", json.dumps(claim).encode(),
                                      header)
     assert [s for s, _ in launcher.pooled] == ["0", "1", "0"] and slot.state == PoolState.STARTING  # refilled
     heartbeat("space-1", pooled_url, clock.now())  # the claimed worker's first heartbeat as the space's
     assert gateway.endpoint("space-1").url == pooled_url
+
+
+def test_a_claimed_worker_is_told_that_its_space_does_not_record(gateway, pool, launcher, clock, pooled_url):
+    pool.refill()
+    idle("0", pooled_url, clock.now())
+    gateway.start("space-1", recording=False)
+    [(claim, _)] = _ClaimRecorder.claims
+    assert claim["recording"] is False and launcher.launched == []
 
 
 def test_concurrent_claims_never_give_one_pooled_worker_to_two_spaces(pool, clock, pooled_url):

@@ -21,8 +21,8 @@ TASK = "arn:aws:ecs:us-east-1:123456789012:task/parlor-media/0123456789abcdef"
 class EcsLikeLauncher(RecordingLauncher):
     """Handles are task ARNs, as EcsLauncher's are."""
 
-    def launch(self, space_id: str, worker_id: str = "") -> str:
-        super().launch(space_id, worker_id)
+    def launch(self, space_id: str, worker_id: str = "", recording: bool = True) -> str:
+        super().launch(space_id, worker_id, recording)
         return TASK if len(self.launched) == 1 else f"{TASK}-{len(self.launched)}"
 
 

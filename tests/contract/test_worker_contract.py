@@ -34,9 +34,9 @@ def test_roles_keep_their_wire_values_and_the_models_use_them():
 def test_the_worker_record_model_has_the_heartbeat_fields():
     attributes = {name: attribute.attr_name for name, attribute in MediaWorkerModel.get_attributes().items()}
     assert all(name == attr_name for name, attr_name in attributes.items())
-    # The launcher's own attributes (where it started the worker, and when) and the API's
-    # note of its exit are the only others.
-    assert set(attributes) - set(HeartbeatField) == {"handle", "launched_at", "exit_code", "gone_reason"}
+    # The launcher's own attributes (where it started the worker, when, and whether the space
+    # records) and the API's note of its exit are the only others.
+    assert set(attributes) - set(HeartbeatField) == {"handle", "launched_at", "recording", "exit_code", "gone_reason"}
     assert set(HeartbeatField) <= set(attributes)
     assert MediaWorkerModel.space_id.is_hash_key and MediaWorkerModel.space_id.attr_name == HeartbeatField.SPACE_ID
 
@@ -51,7 +51,7 @@ def test_the_pool_slot_model_has_the_pool_fields():
 
 
 class _Launcher:
-    def launch(self, space_id: str, worker_id: str = "") -> str:
+    def launch(self, space_id: str, worker_id: str = "", recording: bool = True) -> str:
         return "handle"
 
     def terminate(self, handle: str) -> None:

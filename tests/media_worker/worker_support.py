@@ -40,13 +40,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awaitable[Any]], **overrides: Any) -> Any:
-    """Start a worker on a free loopback port, run the scenario against it, stop everything."""
+def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awaitable[Any]], s3: Any = None,
+                    **overrides: Any) -> Any:
+    """Start a worker on a free loopback port (``s3``: the client its HLS stream writes with),
+    run the scenario against it, stop everything."""
     async def main() -> Any:
         ice.gather_only_on("127.0.0.1")
         config = WorkerConfig(**{"space_id": SPACE, "token_public_key": PUBLIC_KEY, "service_secret": SECRET, "port": 0,
                                  **overrides})
-        worker = Worker(config)
+        worker = Worker(config, s3=s3)
         runner = web.AppRunner(worker.app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
