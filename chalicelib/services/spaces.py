@@ -286,7 +286,7 @@ class SpaceService:
             raise
         if not creating:
             space.refresh()
-        self._media.start(space.space_id)
+        self._media.start(space.space_id, recording=bool(space.recording))
         self._publish(space, "space.updated", {"space_id": space.space_id, "state": LIVE,
                                                "recording": bool(space.recording), "clipping": bool(space.clipping)})
         self._notify(SpaceChange.LIVE, space)
