@@ -47,7 +47,7 @@ from chalicelib.settings import Settings
 from infra import derive
 from infra.audience import AudienceTier, cdn_public_key
 from infra.turn import TurnRelay
-from parlor_contract.hls import SPACES_PREFIX
+from parlor_contract.hls import CLOSE_SECONDS, SPACES_PREFIX
 from parlor_contract.worker import WorkerEnv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,9 +285,13 @@ class ParlorStack(cdk.Stack):
         # DescribeNetworkInterfaces has no resource-level permissions, hence "*".
         task.add_to_task_role_policy(iam.PolicyStatement(actions=["ec2:DescribeNetworkInterfaces"], resources=["*"]))
         # The room's HLS stream (parlor_contract.hls): segments and playlists written with their
-        # retention tag, a live-only stream's deleted at the end. Nothing outside spaces/, no reads.
+        # retention tag, a live-only stream's deleted at the end; listed (under spaces/ only) by a
+        # replacement worker, which goes on after the segments already there. No reads.
         task.add_to_task_role_policy(iam.PolicyStatement(
             actions=["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"], resources=[self.audience.objects_arn]))
+        task.add_to_task_role_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[self.audience.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{SPACES_PREFIX}*"]}}))
         task.add_container(
             WORKER_CONTAINER,
             # Built from the repository root so the image carries parlor_contract; the root's
@@ -311,6 +315,9 @@ class ParlorStack(cdk.Stack):
             secrets={WorkerEnv.SERVICE_SECRET: ecs.Secret.from_secrets_manager(
                 self.generated_secrets["service_secret"], Settings.env_name("service_secret"))},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="media-worker", log_retention=logs.RetentionDays.ONE_MONTH),
+            # On StopTask the worker closes its HLS stream (last segment, ENDLIST, replay playlist)
+            # within CLOSE_SECONDS before SIGKILL; Fargate's most is 120.
+            stop_timeout=cdk.Duration.seconds(int(CLOSE_SECONDS) + 10),
         )
         return cluster, task, vpc.public_subnets, group
 

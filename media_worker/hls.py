@@ -34,6 +34,7 @@ import av
 import numpy as np
 
 from parlor_contract.hls import (
+    CLOSE_SECONDS,
     LIVE_WINDOW_SEGMENTS,
     PLAYLIST_CACHE_CONTROL,
     PLAYLIST_CONTENT_TYPE,
@@ -61,7 +62,7 @@ PUT_ATTEMPTS = 4  # per object; then the segment is skipped
 PUT_TIMEOUT_SECONDS = 5.0  # one attempt; the S3 client's own timeouts are shorter
 BACKOFF_SECONDS = 0.25  # before the 2nd attempt, doubling, at most MAX_BACKOFF_SECONDS
 MAX_BACKOFF_SECONDS = 2.0
-FINISH_TIMEOUT_SECONDS = 20.0  # the whole end: last segment, playlists or deletion
+FINISH_TIMEOUT_SECONDS = CLOSE_SECONDS  # the whole end: last segment, playlists or deletion
 UPLOAD_THREADS = 2  # its own threads: a hung S3 call never takes the heartbeat's executor
 
 

@@ -28,6 +28,9 @@ CLIP_CONTENT_TYPE = "audio/mp4"
 # Cache-Control each object is written with; CloudFront's cache behaviours say the same.
 PLAYLIST_CACHE_CONTROL = "max-age=1"  # a live playlist changes every segment
 SEGMENT_CACHE_CONTROL = "max-age=31536000, immutable"  # a segment never changes once written
+# How long a worker takes at most to close its stream at the end (last segment, ENDLIST, the
+# replay playlist, or deleting a stream that is not kept): ECS must wait longer before SIGKILL.
+CLOSE_SECONDS = 20.0
 # How long an object is kept: the bucket's lifecycle rules expire by this object tag.
 RETENTION_TAG = "parlor-retention"
 

@@ -16,6 +16,7 @@ import pytest
 cdk = pytest.importorskip("aws_cdk")
 from aws_cdk.assertions import Match, Template  # noqa: E402
 
+from parlor_contract import hls  # noqa: E402
 from parlor_contract.worker import WorkerEnv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -558,13 +559,20 @@ def test_a_browser_player_on_any_origin_may_read_the_stream_without_credentials(
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": headers_policy}
 
 
-def test_a_worker_may_only_write_tag_and_delete_objects_under_spaces(resources: dict):
+def test_a_worker_may_only_write_tag_delete_and_list_objects_under_spaces(resources: dict):
     bucket, _ = _one(resources, "AWS::S3::Bucket")
     role = _task_running(resources, "media-worker")["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
-    (statement,) = _s3_statements(_statements_of_role(resources, role))
-    assert statement["Effect"] == "Allow" and "Condition" not in statement
-    assert sorted(statement["Action"]) == ["s3:DeleteObject", "s3:PutObject", "s3:PutObjectTagging"]
-    assert statement["Resource"] == _objects_under_spaces(bucket)
+    writes, listing = sorted(_s3_statements(_statements_of_role(resources, role)), key=lambda s: s["Action"] == "s3:ListBucket")
+    assert writes["Effect"] == "Allow" and "Condition" not in writes
+    assert sorted(writes["Action"]) == ["s3:DeleteObject", "s3:PutObject", "s3:PutObjectTagging"]
+    assert writes["Resource"] == _objects_under_spaces(bucket)
+    assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == {"Fn::GetAtt": [bucket, "Arn"]}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["spaces/*"]}}
+
+
+def test_a_stopped_worker_has_time_to_close_its_stream(resources: dict):
+    container = _task_running(resources, "media-worker")["Properties"]["ContainerDefinitions"][0]
+    assert container["StopTimeout"] > hls.CLOSE_SECONDS + 5
 
 
 def test_the_api_may_read_write_and_delete_under_spaces_and_list_that_prefix_only(resources: dict):
