@@ -25,7 +25,6 @@ from local.cdn import Config, Refused, check_access
 from parlor_contract import hls
 from tests.conftest import TEST_SETTINGS
 
-TONE_HZ = 440.0
 
 
 def cdn_allows(settings: Settings, clock: Clock, url: str, query: str | None = None,
@@ -89,14 +88,16 @@ def media_bucket(aws: None) -> Iterator[str]:
 # -- a room's HLS stream ------------------------------------------------------------------
 
 
-def tone_segments(seconds: float, hz: float = TONE_HZ) -> list[bytes]:
-    """``seconds`` of a sine tone as AAC-LC in MPEG-TS segments of SEGMENT_SECONDS, as a room's
-    worker writes them: one encoder for the whole stream, so timestamps run on, from zero."""
+def tone_segments(*tones: tuple[float, float]) -> list[bytes]:
+    """Sine tones, each ``(seconds, hz)`` in turn, as AAC-LC in MPEG-TS segments of
+    SEGMENT_SECONDS, as a room's worker writes them: one encoder for the whole stream, so
+    timestamps run on, from zero."""
     rate = hls.SAMPLE_RATE
+    samples = np.concatenate([0.5 * np.sin(2 * math.pi * hz * np.arange(int(seconds * rate)) / rate)
+                              for seconds, hz in tones]).astype(np.float32)
     encoder = av.CodecContext.create("aac", "w")
     encoder.sample_rate, encoder.layout, encoder.format, encoder.bit_rate = rate, "mono", "fltp", 64_000
     encoder.time_base = Fraction(1, rate)
-    samples = (0.5 * np.sin(2 * math.pi * hz * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
     packets: list[av.Packet] = []
     for start in range(0, len(samples) - 1023, 1024):
         frame = av.AudioFrame.from_ndarray(samples[start:start + 1024].reshape(1, -1), format="fltp", layout="mono")
@@ -149,6 +150,17 @@ def decoded(data: bytes) -> tuple[np.ndarray, int, str]:
         return samples, stream.sample_rate, stream.codec_context.name
 
 
+def spectrum(samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, magnitudes)."""
+    return np.fft.rfftfreq(len(samples), 1 / rate), np.abs(np.fft.rfft(samples))
+
+
 def peak_hz(samples: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(samples))
-    return float(np.argmax(spectrum) * rate / len(samples))
+    frequencies, magnitudes = spectrum(samples, rate)
+    return float(frequencies[np.argmax(magnitudes)])
+
+
+def level_near(samples: np.ndarray, rate: int, hz: float, width: float = 5.0) -> float:
+    """The strongest magnitude within ``width`` Hz of ``hz``."""
+    frequencies, magnitudes = spectrum(samples, rate)
+    return float(magnitudes[np.abs(frequencies - hz) <= width].max())
