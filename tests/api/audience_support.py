@@ -26,7 +26,6 @@ from parlor_contract import hls
 from tests.conftest import TEST_SETTINGS
 
 
-
 def cdn_allows(settings: Settings, clock: Clock, url: str, query: str | None = None,
                cookies: dict[str, str] | None = None) -> bool:
     """Whether the CDN stand-in serves ``url`` (with ``query`` appended, or ``cookies`` sent) now."""

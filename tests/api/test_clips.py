@@ -11,8 +11,19 @@ import boto3
 import pytest
 
 from parlor_contract import hls
-from tests.api.audience_support import (cdn_allows, cdn_url, decoded, keys_under, level_near, media_bucket,  # noqa: F401
-                                        peak_hz, put, put_stream, read, tone_segments)
+from tests.api.audience_support import (
+    cdn_allows,
+    cdn_url,
+    decoded,
+    keys_under,
+    level_near,
+    media_bucket,  # noqa: F401 - a fixture
+    peak_hz,
+    put,
+    put_stream,
+    read,
+    tone_segments,
+)
 from tests.api.rooms_support import Person, make_host, make_person
 from tests.support import Api, Reply
 
