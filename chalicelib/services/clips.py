@@ -26,6 +26,8 @@ class NothingToClip(ValueError):
 
 def last_seconds(segments: list[bytes], seconds: float) -> ClipFile:
     """An M4A of the last ``seconds`` of ``segments`` (or all of them, if shorter)."""
+    if not any(segments):  # the playlist names segments not (yet) in the bucket: no stream to open
+        raise NothingToClip("no segments")
     with av.open(io.BytesIO(b"".join(segments)), "r", format="mpegts") as source:
         if not source.streams.audio:
             raise NothingToClip("no audio stream")
