@@ -230,6 +230,7 @@ class HlsCounters:
     segments_failed: int = 0  # every attempt failed: skipped
     segments_skipped: int = 0  # the queue was full: never tried
     upload_retries: int = 0
+    puts: int = 0  # successful PUTs, segments and playlists: S3 requests per room-hour (make bench)
     playlist_failures: int = 0
     cpu_seconds: float = 0.0  # encoding (on the tick) and muxing (in a thread)
 
@@ -390,6 +391,7 @@ class HlsStream:
             try:
                 await self._call(partial(self._s3.put_object, Bucket=self.bucket, Key=key, Body=body,
                                          ContentType=content_type, CacheControl=cache_control, Tagging=self._tagging))
+                self.counters.puts += 1
                 return True
             except Exception as exc:  # noqa: BLE001 - any failure of S3 or the network is retried
                 log.info("HLS upload attempt failed", extra={"key": key, "attempt": attempt + 1, "error": repr(exc)})

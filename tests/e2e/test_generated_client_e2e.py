@@ -63,6 +63,9 @@ def test_the_readme_walk_through_with_a_generated_client(stack: Any, client_pack
     from parlor_client.models import (
         AuthOut,
         CreateSpaceIn,
+        JoinIn,
+        JoinInTransportType0,
+        JoinOutTransport,
         MessageIn,
         ParticipantOutRole,
         SetRoleIn,
@@ -102,7 +105,16 @@ def test_the_readme_walk_through_with_a_generated_client(stack: Any, client_pack
     assert message.text == "hello!" and message.created_at.tzinfo is not None
     people = _api("rooms_participants").sync(space.id, client=host)
     assert [p.user_id for p in people.speakers] == [bob_id] and people.participant_count == 3
+    # Cleo asks to hear it through HLS: a signed playlist instead of a WebRTC offer URL.
+    heard = _api("rooms_join").sync(space.id, client=cleo, body=JoinIn(transport=JoinInTransportType0.HLS))
+    assert heard.transport == JoinOutTransport.HLS and heard.media is None
+    assert "/hls/live.m3u8?" in heard.hls.url and heard.hls.expires_at.tzinfo is not None
+    assert _api("spaces_get_space").sync(space.id, client=host).hls_listener_count == 1
     assert _api("spaces_end_space").sync(space.id, client=host).state == SpaceOutState.ENDED
+    replay = _retrying(lambda: _api("audience_replay").sync_detailed(space.id, client=cleo))
+    assert "/hls/replay.m3u8?" in replay.url and replay.available_until > datetime.now(UTC) + timedelta(days=29)
+    ended = _api("spaces_search_spaces").sync(client=bob, state="ended", creator_ids=host_id)
+    assert [(s.id, s.has_replay) for s in ended.spaces] == [(space.id, True)]
 
     # A ticketed space: the host onboards for payouts, a buyer pays through Checkout.
     onboarding = _api("ticketing_onboarding").sync(client=host)
