@@ -11,7 +11,7 @@ import importlib.util
 import subprocess
 import sys
 
-SUITES = ["bench.notifications", "bench.realtime", "bench.media", "bench.media_start", "bench.api_load", "bench.live_rooms"]
+SUITES = ["bench.notifications", "bench.realtime", "bench.media", "bench.media_start", "bench.api_load", "bench.live_rooms", "bench.hls"]
 
 
 def main() -> int:

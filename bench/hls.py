@@ -41,15 +41,17 @@ class Onsets:
         return self.start_wall + np.floor(wall - self.start_wall + 0.25)  # allow the worker's own delay
 
 
-def onsets_in(segment: Segment) -> list[int]:
-    """Sample offsets in a segment where the tone starts after silence (10 ms blocks)."""
+def onsets_in(segment: Segment, settled: int = 10) -> list[int]:
+    """Sample offsets in a segment where the tone starts: ``settled`` 10 ms blocks of silence
+    before, as many of tone after (a pulse is 0.5 s on, 0.5 s off), wholly inside the segment."""
     block = RATE // 100
     samples = segment.samples[: len(segment.samples) // block * block]
     if not len(samples):
         return []
     rms = np.sqrt(np.mean(np.square(samples.reshape(-1, block), dtype=np.float64), axis=1))
-    loud = rms > 0.3 * max(rms.max(), 1e-9)
-    return [i * block for i in range(1, len(loud)) if loud[i] and not loud[i - 1] and rms[i] > 0.01]
+    loud = rms > max(0.3 * rms.max(), 0.01)
+    return [i * block for i in range(settled, len(loud) - settled)
+            if loud[i: i + settled].all() and not loud[i - settled: i].any()]
 
 
 async def _worker_metrics(session: aiohttp.ClientSession, url: str) -> dict:
@@ -61,7 +63,7 @@ async def measure(seconds: float, listeners: int) -> None:
     ice.gather_only_on("127.0.0.1")
     with running_stack("bench-hls", {"PARLOR_HOST_MIN_FOLLOWERS": "0", "PARLOR_MEDIA_WARM_POOL": "0"}) as stack:
         api = Api(f"http://127.0.0.1:{stack.ports.api}")
-        host = api.sign_up("hls_bench_host")
+        host = api.sign_up("hlsb_host")
         space_id = api.call("POST", "/v1/spaces", {"title": "HLS bench"}, token=host["token"])["id"]
         joined = api.join(space_id, host["token"])
         from bench.local_stack import worker_records
@@ -72,7 +74,7 @@ async def measure(seconds: float, listeners: int) -> None:
             tone = ToneTrack(440, pulse=0.5)
             status, body, speaker = await offer_at(session, joined["media"]["offer_url"], host["token"], track=tone)
             assert status == 200, body
-            hearer = api.sign_up("hls_bench_listener")
+            hearer = api.sign_up("hlsb_hls")
             access = api.call("POST", f"/v1/spaces/{space_id}/join", {"transport": "hls"}, token=hearer["token"])["hls"]
             player = HlsClient(access["url"], access["query"])
             while True:  # the stream's first segment
@@ -104,6 +106,10 @@ async def measure(seconds: float, listeners: int) -> None:
             webrtc = await _per_listener_cpu(session, api, space_id, worker_url, listeners, min(20.0, seconds / 2))
             await speaker.close()
         _report(latencies, worker_share, before, after, elapsed, player.gaps(), webrtc, listeners)
+        sizes = [s.size for s in player.segments]
+        print("HLS bytes a listener fetches:")
+        print(f"  segment mean {statistics.mean(sizes) / 1000:.1f} KB ({statistics.mean(sizes) * 8 / 2000:.0f} kb/s of 2 s segments),"
+              f" live playlist {player.playlist_bytes / 1000:.1f} KB")
 
 
 async def _per_listener_cpu(session: aiohttp.ClientSession, api: Api, space_id: str, worker_url: str, count: int,
@@ -118,7 +124,7 @@ async def _per_listener_cpu(session: aiohttp.ClientSession, api: Api, space_id: 
     idle = await cores()
     peers: list[Peer] = []
     for n in range(count):
-        person = api.sign_up(f"hls_bench_webrtc_{n}")
+        person = api.sign_up(f"hlsb_rtc_{n}")
         joined = api.join(space_id, person["token"])
         status, body, peer = await offer_at(session, joined["media"]["offer_url"], person["token"])
         assert status == 200, body

@@ -41,6 +41,7 @@ class Segment:
     samples: np.ndarray  # decoded, mono float32
     decoded_at: float  # time.time() when it was decoded here
     discontinuity: bool = False
+    size: int = 0  # bytes fetched
 
 
 def decode_ts(data: bytes) -> tuple[int, int, np.ndarray]:
@@ -78,6 +79,7 @@ class HlsClient:
     session: requests.Session = field(default_factory=requests.Session)
     segments: list[Segment] = field(default_factory=list)
     ended: bool = False
+    playlist_bytes: int = 0  # the last playlist's size
 
     def get(self, url: str) -> bytes:
         reply = self.session.get(url, timeout=10)
@@ -86,7 +88,9 @@ class HlsClient:
         return reply.content
 
     def playlist(self) -> m3u8.M3U8:
-        return m3u8.loads(self.get(self.url).decode())
+        text = self.get(self.url)
+        self.playlist_bytes = len(text)
+        return m3u8.loads(text.decode())
 
     def segment_url(self, uri: str) -> str:
         return urljoin(self.url.split("?", 1)[0], uri) + "?" + self.query
@@ -104,9 +108,10 @@ class HlsClient:
         for sequence, entry in named:
             if sequence <= last:
                 continue
-            first, end, samples = decode_ts(self.get(self.segment_url(entry.uri)))
+            data = self.get(self.segment_url(entry.uri))
+            first, end, samples = decode_ts(data)
             segment = Segment(sequence, entry.uri, float(entry.duration), entry.current_program_date_time,
-                              first, end, samples, time.time(), bool(entry.discontinuity))
+                              first, end, samples, time.time(), bool(entry.discontinuity), len(data))
             self.segments.append(segment)
             new.append(segment)
         return new
