@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import m3u8
 
@@ -23,6 +22,7 @@ from chalicelib.ids import new_id
 from chalicelib.models.participants import BANNED, ParticipantModel
 from chalicelib.models.spaces import ENDED, LIVE, SpaceModel
 from chalicelib.services import clips
+from chalicelib.services.rooms import Admission, TicketHolderAdmission
 from parlor_contract import hls
 from parlor_contract.hls import Retention
 
@@ -36,19 +36,6 @@ class NoAudienceTier(Conflict):
 
     code = "hls_unavailable"
     default_message = "This deployment has no audience tier (HLS, replays, clips)."
-
-
-class TicketCheck(Protocol):
-    """Who may hear a ticketed space (``services.ticketing.seats``): the same answer as joining."""
-
-    def admits(self, space: SpaceModel, user_id: str) -> bool: ...
-
-
-class FreeSpacesOnly:
-    """Until ticketing answers, a ticketed space's stream is for its guests only."""
-
-    def admits(self, space: SpaceModel, user_id: str) -> bool:
-        return not space.is_ticketed
 
 
 @dataclass(frozen=True)
@@ -69,13 +56,14 @@ class Clip:
 class AudienceService:
     def __init__(self, clock: Clock, store: MediaStore | None, signer: MediaAccess | None,
                  access_lifetime: timedelta = timedelta(minutes=5), replay_lifetime: timedelta = timedelta(hours=4),
-                 admission: TicketCheck | None = None):
+                 admission: Admission | None = None):
         self._clock = clock
         self._store = store
         self._signer = signer
         self._access_lifetime = access_lifetime
         self._replay_lifetime = replay_lifetime
-        self.admission: TicketCheck = admission or FreeSpacesOnly()
+        # Who may hear a ticketed space: the same answer as joining (``services.ticketing.seats``).
+        self.admission: Admission = admission or TicketHolderAdmission()
 
     @property
     def available(self) -> bool:

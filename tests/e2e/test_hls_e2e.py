@@ -8,11 +8,9 @@ Its own stack, with a WebRTC cap of one listener: the session's stack keeps the 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Iterator
 
 import aiohttp
@@ -22,9 +20,10 @@ import requests
 
 from chalicelib.clock import ManualClock
 from chalicelib.gateways.cdn import CdnSigner
-from local.stack import Ports, Stack
+from local.stack import Stack
 from media_worker import ice
 from parlor_contract import hls
+from tests.e2e.conftest import running_stack
 from tests.e2e.http import Http, join, live_space
 from tests.hls_client import HlsClient, Refused, decode_file
 from tests.media_worker.peers import Peer, hears, offer_at, tone_strength, until
@@ -35,16 +34,7 @@ TONE = 440
 
 @pytest.fixture(scope="module")
 def capped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.update({"PARLOR_TABLE_PREFIX": "parlor-hls", "PARLOR_HOST_MIN_FOLLOWERS": "2", "PARLOR_WEBRTC_LISTENER_CAP": "1",
-                "PARLOR_MEDIA_WARM_POOL": "0"})
-    log_dir: Path = tmp_path_factory.mktemp("hls-stack-logs")
-    running = Stack(Ports.free(), env=env, log_dir=log_dir)
-    running.start(timeout=90)
-    try:
-        yield running
-    finally:
-        running.stop()
+    yield from running_stack(tmp_path_factory, "hls", PARLOR_WEBRTC_LISTENER_CAP="1", PARLOR_MEDIA_WARM_POOL="0")
 
 
 class Speaking:
