@@ -156,6 +156,27 @@ def test_the_lambda_package_carries_the_contract_at_its_top_level(resources: dic
     assert not [n for n in names if n.split("/")[0] in ("media_worker", "local", "tests", "infra", "vendor")]
 
 
+def test_the_lambda_package_holds_every_runtime_requirement(resources: dict, outdir: Path):
+    """Chalice packages each requirement only if it finds a wheel Lambda's runtime can load, and
+    otherwise warns and goes on: the API would then fail to import at its first cold start
+    (PyAV's manylinux_2_28 wheels, for one, do not load on the Python 3.11 runtime)."""
+    from importlib.metadata import distribution
+
+    function = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::Function")
+    with zipfile.ZipFile(outdir / f"asset.{function['Properties']['CodeUri']['Key']}") as package:
+        top_levels = {n.split("/")[0].removesuffix(".py") for n in package.namelist()}
+    missing = []
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name = line.split("#")[0].split("==")[0].strip()
+        if not name:
+            continue
+        tops = {str(f).split("/")[0] for f in distribution(name).files or []}
+        modules = {t.removesuffix(".py") for t in tops if t != ".." and not t.endswith((".dist-info", ".libs", ".data"))}
+        if not modules & top_levels:
+            missing.append(name)
+    assert missing == []
+
+
 def test_the_worker_image_is_built_from_the_worker_and_the_contract_only(outdir: Path):
     (image,) = json.loads((outdir / "Parlor-prod.assets.json").read_text())["dockerImages"].values()
     assert image["source"]["dockerFile"] == "media_worker/Dockerfile"
