@@ -9,7 +9,7 @@ INFRA_VENV := infra/.venv
 INFRA_PY := $(INFRA_VENV)/bin/python
 INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys
+.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys web
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ coturn:
 	    echo "The TURN relay needs coturn; install it with:  sudo apt-get install -y coturn" >&2; \
 	  fi; }
 
-run: install coturn
+# The web client has no build step; hls.js comes from npm, pinned by web/package-lock.json,
+# copied into web/vendor/ (ignored by git), as the CDK deployment ships it.
+web/vendor/hls.min.js: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund && mkdir -p vendor && cp node_modules/hls.js/dist/hls.min.js vendor/
+
+web: web/vendor/hls.min.js
+
+run: install coturn web
 	$(PY) -m local $(if $(SEED),--seed,) $(if $(FRESH),--fresh,)
 
 lint: install

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The bucket of HLS streams, recordings and clips (parlor_contract.hls), made by local.bootstrap.
 MEDIA_BUCKET = "parlor-local-media"
 CDN_HEALTH_PATH = "/_parlor/health"  # local.cdn's (not imported: this module stays free of aiohttp)
+WEB_HEALTH_PATH = "/_parlor/health"  # local.web's
 RUN_DIR = ROOT / ".local-run"
 log = logging.getLogger(__name__)
 console = logging.getLogger(CONSOLE)
@@ -54,8 +55,7 @@ class Ports:
     media_base: int = 9000
     turn: int = 3478
     cdn: int = 8003
-    # Where a web client is served from in development: nothing here listens on it, it names
-    # the origin the API allows by default (CORS, ``PARLOR_CORS_ORIGINS``).
+    # The web client (local.web), and so the origin the API allows by default (CORS, ``PARLOR_CORS_ORIGINS``).
     web: int = 8080
     # The variable that moves each port.
     ENV: ClassVar[dict[str, str]] = {"api": "PARLOR_API_PORT", "ws": "PARLOR_WS_PORT", "moto": "PARLOR_MOTO_PORT",
@@ -71,7 +71,7 @@ class Ports:
     def free(cls) -> Ports:
         """Free ports for tests that run the stack beside a developer's own."""
         return cls(api=free_port(), ws=free_port(), moto=free_port(), stripe=free_port(), media_base=free_media_base(),
-                   turn=free_port(), cdn=free_port())
+                   turn=free_port(), cdn=free_port(), web=free_port())
 
 
 @dataclass
@@ -219,6 +219,13 @@ def components(ports: Ports, state_dir: Path = RUN_DIR / "state") -> list[Compon
             ready_url=f"http://127.0.0.1:{ports.ws}/dev/@connections/ready-check",
             url=f"ws://127.0.0.1:{ports.ws}",
             port=ports.ws, port_env=Ports.ENV["ws"],
+        ),
+        Component(
+            "web",
+            [py, "-m", "local.web", "--port", str(ports.web)],
+            ready_url=f"http://127.0.0.1:{ports.web}{WEB_HEALTH_PATH}",
+            url=f"http://127.0.0.1:{ports.web}/",
+            port=ports.web, port_env=Ports.ENV["web"],
         ),
         *([Component(
             "turn",

@@ -1,0 +1,96 @@
+"""``python -m local.web --port N``: serves the web client (``web/``) in development.
+
+The page's files are served as they are (no build step; ``make web`` vendors hls.js into
+``web/vendor/``), with ``Cache-Control: no-cache`` so an edit shows on reload.
+``/config.json`` is made from the environment the stack gives every process: the API's URL
+(``PARLOR_API_URL``) and the realtime URL (``PARLOR_REALTIME_URL``), so the page calls this
+stack's ports. On AWS the CDK writes the same file (``infra/web.py``). Only what the page
+needs is served (``index.html``, ``style.css``, ``js/``, ``vendor/``): not the npm files,
+not ``node_modules``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Mapping
+
+from aiohttp import web
+
+from local import logs
+
+log = logging.getLogger("local.web")
+ROOT = Path(__file__).resolve().parent.parent / "web"
+HEALTH_PATH = "/_parlor/health"  # local.stack waits for it
+PUBLIC_FILES = frozenset({"index.html", "style.css"})
+PUBLIC_DIRS = frozenset({"js", "vendor"})
+# Browsers load ES modules only with a JavaScript type; mimetypes' answer varies by system.
+CONTENT_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".mjs": "text/javascript",
+                 ".json": "application/json", ".map": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
+                 ".ico": "image/x-icon"}
+
+
+def page_config(env: Mapping[str, str]) -> dict[str, str]:
+    """What ``web/config.json`` holds: the API's URL and, when set, the realtime URL."""
+    from chalicelib.settings import Settings
+
+    api_url = env.get(Settings.env_name("api_url"), "").rstrip("/")
+    if not api_url:
+        raise SystemExit(f"local.web needs {Settings.env_name('api_url')} (the stack sets it)")
+    config = {"api_url": api_url}
+    realtime_url = env.get(Settings.env_name("realtime_url"), "")
+    if realtime_url:
+        config["realtime_url"] = realtime_url
+    return config
+
+
+def resolve(root: Path, request_path: str) -> Path | None:
+    """The file a request path names, if it is one the page needs; never outside ``root``."""
+    relative = request_path.lstrip("/") or "index.html"
+    parts = Path(relative).parts
+    if not parts or ".." in parts or not (relative in PUBLIC_FILES or (len(parts) > 1 and parts[0] in PUBLIC_DIRS)):
+        return None
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        return None
+    return path
+
+
+def create_app(config: Mapping[str, str], root: Path = ROOT) -> web.Application:
+    async def config_json(request: web.Request) -> web.Response:
+        return web.json_response(dict(config), headers={"Cache-Control": "no-cache"})
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        path = resolve(root, request.path)
+        if path is None:
+            raise web.HTTPNotFound(text="Not found\n")
+        content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "no-cache",
+                                               "X-Content-Type-Options": "nosniff"})
+
+    app = web.Application()
+    app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get("/config.json", config_json)
+    app.router.add_get("/{path:.*}", serve)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve Parlor's web client with a config.json for this stack")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    logs.configure("web")
+    if not (ROOT / "vendor" / "hls.min.js").is_file():
+        log.warning("web/vendor/hls.min.js is missing: run `make web` (HLS listening and replays need it)")
+    web.run_app(create_app(page_config(os.environ)), host=args.host, port=args.port, print=None,
+                access_log_class=logs.AccessLog)
+
+
+if __name__ == "__main__":
+    main()

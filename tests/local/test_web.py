@@ -1,0 +1,101 @@
+"""``python -m local.web``: the web client's files as the browser needs them, and a
+``config.json`` naming this stack's API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from local import web
+from local.stack import ROOT, Ports, components, stack_env
+from tests.waiting import wait_for
+
+API_URL = "http://127.0.0.1:18000"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    port = Ports.free().web
+    env = {**os.environ, "PARLOR_API_URL": API_URL + "/", "PARLOR_REALTIME_URL": "ws://127.0.0.1:18001"}
+    process = subprocess.Popen([sys.executable, "-m", "local.web", "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: process.poll() is not None or _answers(base + web.HEALTH_PATH), 20, "local.web ready")
+        assert process.poll() is None, "local.web exited"
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_page_and_its_modules_are_served_with_their_types(served: str):
+    page = requests.get(served + "/", timeout=5)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert '<script type="module" src="js/main.js">' in page.text and 'data-testid="error"' in page.text
+    assert requests.get(served + "/index.html", timeout=5).text == page.text
+    for module in ("js/main.js", "js/api.js", "js/room.js", "js/views/space.js"):
+        reply = requests.get(f"{served}/{module}", timeout=5)
+        assert reply.status_code == 200 and reply.headers["Content-Type"].startswith("text/javascript"), module
+        assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    css = requests.get(served + "/style.css", timeout=5)
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+
+
+def test_config_json_names_the_stack_s_api_and_realtime_urls(served: str):
+    reply = requests.get(served + "/config.json", timeout=5)
+    assert reply.status_code == 200 and reply.headers["Content-Type"].startswith("application/json")
+    assert reply.json() == {"api_url": API_URL, "realtime_url": "ws://127.0.0.1:18001"}
+
+
+@pytest.mark.parametrize("path", ["/nothing-here", "/js/nothing.js", "/package.json", "/package-lock.json",
+                                  "/config.example.json", "/node_modules/hls.js/package.json", "/js/../../README.md",
+                                  "/%2e%2e/README.md", "/js/%2e%2e/%2e%2e/app.py", "/js"])
+def test_anything_else_is_404(served: str, path: str):
+    assert requests.get(served + path, timeout=5).status_code == 404
+
+
+def test_every_module_the_page_imports_is_served(served: str):
+    """The page has no build step: a wrong import path would fail only in the browser."""
+    import re
+
+    web_dir = ROOT / "web"
+    for module in (web_dir / "js").rglob("*.js"):
+        for imported in re.findall(r'^import .* from "(\.[^"]+)";$', module.read_text(), re.M):
+            target = (module.parent / imported).resolve().relative_to(web_dir)
+            assert requests.get(f"{served}/{target.as_posix()}", timeout=5).status_code == 200, (module, imported)
+
+
+def test_page_config_needs_the_api_url():
+    with pytest.raises(SystemExit, match="PARLOR_API_URL"):
+        web.page_config({})
+    assert web.page_config({"PARLOR_API_URL": API_URL}) == {"api_url": API_URL}
+
+
+def test_the_stack_serves_the_web_client_on_the_web_port_and_allows_its_origin(tmp_path: Path):
+    ports = Ports(web=18080)
+    (component,) = [c for c in components(ports) if c.name == "web"]
+    assert component.argv[1:] == ["-m", "local.web", "--port", "18080"]
+    assert component.ready_url == f"http://127.0.0.1:18080{web.HEALTH_PATH}"
+    assert (component.port, component.port_env) == (18080, "PARLOR_WEB_PORT")
+    free = Ports.free()
+    assert free.web not in (free.api, free.ws, free.moto, free.stripe, free.turn, free.cdn)
+    env = stack_env(ports, {}, {name: "x" for name in ("media_token_private_key", "media_token_public_key",
+                                                      "jwt_secret", "service_secret", "stripe_api_key",
+                                                      "stripe_webhook_secret", "turn_secret", "cdn_key_pair_id",
+                                                      "cdn_private_key")})
+    assert "http://127.0.0.1:18080" in env["PARLOR_CORS_ORIGINS"]
+    assert web.page_config(env)["api_url"] == env["PARLOR_API_URL"]
