@@ -68,6 +68,14 @@ async function render(route) {
 
 async function main() {
   document.querySelector(".error-close").addEventListener("click", clearError);
+  // A link to the page already shown reloads it (the feed, the inbox): no hashchange fires.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest('a[href^="#"]');
+    if (link && link.getAttribute("href") === (location.hash || "#/") && !event.defaultPrevented) {
+      event.preventDefault();
+      go(link.getAttribute("href"));
+    }
+  });
   try {
     await loadConfig();
   } catch (error) {

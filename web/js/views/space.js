@@ -285,7 +285,10 @@ class SpacePage {
     room.audioEl = h("audio", { testid: "room-audio", autoplay: true });
     room.audio = new RoomAudio(room.audioEl, {
       onState: (state) => { if (this.room === room) room.audioState.textContent = state; },
-      onError: (error) => showError(error),
+      onError: (error) => {
+        if (error.code === "autoplay_blocked" && room.playButton) room.playButton.hidden = false;
+        showError(error);
+      },
       renew: () => this.joinApi(this.listenerWantsHls()),
       restart: (rejoined) => this.reconnectMedia(rejoined),
     });
@@ -394,8 +397,9 @@ class SpacePage {
     room.audience = h("ul", { class: "people audience", testid: "audience", "aria-label": "Audience" });
     room.reactions = h("ul", { class: "reactions", testid: "reactions", "aria-live": "polite", "aria-label": "Reactions" });
     room.chatList = h("ul", { class: "chat", testid: "chat-messages", "aria-live": "polite", "aria-label": "Chat" });
-    const play = h("button", { type: "button", testid: "audio-play", class: "secondary" }, "Play audio");
-    play.addEventListener("click", () => room.audioEl.play().catch(showError));
+    const play = h("button", { type: "button", testid: "audio-play", class: "secondary", hidden: true }, "Play audio");
+    play.addEventListener("click", () => room.audioEl.play().then(() => { play.hidden = true; }).catch(showError));
+    room.playButton = play;
 
     const reactButtons = EMOJI.map((emoji) => {
       const button = h("button", { type: "button", testid: "react", dataset: { emoji }, "aria-label": `React ${emoji}` }, emoji);
