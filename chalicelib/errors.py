@@ -236,6 +236,13 @@ class TicketRequired(Forbidden):
     default_message = "This space needs a ticket."
 
 
+class NoAudienceTier(Conflict):
+    """This deployment has no media bucket or no CDN signing key (configuration, not an outage)."""
+
+    code = "hls_unavailable"
+    default_message = "This deployment has no audience tier (HLS, replays, clips)."
+
+
 # Realtime and chat.
 class Muted(Forbidden):
     code = "muted"
@@ -256,6 +263,13 @@ class PayoutsNotEnabled(RuleViolated):
 class SoldOut(Conflict):
     code = "sold_out"
     default_message = "No tickets left."
+
+
+class NoWebClient(Conflict):
+    """A Stripe page would send the person back to a web client this deployment does not have."""
+
+    code = "web_client_unavailable"
+    default_message = "This deployment has no web client to come back to; use the app."
 
 
 class InvalidSignature(ValidationFailed):

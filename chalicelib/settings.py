@@ -110,8 +110,10 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
     platform_fee_bps: int = 300
-    # Where Stripe sends buyers and hosts back (the app's deep links).
+    # Where Stripe sends buyers and hosts back: the app's deep link, or the web client's pages
+    # when they came from it (``{"client": "web"}``); empty: no web client is deployed.
     app_return_url: str = "parlor://payments"
+    web_url: str = ""
     # The audience tier (parlor_contract.hls): the S3 bucket of HLS streams, recordings and clips,
     # the CDN in front of it (CloudFront; locally its stand-in, local.cdn) and the CloudFront key
     # pair that signs access (the private key is a secret; the public key is in the key group).

@@ -150,6 +150,8 @@ def stack_env(ports: Ports, base: Mapping[str, str], secrets: Mapping[str, str] 
         sign_ups_per_address=100_000,
         # A web client served in development may call the API from the browser.
         cors_origins=[f"http://127.0.0.1:{ports.web}", f"http://localhost:{ports.web}"],
+        # Stripe's pages send web buyers and hosts back to the web client.
+        web_url=f"http://127.0.0.1:{ports.web}",
         # moto's SES delivers nothing: the API logs each password-reset link instead.
         email_sender=LOCAL_EMAIL_SENDER, log_reset_links=True,
         media_bucket=MEDIA_BUCKET)

@@ -7,8 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.schemas import PageQuery, Timestamp
+from chalicelib.api.schemas import PageQuery, Strict, Timestamp
 from chalicelib.models.tickets import TicketModel
+from chalicelib.services.ticketing.return_urls import Client
 from chalicelib.wiring import services
 
 router = Router(__name__, tag="ticketing")
@@ -17,6 +18,13 @@ router = Router(__name__, tag="ticketing")
 class OnboardingOut(BaseModel):
     url: str
     account_id: str
+
+
+class ReturnTo(Strict):
+    """Optional. Which client Stripe's page sends the person back to: the app's deep link (the
+    default) or the web client's page (``#/spaces/{id}``, ``#/payouts``)."""
+
+    client: Literal["app", "web"] = "app"
 
 
 class CheckoutOut(BaseModel):
@@ -55,16 +63,16 @@ def ticket_out(t: TicketModel) -> TicketOut:
 
 
 @router.route("POST", "/v1/me/payouts/onboarding", summary="Stripe Connect onboarding link for hosts",
-              response=OnboardingOut, retry_later=True)
+              body=ReturnTo, body_optional=True, response=OnboardingOut, retry_later=True)
 def onboarding(call: Call) -> OnboardingOut:
-    url, account_id = services().payouts.onboard(call.me)
+    url, account_id = services().payouts.onboard(call.me, Client(call.body.client))
     return OnboardingOut(url=url, account_id=account_id)
 
 
 @router.route("POST", "/v1/spaces/{space_id}/tickets/checkout", summary="Buy a ticket: a Stripe Checkout page",
-              response=CheckoutOut, status=201, idempotent=True, retry_later=True)
+              body=ReturnTo, body_optional=True, response=CheckoutOut, status=201, idempotent=True, retry_later=True)
 def checkout(call: Call) -> CheckoutOut:
-    session_id, url = services().seats.checkout(call.me, call.params["space_id"])
+    session_id, url = services().seats.checkout(call.me, call.params["space_id"], Client(call.body.client))
     return CheckoutOut(checkout_url=url, session_id=session_id)
 
 

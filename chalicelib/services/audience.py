@@ -15,7 +15,18 @@ from datetime import datetime, timedelta
 import m3u8
 
 from chalicelib.clock import Clock
-from chalicelib.errors import Banned, Conflict, Forbidden, InvalidState, NotFound, NotHost, NotInSpace, TicketRequired, Unavailable
+from chalicelib.errors import (
+    Banned,
+    Conflict,
+    Forbidden,
+    InvalidState,
+    NoAudienceTier,
+    NotFound,
+    NotHost,
+    NotInSpace,
+    TicketRequired,
+    Unavailable,
+)
 from chalicelib.gateways.cdn import MediaAccess, SignedAccess
 from chalicelib.gateways.media_store import MediaStore
 from chalicelib.ids import new_id
@@ -29,13 +40,6 @@ from parlor_contract.hls import Retention
 # A replay playlist is written by the worker as it closes, moments after the space ends: until
 # this long after the end, a missing one is "being finished", not "none".
 REPLAY_GRACE = timedelta(minutes=2)
-
-
-class NoAudienceTier(Conflict):
-    """This deployment has no media bucket or no CDN signing key (configuration, not an outage)."""
-
-    code = "hls_unavailable"
-    default_message = "This deployment has no audience tier (HLS, replays, clips)."
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import UTC
 from typing import Any, Protocol
 
 from chalicelib.clock import Clock
-from chalicelib.errors import Banned, Conflict, InvalidState, NotInSpace, TicketRequired
+from chalicelib.errors import Banned, Conflict, InvalidState, NoAudienceTier, NotInSpace, TicketRequired
 from chalicelib.events import EVERYONE, HOSTS, EventPublisher, RoomEvent
 from chalicelib.gateways.cdn import SignedAccess
 from chalicelib.gateways.media import MediaGateway
@@ -99,7 +99,7 @@ class RoomService:
         if space.state != LIVE:
             raise InvalidState(f"The space is {space.state}; only a live space can be joined.")
         if transport == HLS and self._streams is None:
-            raise Conflict("This deployment has no HLS stream; join without a transport.", code="hls_unavailable")
+            raise NoAudienceTier("This deployment has no HLS stream; join without a transport.")
         current = self._membership.find(space_id, user_id)
         if current is not None and current.status == BANNED:
             raise Banned()

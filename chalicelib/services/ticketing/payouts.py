@@ -13,6 +13,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from chalicelib.errors import PayoutsNotEnabled
 from chalicelib.gateways.payments import Payments
 from chalicelib.models.tickets import PayoutAccountModel
+from chalicelib.services.ticketing.return_urls import Client, ReturnUrls
 from chalicelib.settings import Settings
 
 
@@ -21,8 +22,9 @@ class PayoutService:
         self._settings = settings
         self._payments = payments
 
-    def onboard(self, user_id: str) -> tuple[str, str]:
-        """The host's Express account (created once) and a fresh onboarding link."""
+    def onboard(self, user_id: str, client: Client = Client.APP) -> tuple[str, str]:
+        """The host's Express account (created once) and a fresh onboarding link back to ``client``."""
+        return_url = ReturnUrls(self._settings.app_return_url, self._settings.web_url).onboarding(client)
         try:
             account_id = PayoutAccountModel.get(user_id).account_id
         except DoesNotExist:
@@ -32,7 +34,7 @@ class PayoutService:
                     condition=PayoutAccountModel.user_id.does_not_exist())
             except PutError:
                 account_id = PayoutAccountModel.get(user_id).account_id  # a concurrent request won
-        return self._payments.onboarding_link(account_id, self._settings.app_return_url), account_id
+        return self._payments.onboarding_link(account_id, return_url), account_id
 
     def check_can_sell(self, host_id: str) -> None:
         """TicketRules: only hosts whose payout account can take charges sell tickets."""

@@ -24,6 +24,7 @@ from chalicelib.models.tickets import EXPIRED, HELD, PAID, REFUND_PENDING, REFUN
 from chalicelib.services.ticketing.ledger import SPACE, TICKET, TicketLedger
 from chalicelib.services.ticketing.payouts import PayoutService
 from chalicelib.services.ticketing.refunds import RefundService
+from chalicelib.services.ticketing.return_urls import Client, ReturnUrls
 from chalicelib.settings import Settings
 
 SELLING = (SCHEDULED, LIVE)
@@ -64,8 +65,10 @@ class SeatService:
         ticket = self._ledger.find(space.space_id, user_id)  # consistent: a buyer who just paid gets in
         return ticket is not None and ticket.status == PAID
 
-    def checkout(self, buyer_id: str, space_id: str) -> tuple[str, str]:
-        """Hold a seat and open a Checkout Session; returns (session_id, checkout_url)."""
+    def checkout(self, buyer_id: str, space_id: str, client: Client = Client.APP) -> tuple[str, str]:
+        """Hold a seat and open a Checkout Session that returns to ``client``; returns
+        (session_id, checkout_url)."""
+        success_url, cancel_url = ReturnUrls(self._settings.app_return_url, self._settings.web_url).checkout(space_id, client)
         space = SpaceModel.lookup(space_id)
         participant = ParticipantModel.find(space_id, buyer_id)
         if participant is not None and participant.status == BANNED:
@@ -91,8 +94,7 @@ class SeatService:
                 space_id=space_id, buyer_id=buyer_id, title=space.title, price_cents=price,
                 currency=space.ticket_currency or "usd", fee_cents=fee, destination=destination,
                 expires_at=now + timedelta(minutes=CHECKOUT_MINUTES),
-                success_url=f"{self._settings.app_return_url}?space_id={space_id}&session_id={{CHECKOUT_SESSION_ID}}",
-                cancel_url=f"{self._settings.app_return_url}?space_id={space_id}",
+                success_url=success_url, cancel_url=cancel_url,
                 idempotency_key=f"checkout-{space_id}-{buyer_id}-{int(now.timestamp())}"))
         except Exception:
             self.release(space_id, buyer_id)
