@@ -97,13 +97,13 @@ $(CURDIR)/infra/cdk.out/THROWAWAY-cdn-public.pem: | $(INFRA_STAMP)
 	@mkdir -p $(@D)
 	$(INFRA_PY) -c '$(THROWAWAY_KEY_PY)' $@
 
-synth: infra-install $(CDN_PUBLIC_KEY)
+synth: infra-install web $(CDN_PUBLIC_KEY)
 	cd infra && CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"cdnPublicKeyFile": "$(CDN_PUBLIC_KEY)"}' ../$(INFRA_PY) app.py
 
 lint-infra: synth
 	$(INFRA_VENV)/bin/cfn-lint infra/cdk.out/*.template.json
 
-test-infra: infra-install
+test-infra: infra-install web
 	$(INFRA_PY) -m pytest -q --noconftest tests/infra
 
 clean:

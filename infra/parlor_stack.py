@@ -47,6 +47,7 @@ from chalicelib.settings import Settings
 from infra import derive
 from infra.audience import AudienceTier, cdn_public_key
 from infra.turn import TurnRelay
+from infra.web import WebClient
 from parlor_contract.hls import CLOSE_SECONDS, SPACES_PREFIX
 from parlor_contract.worker import WorkerEnv
 
@@ -115,6 +116,15 @@ class ParlorStack(cdk.Stack):
         vpc, api_group = self._network()
         self.audience = AudienceTier(self, "Audience", public_key_pem=cdn_public_key(self.node))
         cluster, task, subnets, group = self._media_workers(stage, vpc, api_group)
+        # The web client: config.json names the API and socket; its origin is allowed by the API (CORS).
+        # Its CSP names the APIs by wildcard: their own ids would make a cycle (the API's
+        # environment names the page's origin).
+        rest_url = cdk.Fn.sub("https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + API_STAGE)
+        ws_url = cdk.Fn.sub("wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + API_STAGE)
+        api_origins = [cdk.Fn.sub(f"{scheme}://*.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}") for scheme in ("https", "wss")]
+        self.web = WebClient(self, "Web", config={"api_url": rest_url, "realtime_url": ws_url},
+                             connect_origins=[*api_origins, self.audience.url], media_origins=[self.audience.url])
+        cors_origins = [o for o in (self.node.try_get_context("cors_origins") or "").split(",") if o]
         self.turn = TurnRelay(self, "Turn", cluster=cluster)
         prefix = f"/parlor/{stage}"
         role = iam.Role(self, "ApiRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -139,8 +149,9 @@ class ParlorStack(cdk.Stack):
                 ecs_container=WORKER_CONTAINER, ecs_subnets=[s.subnet_id for s in subnets],
                 ecs_security_groups=[group.security_group_id], sns_apns_arn=apns_arn, sns_fcm_arn=fcm_arn,
                 turn_urls=self.turn.urls, turn_secret_arn=self.turn.secret.secret_arn, email_sender=email_sender,
-                # Web origins allowed to call the API from a browser: `cdk deploy -c cors_origins=https://a,https://b`.
-                cors_origins=self.node.try_get_context("cors_origins") or "",
+                # Web origins allowed to call the API from a browser: the web client's, and more with
+                # `cdk deploy -c cors_origins=https://a,https://b`. Stripe sends web buyers back to web_url.
+                cors_origins=[self.web.url, *cors_origins], web_url=self.web.url,
                 media_bucket=self.audience.bucket.bucket_name, cdn_url=self.audience.url,
                 cdn_key_pair_id=self.audience.key_pair_id),
         })
@@ -173,6 +184,7 @@ class ParlorStack(cdk.Stack):
         cdk.CfnOutput(self, "MediaBucketName", value=self.audience.bucket.bucket_name,
                       description="S3 bucket of HLS streams, recordings and clips")
         cdk.CfnOutput(self, "TurnUrls", value=",".join(self.turn.urls))
+        cdk.CfnOutput(self, "WebUrl", value=self.web.url, description="The web client (its config.json names the API)")
 
     # -- data -----------------------------------------------------------------------------
 

@@ -1,12 +1,13 @@
 """``python -m local.web --port N``: serves the web client (``web/``) in development.
 
 The page's files are served as they are (no build step; ``make web`` vendors hls.js into
-``web/vendor/``), with ``Cache-Control: no-cache`` so an edit shows on reload.
-``/config.json`` is made from the environment the stack gives every process: the API's URL
-(``PARLOR_API_URL``) and the realtime URL (``PARLOR_REALTIME_URL``), so the page calls this
-stack's ports. On AWS the CDK writes the same file (``infra/web.py``). Only what the page
-needs is served (``index.html``, ``style.css``, ``js/``, ``vendor/``): not the npm files,
-not ``node_modules``.
+``web/vendor/``), with ``Cache-Control: no-cache`` so an edit shows on reload, and with the
+content security policy the deployed page gets (``parlor_contract.web``), naming this stack's
+API, socket and CDN. ``/config.json`` is made from the environment the stack gives every
+process: the API's URL (``PARLOR_API_URL``) and the realtime URL (``PARLOR_REALTIME_URL``),
+so the page calls this stack's ports; on AWS the CDK writes the same file (``infra/web.py``).
+Only what the page needs is served (``index.html``, ``style.css``, ``js/``, ``vendor/``):
+not the npm files, not ``node_modules``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Mapping
 from aiohttp import web
 
 from local import logs
+from parlor_contract.web import content_security_policy
 
 log = logging.getLogger("local.web")
 ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -30,6 +32,19 @@ PUBLIC_DIRS = frozenset({"js", "vendor"})
 CONTENT_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".mjs": "text/javascript",
                  ".json": "application/json", ".map": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
                  ".ico": "image/x-icon"}
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}" if rest else ""
+
+
+def page_policy(env: Mapping[str, str]) -> str:
+    """The content security policy the deployed page gets, with this stack's API, socket and CDN."""
+    from chalicelib.settings import Settings
+
+    api, ws, cdn = (_origin(env.get(Settings.env_name(name), "")) for name in ("api_url", "realtime_url", "cdn_url"))
+    return content_security_policy([o for o in (api, ws, cdn) if o], [cdn] if cdn else [])
 
 
 def page_config(env: Mapping[str, str]) -> dict[str, str]:
@@ -58,7 +73,7 @@ def resolve(root: Path, request_path: str) -> Path | None:
     return path
 
 
-def create_app(config: Mapping[str, str], root: Path = ROOT) -> web.Application:
+def create_app(config: Mapping[str, str], policy: str, root: Path = ROOT) -> web.Application:
     async def config_json(request: web.Request) -> web.Response:
         return web.json_response(dict(config), headers={"Cache-Control": "no-cache"})
 
@@ -71,7 +86,7 @@ def create_app(config: Mapping[str, str], root: Path = ROOT) -> web.Application:
             raise web.HTTPNotFound(text="Not found\n")
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "no-cache",
-                                               "X-Content-Type-Options": "nosniff"})
+                                               "X-Content-Type-Options": "nosniff", "Content-Security-Policy": policy})
 
     app = web.Application()
     app.router.add_get(HEALTH_PATH, health)
@@ -88,7 +103,7 @@ def main() -> None:
     logs.configure("web")
     if not (ROOT / "vendor" / "hls.min.js").is_file():
         log.warning("web/vendor/hls.min.js is missing: run `make web` (HLS listening and replays need it)")
-    web.run_app(create_app(page_config(os.environ)), host=args.host, port=args.port, print=None,
+    web.run_app(create_app(page_config(os.environ), page_policy(os.environ)), host=args.host, port=args.port, print=None,
                 access_log_class=logs.AccessLog)
 
 

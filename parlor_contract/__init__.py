@@ -6,4 +6,5 @@ the API's Lambda package can each carry it without the other's code (README: "La
 - ``signatures``: the signed calls between them (control commands, the speaking callback).
 - ``media``: roles, control actions, the media token, the speaking callback's path.
 - ``worker``: the worker's environment variables, its states and its heartbeat record.
+- ``web``: the web client's content security policy (``local.web`` and the CDK serve it).
 """

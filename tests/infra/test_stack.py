@@ -419,12 +419,16 @@ def test_api_gateways_own_errors_use_the_api_envelope_and_an_unknown_route_is_40
 
 
 
-def test_the_allowed_web_origins_are_a_deploy_setting(resources: dict):
-    """``cdk deploy -c cors_origins=...`` sets them; none by default (no browser origin may call)."""
+def test_the_api_allows_the_web_clients_origin_only_and_sends_web_buyers_back_to_it(resources: dict):
+    """The web client's distribution is the one browser origin allowed by default (``cdk deploy
+    -c cors_origins=...`` adds more); Stripe's pages return web buyers there."""
+    distribution, _ = _one(resources, "AWS::CloudFront::Distribution", under="Web")
+    web_url = {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]}
     functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
     assert functions
     for function in functions:
-        assert function["Properties"]["Environment"]["Variables"]["PARLOR_CORS_ORIGINS"] == ""
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["PARLOR_CORS_ORIGINS"] == web_url and env["PARLOR_WEB_URL"] == web_url
 
 
 def test_every_path_of_the_api_answers_its_preflight_through_the_app(resources: dict):
@@ -453,8 +457,9 @@ def test_the_stack_declares_the_email_sender_and_lets_only_the_api_send_from_it(
 # -- the audience tier (issue 17): media bucket, CloudFront with signed access ---------------------
 
 
-def _one(resources: dict, kind: str) -> tuple[str, dict]:
-    (found,) = [(n, r) for n, r in resources.items() if r["Type"] == kind]
+def _one(resources: dict, kind: str, under: str = "Audience") -> tuple[str, dict]:
+    """The one resource of ``kind`` in a construct (``Audience``: the media tier; ``Web``: the web client)."""
+    (found,) = [(n, r) for n, r in resources.items() if r["Type"] == kind and n.startswith(under)]
     return found
 
 
@@ -641,6 +646,86 @@ def test_the_outputs_name_the_cdn_and_the_bucket(template: Template, resources: 
     outputs = template.to_json()["Outputs"]
     assert outputs["CdnDomain"]["Value"] == {"Fn::GetAtt": [distribution, "DomainName"]}
     assert outputs["MediaBucketName"]["Value"] == {"Ref": bucket}
+
+
+# -- the web client (infra/web.py) ------------------------------------------------------------------
+
+
+def test_the_web_client_is_a_private_bucket_read_only_by_its_own_public_distribution(resources: dict):
+    bucket, props = _one(resources, "AWS::S3::Bucket", under="Web")
+    assert props["Properties"]["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    distribution, dist = _one(resources, "AWS::CloudFront::Distribution", under="Web")
+    oac, _ = _one(resources, "AWS::CloudFront::OriginAccessControl", under="Web")
+    config = dist["Properties"]["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["DomainName"] == {"Fn::GetAtt": [bucket, "RegionalDomainName"]}
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": [oac, "Id"]}
+    assert config["DefaultRootObject"] == "index.html" and "CacheBehaviors" not in config
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https" and behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    assert "TrustedKeyGroups" not in behaviour  # the page is public; the media tier's signatures stay there
+    _, policy = _one(resources, "AWS::S3::BucketPolicy", under="Web")
+    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert [(a["Action"], a["Principal"]) for a in allows] == [("s3:GetObject", {"Service": "cloudfront.amazonaws.com"})]
+    assert {"Ref": distribution} in allows[0]["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Join"][1]
+
+
+def test_the_web_deployment_ships_the_page_and_hls_js_and_a_config_naming_the_api(resources: dict, outdir: Path):
+    bucket, _ = _one(resources, "AWS::S3::Bucket", under="Web")
+    (deployment,) = [r for r in resources.values() if r["Type"] == "Custom::CDKBucketDeployment"]
+    props = deployment["Properties"]
+    assert props["DestinationBucketName"] == {"Ref": bucket} and props["Prune"] is True
+    # Module names carry no hash: browsers revalidate, and CloudFront (minimum TTL 0) does not keep an old page.
+    assert props["SystemMetadata"] == {"cache-control": "no-cache"}
+    _, web = _one(resources, "AWS::CloudFront::Distribution", under="Web")
+    cache_ref = web["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]["CachePolicyId"]["Ref"]
+    assert resources[cache_ref]["Properties"]["CachePolicyConfig"]["MinTTL"] == 0
+    files_key, config_key = props["SourceObjectKeys"]
+    files = outdir / f"asset.{files_key.removesuffix('.zip')}"
+    shipped = {p.relative_to(files).as_posix() for p in files.rglob("*") if p.is_file()}
+    assert {"index.html", "style.css", "js/main.js", "js/room.js", "vendor/hls.min.js"} <= shipped
+    assert not {"package.json", "package-lock.json", "config.example.json"} & shipped
+    assert not any(p.startswith("node_modules/") for p in shipped)
+    markers = json.dumps(props["SourceMarkers"][1])
+    assert "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api" in markers
+    assert "wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api" in markers
+    config = (outdir / f"asset.{config_key.removesuffix('.zip')}" / "config.json").read_text()
+    assert re.fullmatch(r'\{"api_url":<<marker:\w+:0>>,"realtime_url":<<marker:\w+:1>>\}', config), config
+
+
+def test_the_web_client_s_policy_allows_its_own_scripts_and_the_api_and_media_cdn_only(resources: dict):
+    headers, policy = _one(resources, "AWS::CloudFront::ResponseHeadersPolicy", under="Web")
+    media, _ = _one(resources, "AWS::CloudFront::Distribution")
+    _, web = _one(resources, "AWS::CloudFront::Distribution", under="Web")
+    assert web["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]["ResponseHeadersPolicyId"] == {"Ref": headers}
+    security = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert security["FrameOptions"]["FrameOption"] == "DENY" and security["ContentTypeOptions"]["Override"] is True
+    parts = security["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Join"][1]
+    # Tokens as text: a Fn::Sub as its template, a Fn::GetAtt of a domain name as <resource>.
+    text = "".join(p if isinstance(p, str) else p.get("Fn::Sub") or f"<{p['Fn::GetAtt'][0]}>" for p in parts)
+    directives = {d.split()[0]: d.split()[1:] for d in text.split("; ")}
+    assert directives["script-src"] == ["'self'"] and directives["default-src"] == ["'self'"]
+    assert directives["frame-ancestors"] == ["'none'"] and "'unsafe-inline'" not in text and "'unsafe-eval'" not in text
+    assert directives["connect-src"] == ["'self'", "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+                                         "wss://*.execute-api.${AWS::Region}.${AWS::URLSuffix}", f"https://<{media}>"]
+    assert directives["media-src"] == ["'self'", "blob:", f"https://<{media}>"]
+
+
+def test_the_outputs_name_the_web_client(template: Template, resources: dict):
+    distribution, _ = _one(resources, "AWS::CloudFront::Distribution", under="Web")
+    assert template.to_json()["Outputs"]["WebUrl"]["Value"] == {
+        "Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]}
+
+
+def test_synthesis_refuses_a_web_client_without_hls_js(tmp_path: Path):
+    from infra.web import WebBuildMissing, WebClient
+
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    stack = cdk.Stack(cdk.App(), "Bare")
+    with pytest.raises(WebBuildMissing, match="make web"):
+        WebClient(stack, "Web", config={"api_url": "https://api.example"}, connect_origins=[], media_origins=[],
+                  web_dir=tmp_path)
 
 
 # -- the CloudFront public key: given by the deployer, checked before it reaches a template ------------

@@ -29,7 +29,8 @@ def _answers(url: str) -> bool:
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     port = Ports.free().web
-    env = {**os.environ, "PARLOR_API_URL": API_URL + "/", "PARLOR_REALTIME_URL": "ws://127.0.0.1:18001"}
+    env = {**os.environ, "PARLOR_API_URL": API_URL + "/", "PARLOR_REALTIME_URL": "ws://127.0.0.1:18001",
+           "PARLOR_CDN_URL": "http://127.0.0.1:18003"}
     process = subprocess.Popen([sys.executable, "-m", "local.web", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -51,6 +52,10 @@ def test_the_page_and_its_modules_are_served_with_their_types(served: str):
         reply = requests.get(f"{served}/{module}", timeout=5)
         assert reply.status_code == 200 and reply.headers["Content-Type"].startswith("text/javascript"), module
         assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    policy = dict(d.split(" ", 1) for d in page.headers["Content-Security-Policy"].split("; "))
+    assert policy["script-src"] == "'self'" and "unsafe" not in page.headers["Content-Security-Policy"]
+    assert policy["connect-src"] == "'self' http://127.0.0.1:18000 ws://127.0.0.1:18001 http://127.0.0.1:18003"
+    assert policy["media-src"] == "'self' blob: http://127.0.0.1:18003"
     css = requests.get(served + "/style.css", timeout=5)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
 

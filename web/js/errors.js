@@ -103,23 +103,22 @@ export function describe(error) {
   return text;
 }
 
-let banner = null;
-
 /** Show an error in the page's one error region (`data-testid="error"`, `data-code`). */
 export function showError(error) {
-  banner = banner || document.querySelector('[data-testid="error"]');
-  if (!banner) return;
-  banner.dataset.code = (error && error.code) || "client_error";
-  banner.querySelector(".error-text").textContent = describe(error);
-  banner.hidden = false;
-  if (error && error.requestId) banner.title = `request id ${error.requestId}`;
+  const bar = document.getElementById("error-bar");
+  const text = document.querySelector('[data-testid="error"]');
+  if (!bar || !text) return;
+  text.dataset.code = (error && error.code) || "client_error";
+  text.textContent = describe(error);
+  text.title = error && error.requestId ? `request id ${error.requestId}` : "";
+  bar.hidden = false;
 }
 
 export function clearError() {
-  banner = banner || document.querySelector('[data-testid="error"]');
-  if (banner) {
-    banner.hidden = true;
-    banner.dataset.code = "";
-    banner.title = "";
-  }
+  const bar = document.getElementById("error-bar");
+  const text = document.querySelector('[data-testid="error"]');
+  if (!bar || !text) return;
+  bar.hidden = true;
+  text.dataset.code = "";
+  text.textContent = "";
 }

@@ -7,13 +7,14 @@ import { renderSignIn, renderSignUp } from "./views/auth.js";
 import { renderCreate } from "./views/create.js";
 import { renderFeed } from "./views/feed.js";
 import { renderInbox } from "./views/inbox.js";
+import { renderPayouts } from "./views/payouts.js";
 import { renderProfile } from "./views/profile.js";
 import { renderSearch } from "./views/search.js";
 import { renderSpace } from "./views/space.js";
 
 const VIEWS = {
   feed: renderFeed, signup: renderSignUp, signin: renderSignIn, create: renderCreate, search: renderSearch,
-  inbox: renderInbox, space: renderSpace, user: renderProfile,
+  inbox: renderInbox, payouts: renderPayouts, space: renderSpace, user: renderProfile,
 };
 const PUBLIC = new Set(["signup", "signin"]);
 let cleanup = null;

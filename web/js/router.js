@@ -6,6 +6,7 @@ const ROUTES = [
   ["create", /^\/create$/],
   ["search", /^\/search$/],
   ["inbox", /^\/inbox$/],
+  ["payouts", /^\/payouts$/],
   ["space", /^\/spaces\/([^/?]+)$/],
   ["user", /^\/users\/([^/?]+)$/],
 ];

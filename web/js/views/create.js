@@ -1,9 +1,10 @@
 // Create a space: live now, or scheduled; recorded unless unticked; ticketed when priced
 // (needs payouts: the onboarding button opens Stripe's page).
-import { api, post } from "../api.js";
+import { api } from "../api.js";
 import { showError } from "../errors.js";
 import { busy, field, h } from "../dom.js";
 import { go } from "../router.js";
+import { onboardingButton } from "./payouts.js";
 
 export function renderCreate(root) {
   const title = field("Title", "create-title", { maxlength: "70" });
@@ -36,12 +37,7 @@ export function renderCreate(root) {
     go(`#/spaces/${encodeURIComponent(space.id)}`);
   }, showError));
 
-  const onboard = h("button", { type: "button", testid: "payouts-onboarding" }, "Set up payouts (Stripe)");
-  onboard.addEventListener("click", busy(onboard, async () => {
-    const { url } = await post("/v1/me/payouts/onboarding");
-    window.open(url, "_blank", "noopener");
-  }, showError));
   root.append(form, h("section", { class: "card narrow" }, h("h2", {}, "Selling tickets"),
-    h("p", {}, "Hosts are paid through Stripe. Finish onboarding once before pricing a space."), onboard));
+    h("p", {}, "Hosts are paid through Stripe. Finish onboarding once before pricing a space."), onboardingButton()));
   title.control.focus();
 }
