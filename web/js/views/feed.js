@@ -13,12 +13,11 @@ export async function renderFeed(root) {
   ]);
   const shown = new Set(live.map((space) => space.id));
   const ownSpaces = own.flatMap((page) => page.spaces).filter((space) => !shown.has(space.id));
-  const feed = h("ul", { class: "cards", testid: "feed" }, live.map(spaceCard));
+  const feed = h("ul", { class: "cards", testid: "feed" }, live.length ? live.map(spaceCard)
+    : h("li", { class: "muted empty" }, "Nobody you follow is on stage right now. ", h("a", { href: "#/search" }, "Find spaces")));
   root.append(
     h("h1", {}, "Live now"),
     feed,
-    live.length ? null : h("p", { class: "muted" }, "Nobody you follow is on stage right now. ",
-      h("a", { href: "#/search" }, "Find spaces")),
     h("h2", {}, "Your spaces"),
     ownSpaces.length ? h("ul", { class: "cards", testid: "my-spaces" }, ownSpaces.map(spaceCard))
       : h("p", { class: "muted" }, "You have no live or scheduled space. ", h("a", { href: "#/create" }, "Create one")),

@@ -11,16 +11,15 @@ export function renderSearch(root, route) {
   state.control.value = route.query.get("state") || "live";
   const submit = h("button", { type: "submit", testid: "search-submit" }, "Search");
   const results = h("ul", { class: "cards", testid: "search-results", "aria-live": "polite" });
-  const note = h("p", { class: "muted" });
   const form = h("form", { class: "card row-form", role: "search" }, q.el, state.el, submit);
   const run = async () => {
     const params = new URLSearchParams({ state: state.control.value, limit: "50" });
     if (q.control.value.trim()) params.set("q", q.control.value.trim());
     const page = await get(`/v1/spaces?${params}`);
-    results.replaceChildren(...page.spaces.map(spaceCard));
-    note.textContent = page.spaces.length ? "" : "No spaces found.";
+    results.replaceChildren(...(page.spaces.length ? page.spaces.map(spaceCard)
+      : [h("li", { class: "muted empty" }, "No spaces found.")]));
   };
   form.addEventListener("submit", busy(submit, run, showError));
-  root.append(h("h1", {}, "Search"), form, results, note);
+  root.append(h("h1", {}, "Search"), form, results);
   q.control.focus();
 }

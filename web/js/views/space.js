@@ -328,7 +328,7 @@ class SpacePage {
       this.renderOwnControls();
       await room.audio.start(joined, room.role, room.muted);
     } catch (error) {
-      showError(error);
+      if (this.room === room) showError(error); // else the room closed meanwhile (removed, ended): it says why
     }
   }
 
