@@ -32,6 +32,7 @@ coturn:
 # The web client has no build step; hls.js comes from npm, pinned by web/package-lock.json,
 # copied into web/vendor/ (ignored by git), as the CDK deployment ships it.
 web/vendor/hls.min.js: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "The web client vendors hls.js from npm: install Node.js (npm), e.g. sudo apt-get install -y npm" >&2; exit 1; }
 	cd web && npm ci --no-audit --no-fund && mkdir -p vendor && cp node_modules/hls.js/dist/hls.min.js vendor/
 
 web: web/vendor/hls.min.js
@@ -107,4 +108,4 @@ test-infra: infra-install web
 	$(INFRA_PY) -m pytest -q --noconftest tests/infra
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) .local-run .mypy_cache .ruff_cache infra/cdk.out chalice.out infra/chalice.out
+	rm -rf $(VENV) $(INFRA_VENV) .local-run .mypy_cache .ruff_cache infra/cdk.out chalice.out infra/chalice.out web/node_modules web/vendor

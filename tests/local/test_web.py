@@ -104,3 +104,33 @@ def test_the_stack_serves_the_web_client_on_the_web_port_and_allows_its_origin(t
                                                       "cdn_private_key")})
     assert "http://127.0.0.1:18080" in env["PARLOR_CORS_ORIGINS"]
     assert web.page_config(env)["api_url"] == env["PARLOR_API_URL"]
+
+
+def test_the_page_starts_in_chromium_without_errors_under_its_policy(served: str):
+    """Every module loads and runs (a syntax error, a wrong import, a CSP violation would
+    show here): signed out, the page asks to sign in. Where Chromium and Playwright are."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("no Chromium (apt-get install chromium)")
+    problems: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium))
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+            page.goto(served + "/#/spaces/anything")
+            sync_api.expect(page.get_by_test_id("signin-submit")).to_be_visible()
+            sync_api.expect(page.get_by_test_id("whoami")).to_be_hidden()
+            assert page.evaluate("typeof window.Hls") == ("function" if (ROOT / "web/vendor/hls.min.js").exists()
+                                                          else "undefined")
+            page.get_by_test_id("signin-handle").fill("ada")
+            page.get_by_test_id("signin-password").fill("a password")
+            page.get_by_test_id("signin-submit").click()
+            # Nothing listens at the configured API: the page says so in its error region.
+            sync_api.expect(page.get_by_test_id("error")).to_have_attribute("data-code", "network_error")
+        finally:
+            browser.close()
+    # The one expected failure: the API is not running (fetch's refused connection).
+    assert [p for p in problems if "ERR_CONNECTION_REFUSED" not in p] == []
