@@ -40,11 +40,13 @@ def test_console_is_one_line_per_component_then_quiet(running):
     lines = running.console[:up]
     p = running.ports
     for name, where in [("moto", f"http://127.0.0.1:{p.moto}"), ("api", f"http://127.0.0.1:{p.api}"), ("clock", "running"),
-                        ("stripe", f"http://127.0.0.1:{p.stripe}"), ("ws", f"ws://127.0.0.1:{p.ws}")]:
+                        ("stripe", f"http://127.0.0.1:{p.stripe}"), ("ws", f"ws://127.0.0.1:{p.ws}"),
+                        ("web", f"http://127.0.0.1:{p.web}/")]:
         assert [line.split() for line in lines if line.split()[:1] == [name]] == [[name, where]], lines
     assert not [line for line in lines if line.startswith("{")], "no JSON on the console"
     # ... and every component's JSON log is in the run directory.
-    assert {"moto.log", "api.log", "clock.log", "stripe.log", "ws.log", "stack.log"} <= {f.name for f in running.run_dir.iterdir()}
+    assert {"moto.log", "api.log", "clock.log", "stripe.log", "ws.log", "web.log", "stack.log"} <= {
+        f.name for f in running.run_dir.iterdir()}
 
 
 def test_a_component_that_dies_is_restarted_and_the_stack_keeps_serving(running):
