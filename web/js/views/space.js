@@ -307,7 +307,7 @@ class SpacePage {
     } catch (error) {
       showError(new ApiError(0, "realtime_unavailable", `Live updates are unavailable (${error.message}).`));
     }
-    await Promise.all([this.loadParticipants(), this.loadChat(), this.loadRequests()]).catch(showError);
+    await Promise.all([this.loadParticipants(), this.loadChat(), this.loadRequests(), this.refreshSpace()]).catch(showError);
     if (this.room !== room) return;
     await room.audio.start(joined, room.role, room.muted).catch(showError);
   }
@@ -663,6 +663,7 @@ class SpacePage {
           if (this.moderator && !wasModerator) this.loadRequests().catch(showError);
         }
         this.renderPeople();
+        this.refreshCountsSoon();
         break;
       }
       case "participant.muted":
