@@ -91,7 +91,7 @@ class Worker:
         role, muted = admitted
         try:
             body = await request.json()
-            offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
+            offer = RTCSessionDescription(sdp=ice.without_mdns_candidates(str(body["sdp"])), type=str(body["type"]))
             if offer.type != "offer" or "m=audio" not in offer.sdp:
                 raise ValueError("an offer with one audio section is expected")
         except (ValueError, KeyError, TypeError) as exc:
