@@ -5,6 +5,7 @@ for its stats."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import aiohttp
 import pytest
@@ -107,3 +108,40 @@ def test_a_listener_gets_sender_reports_of_what_was_sent_to_it(fast_path):
         await dan.close()
 
     run_with_worker(scenario, fast_path=fast_path)
+
+
+def prefer_pcmu(sdp: str) -> str:
+    """An offer that lists PCMU before Opus (a page that called setCodecPreferences, a SIP
+    gateway): an answerer keeps the offer's order unless it has preferences of its own."""
+    sdp = re.sub(r"^(m=audio \d+ \S+) (.*)$", lambda m: f"{m.group(1)} 0 " + " ".join(
+        pt for pt in m.group(2).split() if pt != "0"), sdp, count=1, flags=re.MULTILINE)
+    pcmu = "a=rtpmap:0 PCMU/8000\r\n"
+    first = sdp.index("a=rtpmap:")
+    return sdp[:first] + pcmu + sdp[first:].replace(pcmu, "", 1)
+
+
+def without_opus(sdp: str) -> str:
+    opus = re.search(r"^a=rtpmap:(\d+) opus/", sdp, re.MULTILINE | re.IGNORECASE).group(1)
+    sdp = re.sub(rf"^a=(rtpmap|fmtp|rtcp-fb):{opus} .*\r\n", "", sdp, flags=re.MULTILINE)
+    return re.sub(r"^(m=audio \d+ \S+) (.*)$", lambda m: m.group(1) + " " + " ".join(
+        pt for pt in m.group(2).split() if pt != opus), sdp, count=1, flags=re.MULTILINE)
+
+
+def test_the_answer_names_opus_alone_whatever_the_offer_preferred():
+    """The mix is sent as the Opus packets it was encoded into: an answer naming another codec
+    first would label them as that codec (noise in the listener's ear)."""
+
+    async def scenario(url, worker, session):
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        status, answer, dan = await offer(session, url, token("dan", "listener"), rewrite=prefer_pcmu)
+        assert status == 200
+        codecs = re.findall(r"^a=rtpmap:\d+ ([^/\r\n]+)/", answer["sdp"], re.MULTILINE)
+        assert codecs == ["opus"], codecs
+        await until(lambda: hears(dan.recent(0.5), 440), message="the listener hears the speaker")
+        status, body, eve = await offer(session, url, token("eve", "listener"), rewrite=without_opus)
+        assert status == 400 and body["error"]["code"] == "bad_offer", body
+        assert set(worker.room.participants) == {"ada", "dan"}
+        for peer in (ada, dan, eve):
+            await peer.close()
+
+    run_with_worker(scenario)
