@@ -29,6 +29,7 @@ from media_worker.mixer import SAMPLE_RATE
 _HEADER = struct.Struct("!BBHII")
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _LAST_SR = "_RTCRtpSender__lsr"  # the middle of the last report's NTP time, matched against receiver reports
+_PACKETS_SENT, _OCTETS_SENT = "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count"  # its getStats()
 _PAYLOAD_TYPE = re.compile(r"^m=audio \d+ \S+ (\d+)", re.MULTILINE)
 
 
@@ -149,11 +150,15 @@ class FastSender:
     async def _send_rtcp(self, packets: list[AnyRtcpPacket]) -> None:
         """aiortc's RTCP loop sending for this sender: its sender report replaced by ours. The
         receiver's reports quote our NTP time back (LSR): aiortc's round-trip estimate for
-        this listener (``remote-inbound-rtp``) matches them against the one noted here."""
+        this listener (``remote-inbound-rtp``) matches them against the one noted here. The
+        sender's own stats (``outbound-rtp``) get our counts too, as of this report."""
         ours = [self.sender_report() if isinstance(p, RtcpSrPacket) else p for p in packets]
         for packet in ours:
             if isinstance(packet, RtcpSrPacket):
-                setattr(self._sender, _LAST_SR, (packet.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF)
+                info = packet.sender_info
+                setattr(self._sender, _LAST_SR, (info.ntp_timestamp >> 16) & 0xFFFFFFFF)
+                setattr(self._sender, _PACKETS_SENT, info.packet_count)
+                setattr(self._sender, _OCTETS_SENT, info.octet_count)
         await self._send_aiortc_rtcp(ours)
 
     def _lookup(self) -> _Route | None:

@@ -26,7 +26,9 @@ def test_the_internals_the_fast_path_uses_are_there():
         assert hasattr(sender.transport, "_tx_srtp")
         assert hasattr(sender.transport.transport, "_connection")
         assert isinstance(sender.transport.transport._connection._nominated, dict)
-        assert hasattr(sender, "_RTCRtpSender__lsr") and callable(sender._send_rtcp)
+        for noted in ("__lsr", "__packet_count", "__octet_count"):
+            assert hasattr(sender, "_RTCRtpSender" + noted)
+        assert callable(sender._send_rtcp)
         fast = FastSender(pc, sender)
         assert fast.push(b"\xf8\xff\xfe", 960) is False  # not connected: nothing sent...
         assert isinstance(fast.sender_report(), RtcpRrPacket)  # ...so no sender report (RFC 3550 6.4)

@@ -104,6 +104,8 @@ def test_a_listener_gets_sender_reports_of_what_was_sent_to_it(fast_path):
                 break
             await asyncio.sleep(0.1)
         assert rtt and 0 <= rtt[0] < 0.1, "the worker knows its round trip to the listener"
+        outbound = [s for s in (await worker.room.participants["dan"].pc.getStats()).values() if s.type == "outbound-rtp"]
+        assert len(outbound) == 1 and outbound[0].packetsSent >= first.packets > 0, "the worker's own stats count it"
         await ada.close()
         await dan.close()
 
