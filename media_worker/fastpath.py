@@ -2,9 +2,9 @@
 RTP header, one SRTP protect and one ``sendto`` per packet, skipping ``RTCRtpSender``'s
 per-packet machinery (its queue, its task switch, its stats).
 
-This leans on aiortc/aioice internals — the sender's SSRC, the DTLS transport's SRTP
-session, the ICE connection's nominated pair, the receiver's jitter buffer — all reached
-from here only.
+This leans on aiortc/aioice internals — the sender's SSRC and RTCP loop, the DTLS
+transport's SRTP session, the ICE connection's nominated pair, the receiver's jitter buffer —
+all reached from here only.
 ``tests/media_worker/test_fastpath.py`` fails if an upgrade moves them.
 """
 
@@ -15,16 +15,21 @@ import random
 import re
 import struct
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any, Callable
 
-from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpSender, clock
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSenderInfo, RtcpSrPacket, RtpPacket
 from aiortc.utils import uint16_add
+
+from media_worker.mixer import SAMPLE_RATE
 
 _HEADER = struct.Struct("!BBHII")
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_LAST_SR = "_RTCRtpSender__lsr"  # the middle of the last report's NTP time, matched against receiver reports
+_PACKETS_SENT, _OCTETS_SENT = "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count"  # its getStats()
 _PAYLOAD_TYPE = re.compile(r"^m=audio \d+ \S+ (\d+)", re.MULTILINE)
 
 
@@ -82,6 +87,13 @@ class _Route:
 
 
 class FastSender:
+    """Sends one listener's packets past its ``RTCRtpSender``, and reports them: aiortc's
+    RTCP loop for that sender (a report every 0.5–1.5 s, a BYE at the end) still runs, but
+    its sender reports would count what that sender sent, nothing; browsers build their
+    ``remote-outbound-rtp`` stats from the reports (and lip-sync from their NTP/RTP pair). The
+    loop's reports are rewritten with the fast path's counts instead (``_send_rtcp``): a
+    packet costs two counters and a clock read more, a report is built once a second."""
+
     RECHECK_EVERY = 50  # packets (one second) between looking the route up again
 
     def __init__(self, pc: RTCPeerConnection, sender: RTCRtpSender):
@@ -91,7 +103,12 @@ class FastSender:
         self._until_recheck = 0
         self._seq = random.randrange(1 << 16)
         self._ts_offset = random.randrange(1 << 32)
-        self.sent = 0
+        self.sent = 0  # packets and payload octets, as a sender report counts them
+        self.octets = 0
+        self._last_timestamp = 0  # the last packet's RTP timestamp, and when it went out
+        self._last_at = 0.0
+        self._send_aiortc_rtcp = sender._send_rtcp
+        sender._send_rtcp = self._send_rtcp  # type: ignore[method-assign]
 
     def deliver(self, packet: Any, data: bytes) -> bool:
         return self.push(data, int(packet.pts))
@@ -108,10 +125,41 @@ class FastSender:
                 return False
         self._until_recheck -= 1
         self._seq = (self._seq + 1) & 0xFFFF
-        header = route.header(self._seq, (self._ts_offset + pts) & 0xFFFFFFFF)
-        route.transport.sendto(route.protect(header + payload), route.address)
+        timestamp = (self._ts_offset + pts) & 0xFFFFFFFF
+        route.transport.sendto(route.protect(route.header(self._seq, timestamp) + payload), route.address)
         self.sent += 1
+        self.octets += len(payload)
+        self._last_timestamp = timestamp
+        self._last_at = monotonic()
         return True
+
+    def sender_report(self) -> RtcpSrPacket | RtcpRrPacket:
+        """What has been sent so far (RFC 3550 6.4.1): packets, payload octets, and now as
+        both an NTP time and an RTP timestamp (the last packet's, advanced by the time since
+        it went out). Before the first packet, an empty receiver report (6.4: a participant
+        that has sent nothing sends no sender report)."""
+        ssrc = self._sender._ssrc
+        if not self.sent:
+            return RtcpRrPacket(ssrc=ssrc)
+        ntp = clock.current_ntp_time()
+        since = round((monotonic() - self._last_at) * SAMPLE_RATE)
+        info = RtcpSenderInfo(ntp_timestamp=ntp, rtp_timestamp=(self._last_timestamp + since) & 0xFFFFFFFF,
+                              packet_count=self.sent & 0xFFFFFFFF, octet_count=self.octets & 0xFFFFFFFF)
+        return RtcpSrPacket(ssrc=ssrc, sender_info=info)
+
+    async def _send_rtcp(self, packets: list[AnyRtcpPacket]) -> None:
+        """aiortc's RTCP loop sending for this sender: its sender report replaced by ours. The
+        receiver's reports quote our NTP time back (LSR): aiortc's round-trip estimate for
+        this listener (``remote-inbound-rtp``) matches them against the one noted here. The
+        sender's own stats (``outbound-rtp``) get our counts too, as of this report."""
+        ours = [self.sender_report() if isinstance(p, RtcpSrPacket) else p for p in packets]
+        for packet in ours:
+            if isinstance(packet, RtcpSrPacket):
+                info = packet.sender_info
+                setattr(self._sender, _LAST_SR, (info.ntp_timestamp >> 16) & 0xFFFFFFFF)
+                setattr(self._sender, _PACKETS_SENT, info.packet_count)
+                setattr(self._sender, _OCTETS_SENT, info.octet_count)
+        await self._send_aiortc_rtcp(ours)
 
     def _lookup(self) -> _Route | None:
         dtls = self._sender.transport

@@ -5,6 +5,8 @@ fails if an upgrade breaks it).
 - The answer announces the public host in its candidates (a 1:1 NAT such as a Fargate task's
   public IP), since aioice cannot be told its public address.
 - How long a silent peer keeps consent (aioice's module constants: no option either).
+- A browser's mDNS candidates are dropped before aioice sees them (it would spend ~1 s
+  failing to resolve them inside setRemoteDescription).
 """
 
 from __future__ import annotations
@@ -49,3 +51,25 @@ def set_consent_timeout(seconds: float) -> None:
     each sent CONSENT_INTERVAL (±20 %) after the previous one and given up after RETRY_RTO."""
     per_check = seconds / aioice.ice.CONSENT_FAILURES
     aioice.ice.CONSENT_INTERVAL = max(0.1, per_check - aioice.stun.RETRY_RTO)  # type: ignore[assignment]
+
+
+_MDNS_CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ \S+\.local \d+ typ .*\r?\n", re.MULTILINE | re.IGNORECASE)
+_END_OF_CANDIDATES = re.compile(r"^a=end-of-candidates\r?\n", re.MULTILINE)
+
+
+def without_mdns_candidates(sdp: str) -> str:
+    """Drop an offer's mDNS candidates (``<uuid>.local``: a browser hiding its host addresses,
+    as a page without microphone permission does).
+
+    Only hosts on the browser's own link can resolve those names, never the worker (a server
+    with a public address, elsewhere): aioice would wait ~1 s per offer, inside
+    setRemoteDescription, for an answer that does not come. Nothing is lost: the browser
+    checks the worker's own candidate from the answer, and that check gives the worker the
+    browser's address as a peer-reflexive candidate, through which ICE completes.
+
+    For the same reason an ``a=end-of-candidates`` goes too when a candidate was dropped
+    (Firefox sends it): after it, aioice fails a check list without pairs, before the
+    browser's first check arrives. Without it a peer that never connects is dropped by the
+    worker's connect deadline, as a Chromium peer (which never ends its candidates) is."""
+    kept, dropped = _MDNS_CANDIDATE.subn("", sdp)
+    return _END_OF_CANDIDATES.sub("", kept) if dropped else sdp

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from media_worker import ice
@@ -34,6 +34,7 @@ log = logging.getLogger("media_worker")
 _PER_USER = (ControlAction.SET_ROLE, ControlAction.MUTE, ControlAction.UNMUTE, ControlAction.REMOVE)
 # A mix that has not ticked for this long is a dead room: /health says so (503).
 STALE_TICK_SECONDS = 1.0
+_OPUS = [codec for codec in RTCRtpSender.getCapabilities("audio").codecs if codec.mimeType.lower() == "audio/opus"]
 
 
 class Worker:
@@ -91,7 +92,7 @@ class Worker:
         role, muted = admitted
         try:
             body = await request.json()
-            offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
+            offer = RTCSessionDescription(sdp=ice.without_mdns_candidates(str(body["sdp"])), type=str(body["type"]))
             if offer.type != "offer" or "m=audio" not in offer.sdp:
                 raise ValueError("an offer with one audio section is expected")
         except (ValueError, KeyError, TypeError) as exc:
@@ -102,6 +103,11 @@ class Worker:
         # participant exists: hold them until it does.
         inbound: list[MediaStreamTrack] = []
         pc.on("track", inbound.append)
+        # The mix goes out as the Opus packets it was encoded into (media_worker.mixer): the
+        # answer names Opus alone, whatever the offer preferred (aiortc answers in the offer's
+        # order, and would label them PCMU for an offer listing PCMU first). The offer's audio
+        # section takes this transceiver; an offer without Opus is refused.
+        pc.addTransceiver("audio", direction="recvonly").setCodecPreferences(_OPUS)
         try:
             await pc.setRemoteDescription(offer)
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds on bad SDP

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import re
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -15,6 +17,7 @@ import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import RtcpSrPacket, RtpPacket
 
 RATE = 48_000
 FRAME = 960
@@ -59,6 +62,7 @@ class Peer:
     arrivals: list[float] = field(default_factory=list)  # monotonic time each frame came out of the decoder
     reader: asyncio.Task | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    offered_at: float = 0.0  # monotonic time its offer was posted
 
     def recent(self, seconds: float) -> np.ndarray:
         wanted = int(seconds * RATE)
@@ -84,11 +88,13 @@ async def offer(session: aiohttp.ClientSession, url: str, token: str, **kw: Any)
 
 async def offer_at(session: aiohttp.ClientSession, offer_url: str, token: str, tone: float | None = None,
                    sdp_override: str | None = None, track: MediaStreamTrack | None = None,
-                   configuration: RTCConfiguration | None = None, apply_answer: bool = True) -> tuple[int, dict, Peer]:
+                   configuration: RTCConfiguration | None = None, apply_answer: bool = True,
+                   rewrite: Callable[[str], str] | None = None) -> tuple[int, dict, Peer]:
     """Offer at ``offer_url`` (a client: the API's, from join, with its session token; or a
     worker's with a grant): with a tone (a speaker) or receive-only (a listener);
     ``configuration`` gives ICE servers and policy (a client that may only use a TURN relay).
-    Without ``apply_answer`` the peer never starts ICE (it answers no check)."""
+    Without ``apply_answer`` the peer never starts ICE (it answers no check); ``rewrite``
+    changes the offer's SDP on its way (what another client would have sent)."""
     pc = RTCPeerConnection(configuration)
     peer = Peer(pc)
     if track is not None:
@@ -114,12 +120,73 @@ async def offer_at(session: aiohttp.ClientSession, offer_url: str, token: str, t
         peer.reader = asyncio.ensure_future(read())
 
     await pc.setLocalDescription(await pc.createOffer())
-    body = {"sdp": sdp_override if sdp_override is not None else pc.localDescription.sdp, "type": "offer"}
+    sdp = sdp_override if sdp_override is not None else pc.localDescription.sdp
+    body = {"sdp": rewrite(sdp) if rewrite is not None else sdp, "type": "offer"}
+    peer.offered_at = time.monotonic()
     async with session.post(offer_url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         answer = await resp.json()
         if resp.status == 200 and apply_answer:
             await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         return resp.status, answer, peer
+
+
+_HOST_CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)", re.MULTILINE)
+
+
+def behind_mdns(sdp: str) -> str:
+    """The offer as a Chromium page without microphone permission sends it: each host
+    candidate's address hidden behind a random ``<uuid>.local`` name."""
+    return _HOST_CANDIDATE.sub(lambda m: f"{m.group(1)}{uuid.uuid4()}.local{m.group(3)}", sdp)
+
+
+@dataclass
+class SenderReport:
+    """An RTCP sender report as a listener received it, beside what it had received by then."""
+
+    ssrc: int
+    ntp_seconds: float  # the report's wallclock, as seconds since the NTP epoch
+    rtp_timestamp: int
+    packets: int  # the sender's counts...
+    octets: int
+    packets_received: int  # ...and the listener's, when the report arrived
+    octets_received: int
+
+
+@dataclass
+class RtcpTap:
+    """What a peer's receiver got, packet by packet: RTP (timestamp, arrival wallclock in
+    NTP-epoch seconds, payload size) and the sender reports."""
+
+    rtp: list[tuple[int, float]] = field(default_factory=list)
+    reports: list[SenderReport] = field(default_factory=list)
+    octets: int = 0
+
+
+def tap_rtcp(peer: Peer) -> RtcpTap:
+    """Record what the peer's receivers are handed by its DTLS transport (the peer's own
+    objects: the worker is untouched)."""
+    from aiortc import clock
+
+    tap = RtcpTap()
+    for transceiver in peer.pc.getTransceivers():
+        receiver = transceiver.receiver
+        handle_rtp, handle_rtcp = receiver._handle_rtp_packet, receiver._handle_rtcp_packet
+
+        async def on_rtp(packet: RtpPacket, arrival_time_ms: int, handle_rtp: Any = handle_rtp) -> None:
+            tap.rtp.append((packet.timestamp, clock.current_ntp_time() / 2**32))
+            tap.octets += len(packet.payload)
+            await handle_rtp(packet, arrival_time_ms)
+
+        async def on_rtcp(packet: Any, handle_rtcp: Any = handle_rtcp) -> None:
+            if isinstance(packet, RtcpSrPacket):
+                info = packet.sender_info
+                tap.reports.append(SenderReport(packet.ssrc, info.ntp_timestamp / 2**32, info.rtp_timestamp,
+                                                info.packet_count, info.octet_count, len(tap.rtp), tap.octets))
+            await handle_rtcp(packet)
+
+        receiver._handle_rtp_packet = on_rtp
+        receiver._handle_rtcp_packet = on_rtcp
+    return tap
 
 
 def vanish(peer: Peer) -> None:

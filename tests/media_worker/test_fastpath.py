@@ -10,7 +10,7 @@ import aioice.ice
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpRrPacket, RtpPacket
 
 from media_worker.fastpath import FastSender, ImmediateAudioBuffer, tune_jitter_buffers
 from tests.media_worker.peers import hears, offer, silent_at, until
@@ -26,6 +26,12 @@ def test_the_internals_the_fast_path_uses_are_there():
         assert hasattr(sender.transport, "_tx_srtp")
         assert hasattr(sender.transport.transport, "_connection")
         assert isinstance(sender.transport.transport._connection._nominated, dict)
+        for noted in ("__lsr", "__packet_count", "__octet_count"):
+            assert hasattr(sender, "_RTCRtpSender" + noted)
+        assert callable(sender._send_rtcp)
+        fast = FastSender(pc, sender)
+        assert fast.push(b"\xf8\xff\xfe", 960) is False  # not connected: nothing sent...
+        assert isinstance(fast.sender_report(), RtcpRrPacket)  # ...so no sender report (RFC 3550 6.4)
         receiver = pc.getTransceivers()[0].receiver
         assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == 4  # aiortc's default, which we tune
         tune_jitter_buffers(pc, 1)
@@ -40,6 +46,8 @@ def test_the_internals_the_fast_path_uses_are_there():
     assert "self.__jitter_buffer.add(packet)" in handle_rtp
     assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in inspect.getsource(aioice.ice.Connection.sendto)
     assert "self._tx_srtp.protect(data)" in inspect.getsource(RTCDtlsTransport._send_rtp)
+    run_rtcp = inspect.getsource(RTCRtpSender._run_rtcp)  # its reports go through _send_rtcp, after noting LSR
+    assert run_rtcp.index("self.__lsr = ") < run_rtcp.index("await self._send_rtcp(packets)")
     assert RTCRtpSender.__init__ is not None
 
 

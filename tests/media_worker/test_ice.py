@@ -37,3 +37,16 @@ def test_the_answer_announces_the_public_host():
     assert ice.announce(sdp, "10.0.0.5", "10.0.0.5") == sdp
     everywhere = ice.announce(sdp, "0.0.0.0", "203.0.113.7")  # bound to all addresses (a container)
     assert "10.0.0.5" not in everywhere and "172.17.0.2" not in everywhere and everywhere.count("203.0.113.7") == 2
+
+
+def test_an_offers_mdns_candidates_are_dropped_and_the_rest_kept():
+    candidates = ("a=candidate:1 1 udp 2122260223 0d4f1f3e-6a7b-4c2d-9e8f-0123456789ab.local 54321 typ host generation 0\r\n"
+                  "a=candidate:2 1 udp 1686052607 198.51.100.9 54321 typ srflx raddr 0.0.0.0 rport 0 generation 0\r\n"
+                  "a=candidate:3 1 tcp 1518280447 4e1c4b0a-1111-2222-3333-444455556666.local 9 typ host tcptype active\r\n")
+    offer = f"v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n{candidates}a=end-of-candidates\r\na=rtcp-mux\r\n"
+    kept = ice.without_mdns_candidates(offer)
+    assert ".local" not in kept and "198.51.100.9 54321 typ srflx" in kept and "a=rtcp-mux\r\n" in kept
+    # The browser's own address now only arrives with its checks (peer-reflexive): not the end.
+    assert "a=end-of-candidates" not in kept
+    plain = offer.replace(candidates, "a=candidate:1 1 udp 2122260223 192.0.2.4 54321 typ host\r\n")
+    assert ice.without_mdns_candidates(plain) == plain  # nothing hidden: untouched, ending included
