@@ -9,7 +9,8 @@ INFRA_VENV := infra/.venv
 INFRA_PY := $(INFRA_VENV)/bin/python
 INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys
+.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys \
+  chromium test-browser
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +41,20 @@ typecheck: install
 	$(PY) -m mypy chalicelib media_worker local parlor_contract
 
 test: install coturn lint typecheck
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --ignore=tests/browser
+
+# The web client in a real browser: Debian's chromium (Playwright cannot download its own
+# browsers here), installed when missing as root, as on CI; otherwise the command is printed.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "The browser tests need Debian's chromium; install it with:  sudo apt-get install -y chromium" >&2; exit 1; \
+	  fi; }
+
+test-browser: install chromium
+	$(PY) -m pytest -q tests/browser
 
 # The AsyncAPI Initiative's JSON schema of AsyncAPI 2.6, which tests/contract/test_asyncapi.py
 # validates /asyncapi.json against offline; refreshed from npm's @asyncapi/specs (needs npm).
