@@ -54,7 +54,7 @@ chromium:
 	  fi; }
 
 test-browser: install chromium
-	$(PY) -m pytest -q tests/browser
+	$(PY) -m pytest -q -rs tests/browser
 
 # The AsyncAPI Initiative's JSON schema of AsyncAPI 2.6, which tests/contract/test_asyncapi.py
 # validates /asyncapi.json against offline; refreshed from npm's @asyncapi/specs (needs npm).

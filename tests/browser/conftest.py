@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import threading
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,9 @@ def playwright() -> Iterator[Any]:
 
     if not harness.chromium_path():
         pytest.fail("Chromium is missing: `make test-browser` installs Debian's (as root), or run: sudo apt-get install -y chromium")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)  # realtime updates reach other pages in well under that
     with sync_playwright() as running:
         yield running
 
@@ -149,6 +153,18 @@ class Api:
         return {"id": body["user"]["id"], "token": body["token"]}
 
 
+def space_id_in(url: str) -> str:
+    found = re.search(r"#/spaces/([^/?&#]+)", url)
+    assert found, f"not a space's page: {url}"
+    return found.group(1)
+
+
+def user_id_in(href: str) -> str:
+    found = re.search(r"#/users/([^/?&#]+)", href)
+    assert found, f"not a profile link: {href}"
+    return found.group(1)
+
+
 # -- people ------------------------------------------------------------------------------------
 
 @dataclass
@@ -174,6 +190,50 @@ class Person:
         self.by("signup-password").fill(PASSWORD)
         self.by("signup-submit").click()
         expect(self.by("whoami")).to_contain_text(f"@{self.handle}", timeout=15_000)
+
+    def create_space(self, title: str) -> str:
+        """A live space (scheduled: empty = now) through the create page; its id."""
+        self.by("nav-create").click()
+        self.by("create-title").fill(title)
+        self.by("create-submit").click()
+        self.page.wait_for_url(re.compile(r".*#/spaces/[^/?]+"), timeout=20_000)
+        return space_id_in(self.page.url)
+
+    def open_space(self, space_id: str) -> None:
+        self.go(f"#/spaces/{space_id}")
+        from playwright.sync_api import expect
+
+        expect(self.by("space-title")).to_be_visible()
+
+    def join(self, transport: str = "webrtc") -> None:
+        """Join the open (live) space and wait until its audio is on the given transport."""
+        from playwright.sync_api import expect
+
+        self.by("join").click()
+        expect(self.by("leave")).to_be_visible(timeout=40_000)  # the first join starts the room's media worker
+        expect(self.by("transport")).to_have_text(transport, timeout=20_000)
+
+    def unmute(self) -> None:
+        from playwright.sync_api import expect
+
+        toggle = self.by("mic-toggle")
+        expect(toggle).to_be_visible(timeout=20_000)
+        if toggle.get_attribute("data-muted") == "true":
+            toggle.click()
+        expect(toggle).to_have_attribute("data-muted", "false")
+
+    def participant(self, user_id: str) -> Any:
+        return self.page.locator(f'[data-testid="participant"][data-user-id="{user_id}"]')
+
+    def act_on(self, user_id: str, action: str) -> None:
+        """A host/co-host action (``remove``, ``invite``, ...) from a participant's menu."""
+        item = self.participant(user_id)
+        button = item.get_by_test_id(action)
+        if not button.is_visible():
+            item.click()  # opens the participant's menu
+        if not button.is_visible():
+            button = self.by(action).locator("visible=true")  # a menu shown outside the item
+        button.click()
 
     def tone(self, freq: float) -> float:
         return harness.tone(self.page, freq)
