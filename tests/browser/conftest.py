@@ -235,6 +235,13 @@ class Person:
             button = self.by(action).locator("visible=true")  # a menu shown outside the item
         button.click()
 
+    def no_error(self) -> None:
+        """No error is shown (else fail with its code and message)."""
+        shown = self.by("error").locator("visible=true")
+        if shown.count():
+            raise AssertionError(f"{self.handle}'s page shows an error: {shown.first.get_attribute('data-code')!r} "
+                                 f"{shown.first.inner_text()!r}")
+
     def tone(self, freq: float) -> float:
         return harness.tone(self.page, freq)
 
@@ -260,6 +267,7 @@ def people(browsers: Callable[[float], Any], web_url: str, request: pytest.Fixtu
         opened.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
+        page.on("dialog", lambda dialog: dialog.accept())  # "End this space for everyone?" and the like
         return Person(f"{handle}_{suffix}", context, page, web_url)
 
     yield person

@@ -41,6 +41,7 @@ def test_chat_reaches_everyone_a_direct_message_only_its_two_people_and_a_remove
         expect(whispered).to_have_attribute("data-direct", "true")
         expect(whispered).to_have_attribute("data-from", ann_id)
     # A later message to everyone: once bob's page has it, the direct one would have arrived too.
+    host.by("chat-to").select_option("")
     host.by("chat-input").fill("anything else?")
     host.by("chat-send").click()
     expect(bob.by("chat-message").filter(has_text="anything else?")).to_have_count(1)
