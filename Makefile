@@ -9,8 +9,7 @@ INFRA_VENV := infra/.venv
 INFRA_PY := $(INFRA_VENV)/bin/python
 INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys \
-  chromium test-browser
+.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,17 +42,20 @@ typecheck: install
 test: install coturn lint typecheck
 	$(PY) -m pytest -q -n 2 --ignore=tests/browser
 
-# The web client in a real browser: Debian's chromium (Playwright cannot download its own
-# browsers here), installed when missing as root, as on CI; otherwise the command is printed.
+# The web client in a real browser (tests/browser): Debian's chromium (Playwright cannot
+# download its own browsers here) and an emoji font for the screenshots, installed when missing
+# as root, as on CI; otherwise the command to run is printed. `web` vendors hls.js.
+.PHONY: chromium test-browser
 chromium:
-	@command -v chromium >/dev/null || { \
+	@command -v chromium >/dev/null && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji; \
 	  else \
-	    echo "The browser tests need Debian's chromium; install it with:  sudo apt-get install -y chromium" >&2; exit 1; \
+	    echo "The browser tests need Debian's chromium; install it with:  sudo apt-get install -y chromium fonts-noto-color-emoji" >&2; \
+	    exit 1; \
 	  fi; }
 
-test-browser: install chromium
+test-browser: install chromium $(if $(wildcard web/package.json),web)
 	$(PY) -m pytest -q -rs tests/browser
 
 # The AsyncAPI Initiative's JSON schema of AsyncAPI 2.6, which tests/contract/test_asyncapi.py

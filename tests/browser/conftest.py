@@ -6,7 +6,6 @@ Figures the tests measure are printed at the end of the run (``record``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re
@@ -19,7 +18,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from local.stack import Ports, Stack, components, free_port
+from local.stack import Ports, Stack, components
 from tests.browser import harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,8 +109,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     # Anyone may host; the second listener of a room already goes to HLS.
     env.update({"PARLOR_TABLE_PREFIX": "parlor-browser", "PARLOR_HOST_MIN_FOLLOWERS": "0", "PARLOR_WEBRTC_LISTENER_CAP": "1"})
-    ports = dataclasses.replace(Ports.free(), web=free_port())
-    running = Stack(ports, env=env, log_dir=tmp_path_factory.mktemp("browser-stack-logs"))
+    running = Stack(Ports.free(), env=env, log_dir=tmp_path_factory.mktemp("browser-stack-logs"))
     running.start(timeout=90)
     try:
         yield running

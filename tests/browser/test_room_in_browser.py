@@ -5,6 +5,7 @@ microphone playing its own tone."""
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -42,6 +43,7 @@ def test_host_speaks_listener_hears_is_invited_up_and_is_heard_and_the_overflow_
     expect(fan.by("audio-state")).to_have_text("playing", timeout=20_000)
     strength = harness.hears(fan.page, HOST_VOICE, timeout=10)
     assert fan.tone(SPEAKER_VOICE) < 0.05  # the listener's own microphone is not sent, nor heard back
+    assert host.tone(HOST_VOICE) < 0.05  # the host does not hear themself
     fan_id = api.sign_in(fan.handle)["id"]
     expect(host.participant(fan_id)).to_have_attribute("data-role", "listener")
     expect(fan.by("raise-hand")).to_be_visible()
@@ -57,9 +59,13 @@ def test_host_speaks_listener_hears_is_invited_up_and_is_heard_and_the_overflow_
     crowd.sign_up()
     crowd.open_space(space_id)
     crowd.join(transport="hls")
-    hls_strength = harness.hears(crowd.page, HOST_VOICE, timeout=20)
+    started = time.monotonic()
+    harness.hears(crowd.page, HOST_VOICE, timeout=20)
+    hls_after = time.monotonic() - started
     assert crowd.tone(SPEAKER_VOICE) < 0.05
-    record(f"HLS listener: {HOST_VOICE} Hz share {hls_strength:.2f}")
+    crowd.page.wait_for_timeout(1000)
+    record(f"HLS listener: hears {HOST_VOICE} Hz {hls_after:.1f} s after joining (transport shown); "
+           f"share a second later {crowd.tone(HOST_VOICE):.2f}")
 
     # The listener raises a hand; the host approves it in the UI; the listener's page goes on
     # stage and the host hears the listener's 660 Hz.
@@ -73,11 +79,14 @@ def test_host_speaks_listener_hears_is_invited_up_and_is_heard_and_the_overflow_
     expect(fan.by("stage").locator(f'[data-testid="participant"][data-user-id="{fan_id}"]')).to_be_visible()
     fan.unmute()
     expect(fan.by("transport")).to_have_text("webrtc", timeout=20_000)
-    heard = harness.hears(host.page, SPEAKER_VOICE, timeout=15)
+    harness.hears(host.page, SPEAKER_VOICE, timeout=15)
     assert fan.tone(SPEAKER_VOICE) < 0.05  # a speaker does not hear themself back
     harness.hears(fan.page, HOST_VOICE, timeout=10)  # and still hears the host
     expect(host.participant(fan_id)).to_have_attribute("data-speaking", "true", timeout=10_000)
-    record(f"host hears the new speaker: {SPEAKER_VOICE} Hz share {heard:.2f}; speaker page: {fan.stats()['timing']}")
+    timing = fan.stats()["timing"]
+    record(f"host hears the new speaker: {SPEAKER_VOICE} Hz share {host.tone(SPEAKER_VOICE):.2f} "
+           f"(own {HOST_VOICE} Hz: {host.tone(HOST_VOICE):.2f}); "
+           f"speaker's page re-joined: offer -> first audio {timing['firstAudioAt'] - timing['offerAt']:.0f} ms")
     host.screenshot("room-host.png")
 
     host.by("end-space").click()
