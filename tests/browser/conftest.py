@@ -233,6 +233,24 @@ class Person:
             button = self.by(action).locator("visible=true")  # a menu shown outside the item
         button.click()
 
+    def say(self, text: str, to: str = "") -> None:
+        """A chat message (to everyone, or directly to the user id ``to``), shown in one's own page.
+        Chat allows one message a second per person: a refused one is sent again after that."""
+        from playwright.sync_api import expect
+
+        self.by("chat-to").select_option(to)
+        for attempt in range(2):
+            self.by("chat-input").fill(text)
+            self.by("chat-send").click()
+            try:
+                expect(self.by("chat-message").filter(has_text=text)).to_have_count(1, timeout=5_000)
+                return
+            except AssertionError:
+                shown = self.by("error").locator("visible=true")
+                if attempt or not shown.count() or shown.first.get_attribute("data-code") != "rate_limited":
+                    raise
+                self.page.wait_for_timeout(1_100)
+
     def no_error(self) -> None:
         """No error is shown (else fail with its code and message)."""
         shown = self.by("error").locator("visible=true")

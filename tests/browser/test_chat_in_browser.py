@@ -23,27 +23,21 @@ def test_chat_reaches_everyone_a_direct_message_only_its_two_people_and_a_remove
     harness.hears(ann.page, 440, timeout=10)
     ann_id = api.sign_in(ann.handle)["id"]
 
-    host.by("chat-to").select_option("")
-    host.by("chat-input").fill("welcome, everyone")
-    host.by("chat-send").click()
+    host.say("welcome, everyone")
     for page in (host, ann, bob):
         said = page.by("chat-message").filter(has_text="welcome, everyone")
         expect(said).to_have_count(1)
         expect(said).to_have_attribute("data-from", host_id)
         expect(said).not_to_have_attribute("data-direct", "true")
 
-    ann.by("chat-to").select_option(host_id)
-    ann.by("chat-input").fill("psst, just for you")
-    ann.by("chat-send").click()
+    ann.say("psst, just for you", to=host_id)
     for page in (ann, host):
         whispered = page.by("chat-message").filter(has_text="psst, just for you")
         expect(whispered).to_have_count(1)
         expect(whispered).to_have_attribute("data-direct", "true")
         expect(whispered).to_have_attribute("data-from", ann_id)
     # A later message to everyone: once bob's page has it, the direct one would have arrived too.
-    host.by("chat-to").select_option("")
-    host.by("chat-input").fill("anything else?")
-    host.by("chat-send").click()
+    host.say("anything else?")
     expect(bob.by("chat-message").filter(has_text="anything else?")).to_have_count(1)
     expect(bob.by("chat-message").filter(has_text="psst, just for you")).to_have_count(0)
 
