@@ -109,7 +109,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     # Anyone may host; the second listener of a room already goes to HLS.
     env.update({"PARLOR_TABLE_PREFIX": "parlor-browser", "PARLOR_HOST_MIN_FOLLOWERS": "0", "PARLOR_WEBRTC_LISTENER_CAP": "1"})
-    running = Stack(Ports.free(), env=env, log_dir=tmp_path_factory.mktemp("browser-stack-logs"))
+    log_dir = tmp_path_factory.mktemp("browser-stack-logs")
+    record(f"(the stack's logs: {log_dir})")
+    running = Stack(Ports.free(), env=env, log_dir=log_dir)
     running.start(timeout=90)
     try:
         yield running
@@ -225,13 +227,7 @@ class Person:
 
     def act_on(self, user_id: str, action: str) -> None:
         """A host/co-host action (``remove``, ``invite``, ...) from a participant's menu."""
-        item = self.participant(user_id)
-        button = item.get_by_test_id(action)
-        if not button.is_visible():
-            item.click()  # opens the participant's menu
-        if not button.is_visible():
-            button = self.by(action).locator("visible=true")  # a menu shown outside the item
-        button.click()
+        self.participant(user_id).get_by_test_id(action).click()
 
     def say(self, text: str, to: str = "") -> None:
         """A chat message (to everyone, or directly to the user id ``to``), shown in one's own page.
