@@ -89,7 +89,7 @@ def test_received_webrtc_audio_is_measured_and_the_microphone_is_not(site, page)
     first_audio_ms = timing["firstAudioAt"] - timing["offerAt"]
     assert first_audio_ms < 3000
     record(f"harness loopback: 440 Hz share {strength:.2f}, offer -> first audio {first_audio_ms:.0f} ms, "
-           f"packets {inbound[0]['packetsReceived']}, jitter buffer {inbound[0]['jitterBufferMs']} ms")
+           f"packets {inbound[0]['packetsReceived']}, jitter buffer {inbound[0]['jitterBufferMs']:.0f} ms")
 
     page.evaluate("hangUp()")
     harness.goes_quiet(page, 440, timeout=5)
