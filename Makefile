@@ -48,7 +48,23 @@ typecheck: install
 	$(PY) -m mypy chalicelib media_worker local parlor_contract
 
 test: install coturn lint typecheck
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --ignore=tests/browser
+
+# The web client in a real browser (tests/browser): Debian's chromium (Playwright cannot
+# download its own browsers here) and an emoji font for the screenshots, installed when missing
+# as root, as on CI; otherwise the command to run is printed. `web` vendors hls.js.
+.PHONY: chromium test-browser
+chromium:
+	@command -v chromium >/dev/null && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji; \
+	  else \
+	    echo "The browser tests need Debian's chromium; install it with:  sudo apt-get install -y chromium fonts-noto-color-emoji" >&2; \
+	    exit 1; \
+	  fi; }
+
+test-browser: install chromium $(if $(wildcard web/package.json),web)
+	$(PY) -m pytest -q -rs tests/browser
 
 # The AsyncAPI Initiative's JSON schema of AsyncAPI 2.6, which tests/contract/test_asyncapi.py
 # validates /asyncapi.json against offline; refreshed from npm's @asyncapi/specs (needs npm).
