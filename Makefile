@@ -13,7 +13,7 @@ INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pip==26.2.1  # chalice 1.34 takes pip < 26.3
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -81,7 +81,7 @@ bench: install
 # The CDK (~430 MB) lives in its own venv, installed only for synth and the infra test.
 $(INFRA_STAMP): infra/requirements.txt requirements.txt
 	test -x $(INFRA_PY) || $(PYTHON) -m venv $(INFRA_VENV)
-	$(INFRA_PY) -m pip install --quiet --upgrade pip
+	$(INFRA_PY) -m pip install --quiet pip==26.2.1  # chalice 1.34 takes pip < 26.3
 	$(INFRA_PY) -m pip install --quiet -r infra/requirements.txt
 	touch $(INFRA_STAMP)
 

@@ -4,6 +4,7 @@ microphone playing its own tone."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -51,7 +52,14 @@ def test_host_speaks_listener_hears_is_invited_up_and_is_heard_and_the_overflow_
     fan.page.wait_for_timeout(2000)  # a few seconds of audio for the jitter figures
     figures = fan.stats()
     _record_listener_figures("WebRTC listener", strength, figures)
-    assert figures["timing"]["firstAudioAt"] - figures["timing"]["offerAt"] < 3000
+    # A listen-only page hides its addresses behind mDNS names; the worker no longer waits ~1 s
+    # trying to resolve them (media_worker/ice.py): a listener hears the room well under a second.
+    assert figures["timing"]["firstAudioAt"] - figures["timing"]["offerAt"] < 1000
+    # The fast path's RTCP sender reports count what it sent, so the browser has the figures.
+    (inbound,) = [s for peer in figures["peers"] for s in peer["inbound"]]
+    (outbound,) = [s for peer in figures["peers"] for s in peer["remoteOutbound"]]
+    assert 0 < outbound["packetsSent"] <= inbound["packetsReceived"] + 5 and outbound["bytesSent"] > 0, outbound
+    assert math.isfinite(outbound["remoteTimestamp"]) and outbound["remoteTimestamp"] > 0, outbound
     fan.screenshot("room-listener.png")
 
     # Past the WebRTC cap (1 listener in this stack) a third person listens through HLS.

@@ -35,6 +35,7 @@ def test_a_ticket_bought_through_the_hosted_checkout_returns_to_the_space_and_ad
     buyer.page.wait_for_url(re.compile(rf".*#/spaces/{space_id}\?checkout=success.*"), timeout=20_000)
     expect(buyer.by("space-title")).to_have_text("Paid in the browser")
     expect(buyer.by("buy-ticket")).to_be_hidden(timeout=20_000)  # held, once the payment's webhook is in
+    expect(buyer.by("checkout-status")).to_have_attribute("data-status", "paid", timeout=20_000)
     buyer.no_error()
     buyer.screenshot("checkout-return.png")
 
