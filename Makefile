@@ -47,7 +47,7 @@ lint: install
 typecheck: install
 	$(PY) -m mypy chalicelib media_worker local parlor_contract
 
-test: install coturn lint typecheck
+test: install coturn web lint typecheck
 	$(PY) -m pytest -q -n 2 --ignore=tests/browser
 
 # The web client in a real browser (tests/browser): Debian's chromium (Playwright cannot

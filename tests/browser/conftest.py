@@ -7,7 +7,6 @@ Figures the tests measure are printed at the end of the run (``record``)."""
 from __future__ import annotations
 
 import functools
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from local.stack import Ports, Stack, components
+from local.stack import Stack
 from tests.browser import harness
+from tests.e2e.conftest import running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -104,19 +104,10 @@ def static_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if not any(c.name == "web" for c in components(Ports(), tmp_path_factory.getbasetemp())):
-        pytest.skip("the local stack has no `web` component yet (local/web.py serving web/ on PARLOR_WEB_PORT)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     # Anyone may host; the second listener of a room already goes to HLS.
-    env.update({"PARLOR_TABLE_PREFIX": "parlor-browser", "PARLOR_HOST_MIN_FOLLOWERS": "0", "PARLOR_WEBRTC_LISTENER_CAP": "1"})
-    log_dir = tmp_path_factory.mktemp("browser-stack-logs")
-    record(f"(the stack's logs: {log_dir})")
-    running = Stack(Ports.free(), env=env, log_dir=log_dir)
-    running.start(timeout=90)
-    try:
+    for running in running_stack(tmp_path_factory, "browser", PARLOR_HOST_MIN_FOLLOWERS="0", PARLOR_WEBRTC_LISTENER_CAP="1"):
+        record(f"(the stack's logs: {running.log_dir})")
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")

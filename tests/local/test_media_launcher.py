@@ -40,9 +40,14 @@ def defunct_children() -> list[int]:
 
 
 def port_of(pid: int) -> int:
-    """The port the launcher gave a child, from the child's own environment."""
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return int(next(v for v in environ if v.startswith(f"{WorkerEnv.PORT}=".encode())).split(b"=", 1)[1])
+    """The port the launcher gave a child, from the child's own environment — once it has one:
+    between fork and exec /proc shows the parent's (seen on a loaded machine)."""
+    def port() -> int | None:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        given = [v for v in environ if v.startswith(f"{WorkerEnv.PORT}=".encode())]
+        return int(given[0].split(b"=", 1)[1]) if given else None
+
+    return wait_for(port, 10, f"the child {pid} has its environment")
 
 
 def health(port: int) -> dict | None:
