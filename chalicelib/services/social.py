@@ -197,6 +197,15 @@ class SocialGraph:
         return self.blocks(one_id, other_id) or self.blocks(other_id, one_id)
 
     @staticmethod
+    def forget_blocks(user_id: str) -> None:
+        """Delete every block by or of ``user_id`` (their account is being deleted)."""
+        with BlockModel.batch_write() as batch:
+            for block in BlockModel.query(user_id, attributes_to_get=["blocker_id", "blocked_id"]):
+                batch.delete(block)
+            for block in BlockModel.blockers.query(user_id):
+                batch.delete(block)
+
+    @staticmethod
     def blocker_ids(user_id: str) -> set[str]:
         """Everyone who blocks ``user_id`` (the index, eventually consistent): whose spaces they
         must not see in listings."""

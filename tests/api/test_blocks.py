@@ -244,3 +244,13 @@ def test_no_direct_message_between_two_people_when_one_blocks_the_other(api, clo
     api.delete(f"/v1/me/blocks/{room.listener.id}", token=room.speaker.token)
     clock.advance(seconds=2)
     assert _dm(api, room, room.listener, room.speaker, "hi again").status == 201
+
+
+def test_deleting_an_account_deletes_its_blocks_both_ways(api):
+    leaving, troll, other = make_person(api, "leaving"), make_person(api, "troll"), make_person(api, "other")
+    _block(api, leaving, troll)
+    _block(api, other, leaving)
+    _block(api, other, troll)
+    deleted = api.delete("/v1/me", token=leaving.token, body={"password": "correct horse battery"})
+    assert deleted.status == 204, deleted.body
+    assert [(b.blocker_id, b.blocked_id) for b in BlockModel.scan()] == [(other.id, troll.id)]
