@@ -254,3 +254,38 @@ def test_deleting_an_account_deletes_its_blocks_both_ways(api):
     deleted = api.delete("/v1/me", token=leaving.token, body={"password": "correct horse battery"})
     assert deleted.status == 204, deleted.body
     assert [(b.blocker_id, b.blocked_id) for b in BlockModel.scan()] == [(other.id, troll.id)]
+
+
+def test_counts_stay_exact_when_follows_and_a_block_race(container):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.errors import Blocked, Conflict
+    from chalicelib.models.users import UserModel
+
+    accounts, social = container.accounts, container.social
+    star, _ = accounts.sign_up("star", "Star", "long-password")
+    fans = [accounts.sign_up(f"fan{i}", "Fan", "long-password")[0].user_id for i in range(12)]
+    blocked = set(fans[:6])
+    steps = []  # follows both ways and the star's blocks, all at once, interleaved
+    for fan in fans:
+        steps += [lambda f=fan: social.follow(f, star.user_id), lambda f=fan: social.follow(star.user_id, f)]
+        if fan in blocked:
+            steps += [lambda f=fan: social.block(star.user_id, f), lambda f=fan: social.follow(f, star.user_id)]
+
+    def run(step):
+        try:
+            return step()
+        except (Blocked, Conflict) as exc:  # a follow after the block; a block whose follows kept moving
+            return exc.code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(run, steps))
+    for fan in blocked:  # a block that lost its race three times in a row is retried, as a client would
+        social.block(star.user_id, fan)
+    edges = {(e.follower_id, e.followee_id) for e in FollowModel.scan()}
+    assert edges == {pair for fan in fans if fan not in blocked for pair in ((fan, star.user_id), (star.user_id, fan))}
+    star_now = UserModel.get(star.user_id)
+    assert (star_now.follower_count, star_now.following_count) == (6, 6)
+    for fan in fans:
+        now = UserModel.get(fan)
+        assert (now.follower_count, now.following_count) == ((0, 0) if fan in blocked else (1, 1))
