@@ -169,6 +169,18 @@ class NotFollowing(Conflict):
     default_message = "You do not follow that user."
 
 
+class Blocked(Forbidden):
+    """One of the two people blocks the other (a join, a follow, a direct message)."""
+
+    code = "blocked"
+    default_message = "You cannot do that: one of you blocks the other."
+
+
+class CannotBlockSelf(RuleViolated):
+    code = "cannot_block_self"
+    default_message = "You cannot block yourself."
+
+
 # Text fields (names, titles, topics, chat).
 class InvalidText(RuleViolated):
     code = "invalid_text"

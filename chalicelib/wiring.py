@@ -28,6 +28,7 @@ from chalicelib.models.media_workers import MediaPoolSlotModel, MediaWorkerModel
 from chalicelib.services.account_deletion import AccountDeletion
 from chalicelib.services.accounts import AccountLimits, AccountService
 from chalicelib.services.audience import AudienceService
+from chalicelib.services.blocks import Blocking
 from chalicelib.services.chat import ChatService
 from chalicelib.services.feed import LiveFeed
 from chalicelib.services.idempotency import Idempotency
@@ -91,6 +92,7 @@ class Services:
     account_deletion: AccountDeletion
     password_resets: PasswordResets
     audience: AudienceService
+    blocks: Blocking
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -112,8 +114,8 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     events = events or realtime_gateway
     media = media or _default_media(settings, clock, events, media_public_key)
     membership = Membership(connection, clock, events)
-    chat = ChatService(clock, membership, events)
     social = SocialGraph(connection, clock)
+    chat = ChatService(clock, membership, events, social)
     notifications_queue = QueueSender(_client("sqs", settings), settings.queue_name(Queue.NOTIFICATIONS))
     reminders = Reminders(connection, clock, settings, notifications_queue)
     inbox = Inbox(clock)
@@ -128,6 +130,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
     audience = _audience(settings, clock, seats)
     spaces = SpaceService(connection, clock, settings, membership, events, media, observers=[reminders, fanout, refunds],
                           ticket_rules=payouts)
+    moderation = Moderation(clock, membership, events, media, on_ban=refunds.refund_banned)
     accounts = AccountService(connection, clock, tokens, hasher or PasswordHasher(), Throttle(clock),
                               AccountLimits.from_settings(settings),
                               Sessions(tokens, clock, settings.refresh_ttl_seconds))
@@ -144,10 +147,10 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         membership=membership,
         rooms=RoomService(clock, membership, events, media, room_tokens, admission=seats,
                           relays=TurnCredentials(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds, clock),
-                          streams=audience, webrtc_listener_cap=settings.webrtc_listener_cap),
+                          streams=audience, webrtc_listener_cap=settings.webrtc_listener_cap, social=social),
         audience=audience,
-        moderation=Moderation(clock, membership, events, media, on_ban=refunds.refund_banned),
-        search=SpaceSearch(),
+        moderation=moderation,
+        search=SpaceSearch(social),
         feed=LiveFeed(social, settings.feed_following_limit),
         realtime_gateway=realtime_gateway,
         realtime=RealtimeService(room_tokens, membership, directory, chat, realtime_gateway,
@@ -169,6 +172,7 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         password_resets=PasswordResets(accounts, clock, Mailer(_client("ses", settings), settings.email_sender),
                                        settings.password_reset_ttl_seconds, settings.password_reset_url,
                                        settings.log_reset_links),
+        blocks=Blocking(social, membership, moderation),
     )
 
 

@@ -33,10 +33,13 @@ class EventData(BaseModel):
 
 
 class ParticipantJoined(EventData):
-    """Someone entered the room (a rejoin, to reconnect, announces nothing)."""
+    """Someone entered the room (a rejoin, to reconnect, announces nothing). An incognito
+    listener's arrival (and their ``participant.left`` and ``participant.removed``) reaches only
+    the host, the co-hosts and themselves."""
 
     user_id: str
     role: Role
+    incognito: bool = False
 
 
 class ParticipantLeft(EventData):

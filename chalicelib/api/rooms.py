@@ -26,6 +26,8 @@ class ParticipantOut(BaseModel):
     muted: bool
     hand_raised: bool
     joined_at: Timestamp | None
+    incognito: bool = Field(default=False, description="a listener hidden from the other listeners and the speakers "
+                                                       "(only the hosts, co-hosts and they themselves see it)")
 
 
 class Connection(BaseModel):
@@ -65,9 +67,14 @@ class AnswerOut(BaseModel):
 
 class JoinIn(Strict):
     """Optional. A listener may ask to hear the room through HLS (a few seconds behind, but
-    from the CDN); without it, listeners get WebRTC while the room has WebRTC seats."""
+    from the CDN); without it, listeners get WebRTC while the room has WebRTC seats. A listener
+    may join ``incognito``: not listed to the other listeners and the speakers, nor announced
+    to them (the hosts and co-hosts still see them; the counts include them). Ignored for
+    whoever enters on stage; going on stage ends it; a join while in the room keeps the first
+    join's setting."""
 
     transport: Literal["webrtc", "hls"] | None = None
+    incognito: bool = False
 
 
 class JoinOut(BaseModel):
@@ -143,7 +150,7 @@ class Done(BaseModel):
 
 def participant_out(p: ParticipantModel) -> ParticipantOut:
     return ParticipantOut(user_id=p.user_id, role=p.role, muted=bool(p.muted), hand_raised=p.hand_raised_at is not None,  # type: ignore[arg-type]
-                          joined_at=p.joined_at)
+                          joined_at=p.joined_at, incognito=bool(p.incognito))
 
 
 def _audit_out(e: AuditEntryModel) -> AuditEntryOut:
@@ -157,7 +164,7 @@ def _audit_out(e: AuditEntryModel) -> AuditEntryOut:
 def join(call: Call) -> JoinOut:
     s = services()
     space_id = call.params["space_id"]
-    joined = s.rooms.join(call.me, space_id, call.body.transport)
+    joined = s.rooms.join(call.me, space_id, call.body.transport, call.body.incognito)
     media = None
     if joined.hls is None:
         relay = joined.relay
@@ -189,7 +196,7 @@ def leave(call: Call) -> Done:
               response=ParticipantsOut)
 def participants(call: Call) -> ParticipantsOut:
     q: ParticipantsQuery = call.query
-    page = services().rooms.participants(call.params["space_id"], q.role, q.cursor, q.limit)
+    page = services().rooms.participants(call.me, call.params["space_id"], q.role, q.cursor, q.limit)
     by = {role: [participant_out(p) for p in page.participants if p.role == role] for role in (HOST, COHOST, SPEAKER, LISTENER)}
     return ParticipantsOut(hosts=by[HOST], cohosts=by[COHOST], speakers=by[SPEAKER], listeners=by[LISTENER],
                            participant_count=int(page.space.participant_count),

@@ -1,8 +1,8 @@
-"""Follows: follow, unfollow, mute a followee's notifications, followers, following."""
+"""Follows: follow, unfollow, mute a followee's notifications, followers, following; blocks."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.schemas import PageQuery, UserOut, UsersPage, user_out
@@ -20,6 +20,11 @@ class FollowOut(BaseModel):
 
 class MuteOut(BaseModel):
     muted: bool
+
+
+class BlockOut(BaseModel):
+    blocking: bool
+    changed: bool = Field(description="false when it already was so (blocking and unblocking are idempotent)")
 
 
 @router.route("PUT", "/v1/me/following/{user_id}", summary="Follow a user (idempotent)", response=FollowOut)
@@ -64,6 +69,23 @@ def following(call: Call) -> UsersPage:
     s = services()
     s.accounts.get_user(call.params["user_id"])
     return _users_page(s.social.following(call.params["user_id"], call.query.cursor, call.query.limit))
+
+
+@router.route("PUT", "/v1/me/blocks/{user_id}", summary="Block a user (idempotent): removes follows both ways, "
+              "keeps them out of your spaces", response=BlockOut)
+def block(call: Call) -> BlockOut:
+    return BlockOut(blocking=True, changed=services().blocks.block(call.me, call.params["user_id"]))
+
+
+@router.route("DELETE", "/v1/me/blocks/{user_id}", summary="Unblock a user (idempotent; no follow comes back)",
+              response=BlockOut)
+def unblock(call: Call) -> BlockOut:
+    return BlockOut(blocking=False, changed=services().blocks.unblock(call.me, call.params["user_id"]))
+
+
+@router.route("GET", "/v1/me/blocks", summary="Whom you block", query=PageQuery, response=UsersPage)
+def blocks(call: Call) -> UsersPage:
+    return _users_page(services().social.blocked(call.me, call.query.cursor, call.query.limit))
 
 
 def _users_page(page: Page) -> UsersPage:

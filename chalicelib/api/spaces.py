@@ -166,16 +166,16 @@ def create_space(call: Call) -> SpaceOut:
 def search_spaces(call: Call) -> SpacesPage:
     q: SearchQuery = call.query
     if q.ids is not None:
-        return SpacesPage(spaces=[space_out(s) for s in services().search.by_ids(q.ids)], next_cursor=None)
+        return SpacesPage(spaces=[space_out(s) for s in services().search.by_ids(q.ids, call.me)], next_cursor=None)
     creators = tuple(dict.fromkeys([*(q.creator_ids or ()), *([q.creator_id] if q.creator_id else [])]))
     where = SpaceFilter(q.state, creators, q.topic, q.lang, q.q)
-    page = services().search.spaces(where, q.cursor, q.limit)
+    page = services().search.spaces(where, q.cursor, q.limit, call.me)
     return SpacesPage(spaces=[space_out(s) for s in page.spaces], next_cursor=page.next_cursor)
 
 
 @router.route("GET", "/v1/spaces/{space_id}", summary="Look up a space", response=SpaceOut)
 def get_space(call: Call) -> SpaceOut:
-    return space_out(services().spaces.get(call.params["space_id"]))
+    return space_out(services().search.lookup(call.me, call.params["space_id"]))
 
 
 @router.route("PATCH", "/v1/spaces/{space_id}", summary="Edit a space (host)", body=EditSpaceIn, response=SpaceOut)

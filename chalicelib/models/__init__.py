@@ -6,6 +6,7 @@ from pynamodb.models import Model
 
 from chalicelib.models.attempts import AttemptCounterModel
 from chalicelib.models.audit import AuditEntryModel
+from chalicelib.models.blocks import BlockModel
 from chalicelib.models.connections import ConnectionModel
 from chalicelib.models.follows import FollowModel
 from chalicelib.models.idempotency import IdempotencyRecordModel
@@ -29,6 +30,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
     HandleModel,
     FollowModel,
+    BlockModel,
     SpaceModel,
     ParticipantModel,
     OnStageModel,

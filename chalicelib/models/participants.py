@@ -36,6 +36,9 @@ class ParticipantModel(Model):
     muted = BooleanAttribute(default=False)
     transport = UnicodeAttribute(null=True)  # WEBRTC (also when unset: records from before HLS) or HLS
     hand_raised_at = UTCDateTimeAttribute(null=True)
+    # A listener hidden from the other listeners and the speakers (the hosts see them); set only
+    # when true (the listing filters on its absence), removed as they go on stage.
+    incognito = BooleanAttribute(null=True)
     joined_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
 

@@ -18,7 +18,12 @@ from pynamodb.transactions import TransactWrite
 class Transaction(TransactWrite):
     def __init__(self, connection: Connection):
         super().__init__(connection=connection)
-        self._labels: dict[str, list[str]] = {"delete": [], "put": [], "update": []}
+        self._labels: dict[str, list[str]] = {"check": [], "delete": [], "put": [], "update": []}
+
+    def check(self, label: str, model_cls: type[Model], hash_key: str, range_key: str | None, condition: Any) -> None:
+        """A condition on an item the transaction does not write (it fails the whole transaction)."""
+        self.condition_check(model_cls, hash_key, range_key, condition=condition)
+        self._labels["check"].append(label)
 
     def put(self, label: str, model: Model, condition: Any = None) -> None:
         self.save(model, condition=condition)
@@ -34,8 +39,7 @@ class Transaction(TransactWrite):
 
     @property
     def labels(self) -> list[str]:
-        # Condition checks would come first; Parlor's transactions have none.
-        return [*self._labels["delete"], *self._labels["put"], *self._labels["update"]]
+        return [*self._labels["check"], *self._labels["delete"], *self._labels["put"], *self._labels["update"]]
 
     def failed_conditions(self, exc: TransactWriteError) -> set[str]:
         """The labels of the items whose condition failed."""

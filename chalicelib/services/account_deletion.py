@@ -5,6 +5,7 @@ closed properly.
 - Their live space ends and their scheduled spaces are cancelled, which refunds every buyer
   (the spaces service's own end and cancel).
 - Follows go both ways, each through the social graph, so every other user's counts stay exact.
+  Blocks go both ways too (theirs, and others' of them).
 - Their push endpoints are deleted from SNS (unless the device moved to someone else), and
   their inbox is emptied.
 - Every session is revoked; the user item, the handle claim (the handle is free again) and the
@@ -55,6 +56,7 @@ class AccountDeletion:
             self._social.unfollow(user_id, edge.followee_id)
         for edge in FollowModel.followers.query(user_id):
             self._social.unfollow(edge.follower_id, user_id)
+        self._social.forget_blocks(user_id)
         self._devices.unregister_all(user_id)
         with NotificationModel.batch_write() as batch:
             for item in NotificationModel.query(user_id, attributes_to_get=["user_id", "key"]):

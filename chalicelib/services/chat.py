@@ -14,7 +14,7 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.clock import Clock
-from chalicelib.errors import Banned, Muted, NotFound, NotParticipant, RateLimited, ValidationFailed
+from chalicelib.errors import Banned, Blocked, Muted, NotFound, NotParticipant, RateLimited, ValidationFailed
 from chalicelib.events import EVERYONE, USERS, EventPublisher, RoomEvent
 from chalicelib.ids import new_id
 from chalicelib.models.messages import ChatThrottleModel, MessageModel
@@ -22,6 +22,7 @@ from chalicelib.models.pagination import decode_cursor, encode_cursor
 from chalicelib.models.participants import BANNED, ParticipantModel
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.services.membership import Membership
+from chalicelib.services.social import SocialGraph
 from chalicelib.text import clean_message
 
 MAX_TEXT = 280
@@ -36,13 +37,16 @@ class HistoryPage:
 
 
 class ChatService:
-    def __init__(self, clock: Clock, membership: Membership, events: EventPublisher):
+    def __init__(self, clock: Clock, membership: Membership, events: EventPublisher,
+                 social: SocialGraph | None = None):
         self._clock = clock
+        self._social = social  # blocks: no direct message between two people when one blocks the other
         self._membership = membership
         self._events = events
 
     def post(self, sender_id: str, space_id: str, text: str, to_user_id: str | None = None) -> MessageModel:
-        """Post to the room, or to one participant (only the two of them see it)."""
+        """Post to the room, or to one participant (only the two of them see it; not when either
+        blocks the other: 403 ``blocked``)."""
         text = clean_message(text, "text", MAX_TEXT)  # NFC; no bidi overrides or control characters
         sender = self._speaking_participant(space_id, sender_id)
         if sender.muted:
@@ -51,6 +55,8 @@ class ChatService:
             recipient = self._membership.find(space_id, to_user_id)
             if recipient is None or not recipient.present or to_user_id == sender_id:
                 raise NotFound("That person is not in the space.", code="recipient_not_in_space")
+            if self._social is not None and self._social.either_blocks(sender_id, to_user_id):
+                raise Blocked("You cannot message that person: one of you blocks the other.")
         self._throttle(space_id, sender_id, "message")
         now = self._clock.now()
         message = MessageModel(space_id=space_id, message_id=new_id(now), sender_id=sender_id, to_user_id=to_user_id,

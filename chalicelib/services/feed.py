@@ -2,7 +2,9 @@
 
 Reads scale with how many people I follow, not with how many spaces are live: page
 through my follows, BatchGet their on-stage records (100 keys a request), then BatchGet
-the few spaces found. Nothing is written per follower when someone goes on stage.
+the few spaces found. Nothing is written per follower when someone goes on stage. Only the
+stage shows: a listener (incognito or not) never puts a space in anyone's circles. The spaces
+of people who block me are left out.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class LiveFeed:
             for record in OnStageModel.batch_get(batch):
                 space_ids.update(record.space_ids or ())
         spaces = [s for s in SpaceModel.batch_get(list(space_ids)) if s.state == LIVE] if space_ids else []
+        if spaces:
+            blockers = self._social.blocker_ids(user_id)
+            spaces = [s for s in spaces if s.creator_id not in blockers]
         return page_sorted(spaces, _most_listeners_first, ("rank", "space_id"), cursor, limit)
 
 

@@ -74,10 +74,14 @@ class Membership:
         return [p for p in found if p.present and p.role in STAGE_ROLES]
 
     @staticmethod
-    def listeners(space_id: str, cursor: str | None, limit: int) -> tuple[list[ParticipantModel], str | None]:
-        """A page of the present listeners, in user id order."""
-        result = ParticipantModel.query(space_id, filter_condition=(ParticipantModel.status == PRESENT)
-                                        & (ParticipantModel.role == LISTENER),
+    def listeners(space_id: str, cursor: str | None, limit: int,
+                  incognito_too: bool = True) -> tuple[list[ParticipantModel], str | None]:
+        """A page of the present listeners, in user id order (without the incognito ones, unless
+        ``incognito_too``)."""
+        condition = (ParticipantModel.status == PRESENT) & (ParticipantModel.role == LISTENER)
+        if not incognito_too:
+            condition = condition & ParticipantModel.incognito.does_not_exist()
+        result = ParticipantModel.query(space_id, filter_condition=condition,
                                         limit=limit, last_evaluated_key=decode_cursor(cursor, ParticipantModel))
         return list(result), encode_cursor(result.last_evaluated_key)
 
@@ -104,16 +108,17 @@ class Membership:
     # -- moves -------------------------------------------------------------------------
 
     def enter(self, space_id: str, user_id: str, role: str, transport: str = WEBRTC,
-              webrtc_cap: int | None = None) -> set[str]:
+              webrtc_cap: int | None = None, incognito: bool = False) -> set[str]:
         """Someone enters a live space in a role (if they are not in it and not banned, and
         the role has room) — a listener by ``transport``, on WebRTC only while fewer than
-        ``webrtc_cap`` listeners are. Returns the labels of the failed conditions, empty on
-        success: ``participant`` (already in, or banned) or ``space`` (not live, or the role
-        or the WebRTC seats are full)."""
+        ``webrtc_cap`` listeners are, and ``incognito`` if they asked (listeners only). Returns
+        the labels of the failed conditions, empty on success: ``participant`` (already in, or
+        banned) or ``space`` (not live, or the role or the WebRTC seats are full)."""
         now = self._clock.now()
         transport = transport if role == LISTENER else WEBRTC
         participant = ParticipantModel(space_id=space_id, user_id=user_id, role=role, status=PRESENT, muted=False,
-                                       transport=transport, joined_at=now, updated_at=now)
+                                       transport=transport, joined_at=now, updated_at=now,
+                                       incognito=True if incognito and role == LISTENER else None)
         may_enter = ParticipantModel.user_id.does_not_exist() | ParticipantModel.status.is_in(LEFT, REMOVED)
         tx = Transaction(self._connection)
         try:
@@ -157,6 +162,7 @@ class Membership:
                 tx.change("participant", participant, [ParticipantModel.role.set(new_role),
                                                        ParticipantModel.transport.set(WEBRTC),
                                                        ParticipantModel.hand_raised_at.remove(),
+                                                       ParticipantModel.incognito.remove(),  # on stage, seen
                                                        ParticipantModel.updated_at.set(self._clock.now())],
                           condition=self._unchanged(participant))
                 self._bookkeep(tx, participant.space_id, move, space_must_be_live=True)
@@ -285,3 +291,8 @@ class Membership:
         actions = move.on_stage_actions(space_id)
         if actions:
             tx.change("on_stage", OnStageModel(user_id=move.user_id), actions)
+
+
+def incognito_audience(space: SpaceModel, user_id: str) -> tuple[str, ...]:
+    """Who hears of an incognito listener's comings and goings: they, the host and the co-hosts."""
+    return tuple(dict.fromkeys([user_id, *space.host_ids]))

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from chalicelib.clock import Clock
 from chalicelib.errors import Conflict, Forbidden, InvalidState, NotInSpace
-from chalicelib.events import EVERYONE, EventPublisher, RoomEvent
+from chalicelib.events import EVERYONE, USERS, EventPublisher, RoomEvent
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.ids import new_id
 from chalicelib.models.audit import AuditEntryModel
@@ -18,7 +18,7 @@ from chalicelib.models.participants import BANNED, REMOVED, STAGE_ROLES, Partici
 from chalicelib.models.spaces import LIVE, SCHEDULED, SpaceModel
 from chalicelib.models.users import UserModel
 from chalicelib.services import permissions
-from chalicelib.services.membership import Membership
+from chalicelib.services.membership import Membership, incognito_audience
 from parlor_contract.media import ControlAction
 
 
@@ -73,7 +73,12 @@ class Moderation:
         self._audit(space_id, actor_id, "ban" if ban else "remove", target_id)
         if ban and self._on_ban is not None:
             self._on_ban(space_id, target_id)
-        self._publish(space_id, "participant.removed", {"user_id": target_id, "banned": ban})
+        removed = {"user_id": target_id, "banned": ban}
+        if target.incognito:  # the room never saw them come: only the hosts and they see them go
+            self._events.publish(RoomEvent("participant.removed", space_id, self._clock.now(), removed, audience=USERS,
+                                           user_ids=incognito_audience(space, target_id)))
+        else:
+            self._publish(space_id, "participant.removed", removed)
         self._media.control(space_id, ControlAction.REMOVE, user_id=target_id)
 
     def audit_log(self, actor_id: str, space_id: str, cursor: str | None,

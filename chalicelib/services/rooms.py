@@ -10,16 +10,17 @@ from datetime import UTC
 from typing import Any, Protocol
 
 from chalicelib.clock import Clock
-from chalicelib.errors import Banned, Conflict, InvalidState, NoAudienceTier, NotInSpace, TicketRequired
-from chalicelib.events import EVERYONE, HOSTS, EventPublisher, RoomEvent
+from chalicelib.errors import Banned, Blocked, Conflict, InvalidState, NoAudienceTier, NotInSpace, TicketRequired
+from chalicelib.events import EVERYONE, HOSTS, USERS, EventPublisher, RoomEvent
 from chalicelib.gateways.cdn import SignedAccess
 from chalicelib.gateways.media import MediaGateway
 from chalicelib.models.pagination import decode_cursor, page_sorted
 from chalicelib.models.participants import BANNED, HLS, HOST, LEFT, LISTENER, ROLES, SPEAKER, WEBRTC, ParticipantModel
 from chalicelib.models.spaces import LIVE, SpaceModel
 from chalicelib.services import permissions
-from chalicelib.services.membership import Membership
+from chalicelib.services.membership import Membership, incognito_audience
 from chalicelib.services.room_moves import MAX_SPEAKERS
+from chalicelib.services.social import SocialGraph
 from chalicelib.services.tokens import RoomTokens
 from chalicelib.services.turn import NO_RELAY, RelayGrant, TurnCredentials
 from parlor_contract.media import ControlAction
@@ -75,8 +76,10 @@ class LiveStreams(Protocol):
 class RoomService:
     def __init__(self, clock: Clock, membership: Membership, events: EventPublisher, media: MediaGateway,
                  tokens: RoomTokens, admission: Admission | None = None, relays: TurnCredentials | None = None,
-                 streams: LiveStreams | None = None, webrtc_listener_cap: int | None = None):
+                 streams: LiveStreams | None = None, webrtc_listener_cap: int | None = None,
+                 social: SocialGraph | None = None):
         self._clock = clock
+        self._social = social  # blocks: whom a space's creator keeps out
         self._streams = streams if streams is not None and streams.available else None
         # Without HLS there is nowhere else to put listeners: WebRTC for all, uncapped.
         self._webrtc_cap = webrtc_listener_cap if self._streams is not None else None
@@ -89,15 +92,20 @@ class RoomService:
 
     # -- joining and leaving -------------------------------------------------------
 
-    def join(self, user_id: str, space_id: str, transport: str | None = None) -> Joined:
+    def join(self, user_id: str, space_id: str, transport: str | None = None, incognito: bool = False) -> Joined:
         """Enter a live space. Joining again keeps the role and returns fresh tokens (and a
         fresh HLS access: it is how a listener renews it). The stage hears the room over
         WebRTC; listeners too while the room has WebRTC seats, then through HLS — or when they
         ask for HLS (``transport``). Answers "retry" (503) until the room's media worker
-        serves, so the offer that follows finds it."""
+        serves, so the offer that follows finds it. Someone the space's creator blocks may
+        not enter (403 ``blocked``). A listener may enter ``incognito``: hidden from the other
+        listeners and the speakers, seen by the hosts; it is ignored for whoever enters on
+        stage, and a join while present keeps the setting of the first."""
         space = SpaceModel.lookup(space_id)
         if space.state != LIVE:
             raise InvalidState(f"The space is {space.state}; only a live space can be joined.")
+        if self._social is not None and user_id != space.creator_id and self._social.blocks(space.creator_id, user_id):
+            raise Blocked("The host of this space blocks you.")
         if transport == HLS and self._streams is None:
             raise NoAudienceTier("This deployment has no HLS stream; join without a transport.")
         current = self._membership.find(space_id, user_id)
@@ -111,7 +119,7 @@ class RoomService:
         else:
             role = self._entry_role(space, user_id, first_visit=current is None)
             self._media.endpoint(space_id)  # before any write: a starting worker means "retry"
-            participant = self._enter(space, user_id, role, transport)
+            participant = self._enter(space, user_id, role, transport, incognito and role == LISTENER)
         hls = None
         if self._streams is not None and participant.role == LISTENER and participant.hears_through_hls:
             hls = self._streams.live_access(space_id)
@@ -143,15 +151,16 @@ class RoomService:
             return HOST
         return SPEAKER if invited and first_visit and len(space.speaker_ids or ()) < MAX_SPEAKERS else LISTENER
 
-    def _enter(self, space: SpaceModel, user_id: str, role: str, transport: str | None) -> ParticipantModel:
+    def _enter(self, space: SpaceModel, user_id: str, role: str, transport: str | None,
+               incognito: bool) -> ParticipantModel:
         wanted = HLS if transport == HLS else WEBRTC
-        failed = self._membership.enter(space.space_id, user_id, role, wanted, self._webrtc_cap)
+        failed = self._membership.enter(space.space_id, user_id, role, wanted, self._webrtc_cap, incognito)
         if failed == {"space"} and role == SPEAKER:
             role = LISTENER  # the stage filled up meanwhile (or the space ended): try as a listener
             failed = self._membership.enter(space.space_id, user_id, role, wanted, self._webrtc_cap)
         if failed == {"space"} and role == LISTENER and wanted == WEBRTC and self._streams is not None:
             # The WebRTC seats are taken (or the space ended): the audience tier has room for all.
-            failed = self._membership.enter(space.space_id, user_id, role, HLS)
+            failed = self._membership.enter(space.space_id, user_id, role, HLS, incognito=incognito)
         if "participant" in failed:
             existing = self._membership.find(space.space_id, user_id)
             if existing is not None and existing.present:
@@ -161,17 +170,23 @@ class RoomService:
             raise InvalidState("The space is no longer live.")
         participant = self._membership.find(space.space_id, user_id)
         assert participant is not None
-        self._publish(space.space_id, "participant.joined", {"user_id": user_id, "role": role})
+        if participant.incognito:
+            self._publish_incognito(space, "participant.joined", {"user_id": user_id, "role": role, "incognito": True})
+        else:
+            self._publish(space.space_id, "participant.joined", {"user_id": user_id, "role": role})
         return participant
 
     def leave(self, user_id: str, space_id: str) -> bool:
         """Leave; a no-op if not in the room. Stage roles other than host are given up."""
-        SpaceModel.lookup(space_id)
+        space = SpaceModel.lookup(space_id)
         participant = self._membership.find(space_id, user_id)
         if participant is None or not participant.present:
             return False
         self._membership.exit(participant, LEFT)
-        self._publish(space_id, "participant.left", {"user_id": user_id})
+        if participant.incognito:
+            self._publish_incognito(space, "participant.left", {"user_id": user_id})
+        else:
+            self._publish(space_id, "participant.left", {"user_id": user_id})
         self._media.control(space_id, ControlAction.REMOVE, user_id=user_id)
         return True
 
@@ -209,17 +224,20 @@ class RoomService:
 
     # -- reading -------------------------------------------------------------------
 
-    def participants(self, space_id: str, role: str | None, cursor: str | None, limit: int) -> ParticipantsPage:
+    def participants(self, viewer_id: str, space_id: str, role: str | None, cursor: str | None,
+                     limit: int) -> ParticipantsPage:
         """Who is in the room. The stage (host, co-hosts, speakers: at most 13) comes whole
         on the first page, as a client draws it at once; the listeners, who may be thousands,
-        follow a page (``limit``) at a time. ``role`` keeps one role."""
+        follow a page (``limit``) at a time. ``role`` keeps one role. Incognito listeners are
+        listed to the host and co-hosts only (the counts include them for everyone)."""
         space = SpaceModel.lookup(space_id)
+        moderator = space.holds_host_powers(viewer_id) or viewer_id in (space.cohost_ids or ())
         stage = [] if cursor or role == LISTENER else self._membership.on_stage(space)
         stage = sorted((p for p in stage if role in (None, p.role)), key=lambda p: (ROLES.index(p.role), p.user_id))
         if role not in (None, LISTENER):
             decode_cursor(cursor, ParticipantModel)  # a cursor is still checked; the stage has one page
             return ParticipantsPage(space, [] if cursor else stage, None)
-        listeners, next_cursor = self._membership.listeners(space_id, cursor, limit)
+        listeners, next_cursor = self._membership.listeners(space_id, cursor, limit, incognito_too=moderator)
         return ParticipantsPage(space, stage + listeners, next_cursor)
 
     # -- internals -------------------------------------------------------------------
@@ -230,3 +248,8 @@ class RoomService:
 
     def _publish(self, space_id: str, kind: str, data: dict[str, Any]) -> None:
         self._events.publish(RoomEvent(kind, space_id, self._clock.now(), data, audience=EVERYONE))
+
+    def _publish_incognito(self, space: SpaceModel, kind: str, data: dict[str, Any]) -> None:
+        """An incognito listener's comings and goings: for the hosts, co-hosts and themselves."""
+        self._events.publish(RoomEvent(kind, space.space_id, self._clock.now(), data, audience=USERS,
+                                       user_ids=incognito_audience(space, data["user_id"])))
