@@ -16,6 +16,7 @@ from chalicelib.models.sessions import SessionModel
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.users import UserModel
 from tests.api.rooms_support import make_host, make_person, open_room
+from tests.api.test_ticketing import shop, stripe_standin  # noqa: F401 - fixtures: Stripe's stand-in
 from tests.api.trust_support import make_staff, report
 
 PASSWORD = "correct horse battery"
@@ -280,3 +281,24 @@ def test_a_space_report_of_a_deleted_or_unknown_target_still_lists(api, staff, r
     assert api.delete("/v1/me", token=target.token, body={"password": PASSWORD}).status == 204
     listed = api.get("/v1/staff/reports", token=staff.token).body["reports"]
     assert listed[0]["context"]["deleted"] is True and listed[0]["context"]["handle"] is None
+
+
+def test_suspending_a_host_refunds_every_buyer_of_their_ticketed_space(shop, stripe_standin, clock):  # noqa: F811
+    from tests.api.test_ticketing import (
+        deliver_refund_notices,
+        refund_bodies,
+        refunds_for,
+        run_refund_jobs,
+        sold_twice,
+    )
+
+    api, standin = shop, stripe_standin
+    host, space_id, buyers = sold_twice(api, standin, clock)
+    staff = make_staff(api)
+    assert api.put(f"/v1/staff/users/{host.id}/suspension", token=staff.token).status == 200
+    assert SpaceModel.get(space_id).state == "canceled"
+    run_refund_jobs(refund_bodies())
+    assert len(refunds_for(standin, space_id)) == 2
+    deliver_refund_notices(api, standin, space_id)
+    for buyer in buyers:
+        assert [t["status"] for t in api.get("/v1/me/tickets", token=buyer.token).body["tickets"]] == ["refunded"]
