@@ -121,4 +121,4 @@ def test_a_reporter_cannot_read_reports(api, room):
     report(api, room.listener, {"type": "space", "id": room.space_id})
     reply = api.get("/v1/staff/reports", token=room.listener.token)
     assert reply.status == 403 and reply.error_code == "not_staff"
-    assert api.get("/v1/reports", token=room.listener.token).status in (403, 404, 405)
+    assert api.get("/v1/reports", token=room.listener.token).status == 405  # no route reads reports back
