@@ -301,3 +301,44 @@ class RequestInProgress(Conflict):
 class IdempotencyKeyReused(RuleViolated):
     code = "idempotency_key_reused"
     default_message = "This Idempotency-Key was used for a different request."
+
+
+# Reports and platform moderation (trust and safety staff).
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+    default_message = "No such message."
+
+
+class ReportNotFound(NotFound):
+    code = "report_not_found"
+    default_message = "No such report."
+
+
+class AlreadyReported(Conflict):
+    code = "already_reported"
+    default_message = "You already reported this; it is being looked at."
+
+
+class ReportClosed(Conflict):
+    code = "report_closed"
+    default_message = "This report was already resolved."
+
+
+class NotStaff(Forbidden):
+    code = "not_staff"
+    default_message = "Only trust and safety staff may do that."
+
+
+class Suspended(Forbidden):
+    code = "suspended"
+    default_message = "This account is suspended."
+
+
+class AlreadySuspended(Conflict):
+    code = "already_suspended"
+    default_message = "This account is already suspended."
+
+
+class NotSuspended(Conflict):
+    code = "not_suspended"
+    default_message = "This account is not suspended."

@@ -40,12 +40,14 @@ from chalicelib.services.notifications.jobs import NotificationJobs
 from chalicelib.services.notifications.reminders import Reminders
 from chalicelib.services.password_resets import PasswordResets
 from chalicelib.services.realtime import RealtimeService
+from chalicelib.services.reports import Reports
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.search import SpaceSearch
 from chalicelib.services.sessions import Sessions
 from chalicelib.services.social import SocialGraph
 from chalicelib.services.spaces import SpaceService
 from chalicelib.services.speaking import SpeakingIndicators
+from chalicelib.services.staff import StaffService
 from chalicelib.services.throttle import Throttle
 from chalicelib.services.ticketing.ledger import TicketLedger
 from chalicelib.services.ticketing.payouts import PayoutService
@@ -93,6 +95,8 @@ class Services:
     password_resets: PasswordResets
     audience: AudienceService
     blocks: Blocking
+    reports: Reports
+    staff: StaffService
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -173,6 +177,8 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
                                        settings.password_reset_ttl_seconds, settings.password_reset_url,
                                        settings.log_reset_links),
         blocks=Blocking(social, membership, moderation),
+        reports=Reports(connection, clock),
+        staff=StaffService(connection, clock, accounts.sessions, spaces),
     )
 
 

@@ -16,9 +16,11 @@ from chalicelib.api import (
     notifications,
     openapi,
     realtime,
+    reports,
     rooms,
     social,
     spaces,
+    staff,
     ticketing,
 )
 from chalicelib.api.edge import register as register_edge
@@ -26,7 +28,7 @@ from chalicelib.api.routing import Router
 from chalicelib.settings import Settings
 
 ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, audience.router, chat.router, notifications.router,
-                         ticketing.router, internal.router, openapi.router, asyncapi.router]
+                         ticketing.router, reports.router, staff.router, internal.router, openapi.router, asyncapi.router]
 
 
 def create_app(settings: Settings) -> Chalice:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.errors import (
     DomainError,
     NotFound,
+    ReportNotFound,
     ResetTokenInvalid,
     SpaceNotFound,
     Unauthorized,
@@ -124,7 +125,8 @@ class Router:
 # names nothing, so it is answered 404 before any read: DynamoDB refuses an empty key, and a key
 # over 1 KB, with a ValidationException (a 500). openapi.py declares the same bounds.
 PATH_ID_MAX_LENGTH = 64
-_NOT_FOUND = {"space_id": SpaceNotFound, "user_id": UserNotFound, "reset_token": ResetTokenInvalid}
+_NOT_FOUND = {"space_id": SpaceNotFound, "user_id": UserNotFound, "reset_token": ResetTokenInvalid,
+              "report_id": ReportNotFound}
 # A path value that is not an id: device tokens (FCM's are ~160 characters) may be longer.
 _PATH_MAX_LENGTH = {"device_token": 4096}
 

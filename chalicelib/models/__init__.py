@@ -20,6 +20,7 @@ from chalicelib.models.notifications import (
     SchedulerCursorModel,
 )
 from chalicelib.models.participants import OnStageModel, ParticipantModel
+from chalicelib.models.reports import OpenReportClaimModel, ReportModel, StaffActionModel
 from chalicelib.models.sessions import PasswordResetModel, SessionModel
 from chalicelib.models.spaces import SpaceModel
 from chalicelib.models.spent_tokens import SpentTokenModel
@@ -53,6 +54,9 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SessionModel,
     PasswordResetModel,
     EmailModel,
+    ReportModel,
+    OpenReportClaimModel,
+    StaffActionModel,
 )
 
 __all__ = ["ALL_MODELS", *(m.__name__ for m in ALL_MODELS)]

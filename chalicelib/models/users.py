@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
 from chalicelib.errors import UserNotFound
@@ -25,6 +25,11 @@ class UserModel(Model):
     bio = UnicodeAttribute(null=True)
     # Where password-reset links go; unique (case-insensitively) through ``EmailModel``.
     email = UnicodeAttribute(null=True)
+    # Trust and safety staff: set only by the admin command (``python -m chalicelib.admin``),
+    # never through the API.
+    staff = BooleanAttribute(null=True)
+    # Set while a staff member's suspension stands: no sign-in, no token works, no joining.
+    suspended_at = UTCDateTimeAttribute(null=True)
 
     @classmethod
     def lookup(cls, user_id: str, attributes_to_get: list[str] | None = None) -> UserModel:

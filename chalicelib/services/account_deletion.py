@@ -22,14 +22,10 @@ sessions and the user item go last, so the person can still sign in and retry).
 
 from __future__ import annotations
 
-from typing import Callable
-
 from pynamodb.connection import Connection
 
-from chalicelib.errors import InvalidState, SpaceNotFound
 from chalicelib.models.follows import FollowModel
 from chalicelib.models.notifications import NotificationModel
-from chalicelib.models.spaces import SCHEDULED, SpaceModel
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import EmailModel, HandleModel, UserModel
 from chalicelib.services.accounts import AccountService
@@ -51,7 +47,7 @@ class AccountDeletion:
         """Delete ``user``'s account after checking their password (401 ``invalid_credentials``)."""
         self._accounts.check_password(user, password, source)
         user_id = user.user_id
-        self._close_spaces(user)
+        self._spaces.close_hosted(user)
         for edge in FollowModel.query(user_id, attributes_to_get=["follower_id", "followee_id"]):
             self._social.unfollow(user_id, edge.followee_id)
         for edge in FollowModel.followers.query(user_id):
@@ -70,17 +66,3 @@ class AccountDeletion:
             if user.email:
                 tx.remove("email", EmailModel(email_key=EmailModel.key_for(user.email)),
                           condition=EmailModel.user_id == user_id)
-
-    def _close_spaces(self, user: UserModel) -> None:
-        if user.hosting_space_id:
-            self._tolerate(lambda: self._spaces.end(user.user_id, str(user.hosting_space_id)))
-        for space in SpaceModel.by_creator.query(user.user_id, filter_condition=SpaceModel.state == SCHEDULED):
-            self._tolerate(lambda: self._spaces.cancel(user.user_id, space.space_id))  # noqa: B023 - called at once
-
-    @staticmethod
-    def _tolerate(step: Callable[[], object]) -> None:
-        # Ended or cancelled meanwhile (by a retry, a co-host or the unattended sweep): nothing left to do.
-        try:
-            step()
-        except (InvalidState, SpaceNotFound):
-            pass

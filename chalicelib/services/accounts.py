@@ -10,7 +10,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.clock import Clock
-from chalicelib.errors import EmailTaken, HandleTaken, InvalidCredentials, Unauthorized
+from chalicelib.errors import EmailTaken, HandleTaken, InvalidCredentials, Suspended, Unauthorized
 from chalicelib.ids import new_id
 from chalicelib.models.transactions import Transaction
 from chalicelib.models.users import EmailModel, HandleModel, UserModel
@@ -108,26 +108,34 @@ class AccountService:
         if user is None:
             raise InvalidCredentials()
         self._throttle.give_back(attempt)
+        _refuse_suspended(user)  # only to someone who knows the password: a guesser learns nothing
         return user, self.sessions.start(user.user_id)
 
     def authenticate(self, token: str) -> UserModel:
         """The user an access token speaks for: the token must be valid, its user must still
         exist (a deleted account's tokens open nothing), otherwise 401 ``invalid_token``; and
-        its session must not be signed out (401 ``session_revoked``). Two GetItems."""
+        its session must not be signed out (401 ``session_revoked``); a suspended account's is
+        refused (403 ``suspended``), should one outlive the revocation. Two GetItems."""
         user_id = self._tokens.verify(token)
         self.sessions.check(self._tokens.session_id(token), user_id)
         try:
-            return UserModel.get(user_id)
+            user = UserModel.get(user_id)
         except UserModel.DoesNotExist as exc:
             raise Unauthorized("The account of this token no longer exists.", code="invalid_token") from exc
+        _refuse_suspended(user)
+        return user
 
     def refresh(self, refresh_token: str) -> tuple[UserModel, Grant]:
         """A new access token and refresh token for a refresh token (rules: ``sessions.py``)."""
         user_id, grant = self.sessions.refresh(refresh_token)
         try:
-            return UserModel.get(user_id), grant
+            user = UserModel.get(user_id)
         except UserModel.DoesNotExist as exc:
             raise Unauthorized("The account of this token no longer exists.", code="invalid_token") from exc
+        if user.suspended_at is not None:
+            self.sessions.end(grant.session_id)
+        _refuse_suspended(user)
+        return user, grant
 
     def check_password(self, user: UserModel, password: str, source: str | None = None) -> None:
         """Confirm a signed-in user's password before a sensitive change (401 ``invalid_credentials``).
@@ -214,3 +222,8 @@ class AccountService:
             return UserModel.get(claim.user_id)
         except DoesNotExist:
             return None
+
+
+def _refuse_suspended(user: UserModel) -> None:
+    if user.suspended_at is not None:
+        raise Suspended("This account is suspended by Parlor's trust and safety team.")

@@ -21,9 +21,10 @@ ALL_SPECS = [spec for router in ROUTERS for spec in router.specs]
 # Bodies that pass validation, so the path id is what answers.
 VALID_BODIES = {"/v1/spaces/{space_id}": {"title": "x"}, "/v1/spaces/{space_id}/messages": {"text": "hi"},
                 "/v1/spaces/{space_id}/participants/{user_id}": {"role": "speaker"},
-                "/v1/internal/spaces/{space_id}/speaking": {"speakers": []}}
+                "/v1/internal/spaces/{space_id}/speaking": {"speakers": []},
+                "/v1/staff/reports/{report_id}/resolution": {"outcome": "dismissed"}}
 NOT_FOUND_CODES = {"space_id": "space_not_found", "user_id": "user_not_found", "reset_token": "reset_token_invalid",
-                   "device_token": "not_found"}
+                   "device_token": "not_found", "report_id": "report_not_found"}
 # Device tokens are not ids (FCM's run to ~160 characters): their bound is 4096.
 TOO_LONG = {"device_token": 4097}
 
@@ -46,7 +47,7 @@ def test_a_path_id_that_cannot_name_anything_is_not_found_and_changes_nothing(ap
     """Every path parameter of every route, one rule: 404 with the resource's code, no write."""
     room = open_room(api)
     real = {"space_id": room.space_id, "user_id": room.listener.id, "reset_token": "x" * 43,
-            "device_token": "fcm-token-0123456789"}
+            "device_token": "fcm-token-0123456789", "report_id": "01J0000000000000000000000X"}
     before, wrong = _snapshot(), []
     for spec, name, bad in _bad_path_ids():
         path = spec.path

@@ -179,6 +179,11 @@ def test_a_language_that_is_no_tag_is_refused(api):
 
 
 def _list_path(spec, room) -> str:
+    """The list's path in ``room``; the host, who asks, is made staff for the staff lists."""
+    if spec.path.startswith("/v1/staff/"):
+        from chalicelib.admin import set_staff
+
+        set_staff("host", True, "tests")
     return spec.path.replace("{space_id}", room.space_id).replace("{user_id}", room.host.id)
 
 
