@@ -38,6 +38,7 @@ from chalicelib.services.notifications.inbox import Devices, Inbox
 from chalicelib.services.notifications.jobs import NotificationJobs
 from chalicelib.services.notifications.reminders import Reminders
 from chalicelib.services.password_resets import PasswordResets
+from chalicelib.services.pins import Pins
 from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.rooms import RoomService
 from chalicelib.services.search import SpaceSearch
@@ -53,6 +54,7 @@ from chalicelib.services.ticketing.refunds import RefundService
 from chalicelib.services.ticketing.seats import SeatService
 from chalicelib.services.ticketing.webhooks import StripeWebhooks
 from chalicelib.services.tokens import RoomTokens, SessionTokens, media_keypair
+from chalicelib.services.trending import Trending
 from chalicelib.services.turn import TurnCredentials
 from chalicelib.settings import Settings, check_secrets, get_settings
 
@@ -91,6 +93,8 @@ class Services:
     account_deletion: AccountDeletion
     password_resets: PasswordResets
     audience: AudienceService
+    pins: Pins
+    trending: Trending
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -169,6 +173,9 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         password_resets=PasswordResets(accounts, clock, Mailer(_client("ses", settings), settings.email_sender),
                                        settings.password_reset_ttl_seconds, settings.password_reset_url,
                                        settings.log_reset_links),
+        pins=Pins(clock, events),
+        # Issue 19 (safety): pass hidden_hosts=<the caller's blocked hosts> here.
+        trending=Trending(),
     )
 
 

@@ -10,6 +10,7 @@ from chalicelib.api import (
     asyncapi,
     audience,
     chat,
+    discovery,
     internal,
     jobs,
     media_tasks,
@@ -17,6 +18,7 @@ from chalicelib.api import (
     openapi,
     realtime,
     rooms,
+    share,
     social,
     spaces,
     ticketing,
@@ -26,7 +28,7 @@ from chalicelib.api.routing import Router
 from chalicelib.settings import Settings
 
 ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, audience.router, chat.router, notifications.router,
-                         ticketing.router, internal.router, openapi.router, asyncapi.router]
+                         ticketing.router, internal.router, openapi.router, asyncapi.router, discovery.router, share.router]
 
 
 def create_app(settings: Settings) -> Chalice:
