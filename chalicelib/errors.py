@@ -188,6 +188,11 @@ class InvalidText(RuleViolated):
 
 
 # Spaces.
+class UnknownTopic(RuleViolated):
+    code = "unknown_topic"
+    default_message = "Topics come from the list GET /v1/topics gives."
+
+
 class NotEligibleToHost(Forbidden):
     code = "not_eligible_to_host"
     default_message = "Hosting needs more followers."

@@ -6,7 +6,7 @@ as unset. The AWS region is not a setting: every client takes the SDK's own
 
 On AWS some values are not plain environment: the secrets (Secrets Manager JSON whose keys
 are named like the variables: the one the deployer fills, the ones the stack generates, and
-the TURN relay's) and the two URLs the Lambdas cannot be given directly (SSM parameters).
+the TURN relay's) and the URLs the Lambdas cannot be given directly (SSM parameters).
 They are read through Powertools Parameters, which caches them.
 
 Secrets have no default: ``check_secrets`` refuses a missing, published or weak one, and the
@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     turn_secret_arn: str = ""  # the TURN relay's own (generated) secret, shared with coturn
     ws_management_url_param: str = ""
     api_url_param: str = ""
+    # The web client's origin (web_url, and allowed for CORS beside cors_origins): through SSM
+    # on AWS since its distribution routes /s/* to the API (the environment would be a cycle).
+    web_url_param: str = ""
 
     @field_validator("ecs_subnets", "ecs_security_groups", "turn_urls", "generated_secret_arns", "cors_origins",
                      mode="before")
@@ -198,6 +201,11 @@ class AwsParameters(PydanticBaseSettingsSource):
         api_param = env.get(Settings.env_name("api_url_param"))
         if api_param and not env.get(Settings.env_name("api_url")):
             values["api_url"] = str(parameters.get_parameter(api_param))
+        web_param = env.get(Settings.env_name("web_url_param"))
+        if web_param and not env.get(Settings.env_name("web_url")):
+            values["web_url"] = str(parameters.get_parameter(web_param))
+            extra = env.get(Settings.env_name("cors_origins"), "")
+            values["cors_origins"] = (values["web_url"], *(o.strip() for o in extra.split(",") if o.strip()))
         return values
 
 

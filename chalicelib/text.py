@@ -1,4 +1,5 @@
-"""Free text that people show each other: display names, space titles, topics, chat.
+"""Free text that people show each other: display names, space titles, chat; and topics
+(cleaned as names, then looked up in the curated list, ``chalicelib.topics``).
 
 One cleaning for all of it. Text is NFC-normalized, so the same name is the same string
 (for search and comparison) and lengths count characters as people see them. Then the
@@ -27,7 +28,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo
 
-from chalicelib.errors import InvalidText
+from chalicelib.errors import InvalidText, UnknownTopic
+from chalicelib.topics import TOPIC_IDS
 
 BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 _NAME_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -120,7 +122,19 @@ Bio = Annotated[str, Field(max_length=BIO_MAX_LENGTH, description=f"up to {BIO_M
                 AfterValidator(_bio)]
 DisplayName = _name_type(50)
 Title = _name_type(70)
-Topic = _name_type(30)
+TOPIC_MAX_LENGTH = 30
+
+
+def _topic(value: str, info: ValidationInfo) -> str:
+    """A topic id from the curated list (``chalicelib.topics``), matched case-insensitively."""
+    topic = clean_name(value, info.field_name or "topic", TOPIC_MAX_LENGTH).lower()
+    if topic not in TOPIC_IDS:
+        raise UnknownTopic(f"{info.field_name or 'topic'}: {topic!r} is not a topic; GET /v1/topics lists them.")
+    return topic
+
+
+Topic = Annotated[str, Field(min_length=1, max_length=TOPIC_MAX_LENGTH, description="a topic id from GET /v1/topics"),
+                  AfterValidator(_topic)]
 # BCP 47, stored in its standard form ("EN-us" -> "en-US", "eng" -> "en").
 LanguageTag = Annotated[str, Field(min_length=2, max_length=35), AfterValidator(_language_tag)]
 # A search query: normalized as titles are, so it finds them however it was typed.

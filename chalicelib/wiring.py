@@ -39,6 +39,7 @@ from chalicelib.services.notifications.inbox import Devices, Inbox
 from chalicelib.services.notifications.jobs import NotificationJobs
 from chalicelib.services.notifications.reminders import Reminders
 from chalicelib.services.password_resets import PasswordResets
+from chalicelib.services.pins import Pins
 from chalicelib.services.realtime import RealtimeService
 from chalicelib.services.reports import Reports
 from chalicelib.services.rooms import RoomService
@@ -56,6 +57,7 @@ from chalicelib.services.ticketing.refunds import RefundService
 from chalicelib.services.ticketing.seats import SeatService
 from chalicelib.services.ticketing.webhooks import StripeWebhooks
 from chalicelib.services.tokens import RoomTokens, SessionTokens, media_keypair
+from chalicelib.services.trending import Trending
 from chalicelib.services.turn import TurnCredentials
 from chalicelib.settings import Settings, check_secrets, get_settings
 
@@ -97,6 +99,8 @@ class Services:
     blocks: Blocking
     reports: Reports
     staff: StaffService
+    pins: Pins
+    trending: Trending
 
 
 def build_services(settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None,
@@ -179,6 +183,8 @@ def build_services(settings: Settings, clock: Clock | None = None, hasher: Passw
         blocks=Blocking(social, membership, moderation),
         reports=Reports(connection, clock),
         staff=StaffService(connection, clock, accounts.sessions, spaces),
+        pins=Pins(clock, events),
+        trending=Trending(hidden_hosts=social.blocker_ids),  # hosts who block the caller are not shown
     )
 
 

@@ -122,8 +122,11 @@ class ParlorStack(cdk.Stack):
         rest_url = cdk.Fn.sub("https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + API_STAGE)
         ws_url = cdk.Fn.sub("wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + API_STAGE)
         api_origins = [cdk.Fn.sub(f"{scheme}://*.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}") for scheme in ("https", "wss")]
+        # It sends /s/* (share pages) to the API: so the API learns the page's origin through SSM.
         self.web = WebClient(self, "Web", config={"api_url": rest_url, "realtime_url": ws_url},
-                             connect_origins=[*api_origins, self.audience.url], media_origins=[self.audience.url])
+                             connect_origins=[*api_origins, self.audience.url], media_origins=[self.audience.url],
+                             api_domain=cdk.Fn.sub("${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
+                             api_stage_path="/" + API_STAGE)
         cors_origins = [o for o in (self.node.try_get_context("cors_origins") or "").split(",") if o]
         self.turn = TurnRelay(self, "Turn", cluster=cluster)
         prefix = f"/parlor/{stage}"
@@ -145,13 +148,15 @@ class ParlorStack(cdk.Stack):
                 stage=stage, table_prefix=f"parlor-{stage}", secrets_arn=self.secret.secret_arn,
                 generated_secret_arns=[secret.secret_arn for secret in self.generated_secrets.values()],
                 ws_management_url_param=f"{prefix}/ws-management-url", api_url_param=f"{prefix}/api-url",
+                web_url_param=f"{prefix}/web-url",
                 media_launcher="ecs", ecs_cluster=cluster.cluster_name, ecs_task_definition=task.task_definition_arn,
                 ecs_container=WORKER_CONTAINER, ecs_subnets=[s.subnet_id for s in subnets],
                 ecs_security_groups=[group.security_group_id], sns_apns_arn=apns_arn, sns_fcm_arn=fcm_arn,
                 turn_urls=self.turn.urls, turn_secret_arn=self.turn.secret.secret_arn, email_sender=email_sender,
-                # Web origins allowed to call the API from a browser: the web client's, and more with
-                # `cdk deploy -c cors_origins=https://a,https://b`. Stripe sends web buyers back to web_url.
-                cors_origins=[self.web.url, *cors_origins], web_url=self.web.url,
+                # Web origins allowed to call the API from a browser: the web client's (web_url, read
+                # through SSM), and more with `cdk deploy -c cors_origins=https://a,https://b`. Stripe
+                # sends web buyers back to web_url.
+                cors_origins=cors_origins,
                 media_bucket=self.audience.bucket.bucket_name, cdn_url=self.audience.url,
                 cdn_key_pair_id=self.audience.key_pair_id),
         })
@@ -169,7 +174,8 @@ class ParlorStack(cdk.Stack):
         api_url = ssm.StringParameter(self, "RestApiUrl", parameter_name=f"{prefix}/api-url",
                                       string_value=cdk.Fn.sub("https://${RestAPI}.execute-api.${AWS::Region}."
                                                               "${AWS::URLSuffix}/" + API_STAGE))
-        self._grant_api(role, task, cluster, ws_url, api_url, [a for a in (apns_arn, fcm_arn) if a])
+        web_url = ssm.StringParameter(self, "WebUrlParameter", parameter_name=f"{prefix}/web-url", string_value=self.web.url)
+        self._grant_api(role, task, cluster, [ws_url, api_url, web_url], [a for a in (apns_arn, fcm_arn) if a])
         self._report_batch_item_failures()
         self._gateway_responses()
         self._watch_worker_tasks(cluster)
@@ -343,7 +349,7 @@ class ParlorStack(cdk.Stack):
     # -- least privilege for the API's Lambdas -----------------------------------------------
 
     def _grant_api(self, role: iam.Role, task: ecs.FargateTaskDefinition, cluster: ecs.Cluster,
-                   ws_url: ssm.StringParameter, api_url: ssm.StringParameter, platform_arns: list[str]) -> None:
+                   url_parameters: list[ssm.StringParameter], platform_arns: list[str]) -> None:
         for table in self.tables.values():
             table.grant_read_write_data(role)
         for queue in self.queues.values():
@@ -353,8 +359,8 @@ class ParlorStack(cdk.Stack):
         for secret in self.generated_secrets.values():
             secret.grant_read(role)
         self.turn.secret.grant_read(role)
-        ws_url.grant_read(role)
-        api_url.grant_read(role)
+        for parameter in url_parameters:
+            parameter.grant_read(role)
         # A separate policy, attached after the fact: the WebSocket API's ARN would otherwise
         # make the role depend on the API that depends on the functions that use the role.
         policy = iam.Policy(self, "ApiRuntimePolicy", roles=[role])

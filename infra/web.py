@@ -16,6 +16,10 @@ rules simple and lets the page's origin (the one the API allows for CORS) be its
   permission CDK grants on every distribution). The page is small; S3 answers 304s.
 - A content security policy (``parlor_contract.web``, which ``local.web`` serves too) allows
   scripts from the page's origin only and connections to the API, its socket and the media CDN.
+- ``/s/*``, a space's public share page, is the API's (it renders the page from the space, for
+  crawlers that run no script): a behaviour sends it to the REST API's stage, cached as the
+  API says (a minute), without query strings, cookies or the viewer's headers in the key or
+  the request (API Gateway answers only to its own Host). ``local.web`` does the same.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from constructs import Construct
 from parlor_contract.web import content_security_policy
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-VENDORED = ("vendor/hls.min.js",)  # what `make web` puts in web/vendor/
+VENDORED = ("vendor/hls.min.js",)
+SHARE_PAGES = "/s/*"  # chalicelib/api/share.py  # what `make web` puts in web/vendor/
 # What the page does not need (the asset is web/ as it is on disk).
 EXCLUDED = ["node_modules", "package.json", "package-lock.json", "config.json", "config.example.json", "*.md"]
 
@@ -46,7 +51,8 @@ class WebClient(Construct):
     """The web client's bucket, distribution and deployment. ``url`` is the page's origin."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: Mapping[str, str], connect_origins: list[str],
-                 media_origins: list[str], web_dir: Path = WEB_DIR):
+                 media_origins: list[str], api_domain: str | None = None, api_stage_path: str = "",
+                 web_dir: Path = WEB_DIR):
         super().__init__(scope, construct_id)
         missing = [name for name in VENDORED if not (web_dir / name).is_file()]
         if missing:
@@ -79,6 +85,19 @@ class WebClient(Construct):
                     enable_accept_encoding_gzip=True, enable_accept_encoding_brotli=True),
                 response_headers_policy=headers),
             http_version=cloudfront.HttpVersion.HTTP2_AND_3)
+        if api_domain is not None:
+            self.distribution.add_behavior(
+                SHARE_PAGES, origins.HttpOrigin(api_domain, origin_path=api_stage_path,
+                                                protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                cache_policy=cloudfront.CachePolicy(
+                    self, "ShareCache", comment="Parlor share pages: as the API says (a minute), nothing in the key",
+                    min_ttl=cdk.Duration.seconds(0), default_ttl=cdk.Duration.seconds(0),
+                    max_ttl=cdk.Duration.minutes(5), query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
+                    header_behavior=cloudfront.CacheHeaderBehavior.none(),
+                    cookie_behavior=cloudfront.CacheCookieBehavior.none(), enable_accept_encoding_gzip=True),
+                response_headers_policy=headers)
         self.deployment = s3deploy.BucketDeployment(
             self, "Deployment", destination_bucket=self.bucket,
             sources=[s3deploy.Source.asset(str(web_dir), exclude=EXCLUDED),

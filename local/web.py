@@ -7,7 +7,9 @@ API, socket and CDN. ``/config.json`` is made from the environment the stack giv
 process: the API's URL (``PARLOR_API_URL``) and the realtime URL (``PARLOR_REALTIME_URL``),
 so the page calls this stack's ports; on AWS the CDK writes the same file (``infra/web.py``).
 Only what the page needs is served (``index.html``, ``style.css``, ``js/``, ``vendor/``):
-not the npm files, not ``node_modules``.
+not the npm files, not ``node_modules``. ``/s/{space_id}``, a space's public share page, is
+the API's (it renders it from the space): passed to ``{api_url}/s/{space_id}`` and back, as
+the deployed web distribution routes ``/s/*`` to the API.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import logging
 import os
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import quote
 
+import aiohttp
 from aiohttp import web
 
 from local import logs
@@ -32,6 +36,10 @@ PUBLIC_DIRS = frozenset({"js", "vendor"})
 CONTENT_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".mjs": "text/javascript",
                  ".json": "application/json", ".map": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
                  ".ico": "image/x-icon"}
+
+
+# What the share page keeps of the API's answer (the policy is the page origin's own).
+SHARE_HEADERS = ("Content-Type", "Cache-Control")
 
 
 def _origin(url: str) -> str:
@@ -80,6 +88,18 @@ def create_app(config: Mapping[str, str], policy: str, root: Path = ROOT) -> web
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    async def share_page(request: web.Request) -> web.Response:
+        url = f"{config['api_url']}/s/{quote(request.match_info['space_id'], safe='')}"
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session, \
+                    session.get(url, allow_redirects=False) as upstream:
+                body = await upstream.read()
+                kept = {name: upstream.headers[name] for name in SHARE_HEADERS if name in upstream.headers}
+        except (TimeoutError, aiohttp.ClientError):
+            raise web.HTTPBadGateway(text="The API is not answering.\n") from None
+        return web.Response(status=upstream.status, body=body, headers={
+            **kept, "X-Content-Type-Options": "nosniff", "Content-Security-Policy": policy})
+
     async def serve(request: web.Request) -> web.StreamResponse:
         path = resolve(root, request.path)
         if path is None:
@@ -91,6 +111,7 @@ def create_app(config: Mapping[str, str], policy: str, root: Path = ROOT) -> web
     app = web.Application()
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_get("/config.json", config_json)
+    app.router.add_get("/s/{space_id}", share_page)
     app.router.add_get("/{path:.*}", serve)
     return app
 

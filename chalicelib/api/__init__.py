@@ -10,6 +10,7 @@ from chalicelib.api import (
     asyncapi,
     audience,
     chat,
+    discovery,
     internal,
     jobs,
     media_tasks,
@@ -18,6 +19,7 @@ from chalicelib.api import (
     realtime,
     reports,
     rooms,
+    share,
     social,
     spaces,
     staff,
@@ -28,7 +30,8 @@ from chalicelib.api.routing import Router
 from chalicelib.settings import Settings
 
 ROUTERS: list[Router] = [accounts.router, social.router, spaces.router, rooms.router, audience.router, chat.router, notifications.router,
-                         ticketing.router, reports.router, staff.router, internal.router, openapi.router, asyncapi.router]
+                         ticketing.router, reports.router, staff.router, internal.router, openapi.router, asyncapi.router,
+                         discovery.router, share.router]
 
 
 def create_app(settings: Settings) -> Chalice:

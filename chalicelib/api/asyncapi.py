@@ -104,6 +104,23 @@ class Speaking(EventData):
     speakers: list[SpeakerLevel]
 
 
+class PinnedMessageData(EventData):
+    id: str
+    sender_id: str
+    text: str
+    created_at: str | None = Field(description="RFC 3339 UTC")
+
+
+class PinnedData(EventData):
+    """What is pinned: a room message (``message``) or a link (``url``), as the space object's ``pinned``."""
+
+    kind: Literal["message", "url"]
+    message: PinnedMessageData | None
+    url: str | None
+    pinned_by: str
+    pinned_at: str = Field(description="RFC 3339 UTC")
+
+
 class SpaceUpdated(EventData):
     """A change of the space: only the fields that changed are present."""
 
@@ -114,6 +131,7 @@ class SpaceUpdated(EventData):
     acting_host_id: str | None = Field(default=None, description="who holds host powers now; null: nobody")
     recording: bool | None = Field(default=None, description="the space records (show the indicator); replay after the end")
     clipping: bool | None = Field(default=None, description="participants may clip it")
+    pinned: PinnedData | None = Field(default=None, description="the new pin (PUT .../pin); null when taken down")
 
 
 class SpaceEnded(EventData):

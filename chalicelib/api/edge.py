@@ -78,7 +78,9 @@ def _answer(app: Chalice, request: Request, get_response: Callable[[Request], Re
         except Exception:  # noqa: BLE001 - never a stack trace to a client
             logger.exception("unhandled error")
             response = Response(body="", status_code=500)
-        if response.status_code >= 400:
+        # An error page for people (the share page's 404) stays HTML; everything else is the envelope.
+        is_page = str(response.headers.get("Content-Type", "")).startswith("text/html")
+        if response.status_code >= 400 and not is_page:
             response.body = json.dumps(envelope(response.status_code, response.body, request_id))
             response.headers["Content-Type"] = "application/json"
         methods = None

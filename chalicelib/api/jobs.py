@@ -16,10 +16,12 @@ from chalicelib.wiring import services
 
 
 def end_unattended_spaces(event: object) -> None:
-    """A live space with no host and no co-host for the grace period ends by itself."""
+    """The minute's tick over live spaces: one with no host and no co-host for the grace period
+    ends by itself; the others' listener counts are sampled for trending (its growth)."""
     ended = services().spaces.end_unattended()
     if ended:
         logger.info("ended unattended spaces", extra={"space_ids": ended})
+    services().trending.take_samples()
 
 
 def send_due_reminders(event: object) -> None:

@@ -51,6 +51,8 @@ class RouteSpec:
     public: bool = True  # in /openapi.json; False for Parlor's own callers (media workers, Stripe)
     retry_later: bool = False  # may answer 503 with Retry-After: a dependency (media, payments) is starting or down
     body_optional: bool = False  # no body at all means the body model's defaults
+    # A page for people (HTML), not JSON: a refusal is answered by this instead of the JSON envelope.
+    error_page: Callable[[DomainError], Response | None] | None = None
 
 
 @dataclass
@@ -105,10 +107,11 @@ class Router:
         public: bool = True,
         retry_later: bool = False,
         body_optional: bool = False,
+        error_page: Callable[[DomainError], Response | None] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             spec = RouteSpec(method, path, fn.__name__, summary, self.tag, status, auth, body, query, response, raw_body,
-                             idempotent, public, retry_later, body_optional)
+                             idempotent, public, retry_later, body_optional, error_page)
             self.specs.append(spec)
 
             def view(**params: str) -> Response:
@@ -159,10 +162,13 @@ def _dispatch(request: Request, spec: RouteSpec, fn: Handler, params: dict[str, 
         if spec.idempotent and (key := call.headers.get("idempotency-key")) is not None:
             return _answer_once(container.idempotency, key, request, spec, fn, call)
         result = fn(call)
+        if isinstance(result, Response):  # a page (HTML), made by the handler
+            return result
         return _json_response(spec.status, _serialize(result))
     except DomainError as exc:
         logger.info("request refused", extra={"code": exc.code, "status": exc.status})
-        return error_response(exc)
+        page = spec.error_page(exc) if spec.error_page is not None else None
+        return page if page is not None else error_response(exc)
     except Exception:  # noqa: BLE001 - the edge must never leak a stack trace
         logger.exception("unhandled error")
         return _json_response(500, {"error": {"code": "internal_error", "message": "Something went wrong on our side."}})

@@ -9,7 +9,9 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, WithJsonS
 from chalicelib.api.routing import PATH_ID_MAX_LENGTH, Call, Router
 from chalicelib.api.schemas import Id, PageQuery, Strict, Timestamp
 from chalicelib.models.spaces import SpaceModel
+from chalicelib.services.pins import pin_view
 from chalicelib.services.search import SpaceFilter
+from chalicelib.services.share_page import share_links
 from chalicelib.services.spaces import NewSpace, SpaceEdit, TicketTerms
 from chalicelib.text import LanguageTag, SearchText, Title, Topic
 from chalicelib.wiring import services
@@ -98,6 +100,23 @@ class TicketTermsOut(BaseModel):
     sold_out: bool
 
 
+class PinnedMessageOut(BaseModel):
+    id: str
+    sender_id: str
+    text: str
+    created_at: Timestamp | None
+
+
+class PinnedOut(BaseModel):
+    """What the host or a co-host pinned: a room message (``message``) or a link (``url``)."""
+
+    kind: Literal["message", "url"]
+    message: PinnedMessageOut | None
+    url: str | None
+    pinned_by: str
+    pinned_at: Timestamp
+
+
 class SpaceOut(BaseModel):
     """The X API v2 space object fields, plus Parlor's own."""
 
@@ -125,6 +144,8 @@ class SpaceOut(BaseModel):
     recording: bool = Field(description="it records (clients show an indicator); the replay follows the end")
     clipping: bool
     has_replay: bool = Field(description="ended, recorded, and its replay is still kept (GET .../replay)")
+    pinned: PinnedOut | None = Field(default=None, description="the pinned room message or link (PUT .../pin)")
+    share_url: str = Field(description="its public page (no sign-in; link previews), to share")
 
 
 class SpacesPage(BaseModel):
@@ -133,6 +154,7 @@ class SpacesPage(BaseModel):
 
 
 def space_out(space: SpaceModel) -> SpaceOut:
+    settings = services().settings
     ticket = None
     if space.is_ticketed:
         sold = int(space.tickets_sold or 0)
@@ -149,6 +171,8 @@ def space_out(space: SpaceModel) -> SpaceOut:
         created_at=space.created_at, is_ticketed=bool(space.is_ticketed), ticket=ticket,
         topic_ids=list(space.topic_ids or []), lang=space.lang, recording=bool(space.recording),
         clipping=bool(space.clipping), has_replay=services().audience.replay_until(space) is not None,
+        pinned=PinnedOut.model_validate(pinned) if (pinned := pin_view(space.pinned)) else None,
+        share_url=share_links(space.space_id, settings.web_url, settings.api_url).page,
     )
 
 

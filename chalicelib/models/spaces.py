@@ -12,6 +12,7 @@ from datetime import datetime
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
@@ -60,6 +61,20 @@ class SpacesWithRefundsDue(GlobalSecondaryIndex["SpaceModel"]):
     space_id = UnicodeAttribute(range_key=True)
 
 
+class PinAttribute(MapAttribute[str, object]):
+    """What the hosts pinned: a room message (copied, so every reader of the space sees it
+    without reading the chat) or a link."""
+
+    kind = UnicodeAttribute()  # "message" or "url"
+    message_id = UnicodeAttribute(null=True)
+    sender_id = UnicodeAttribute(null=True)
+    text = UnicodeAttribute(null=True)
+    message_created_at = UTCDateTimeAttribute(null=True)
+    url = UnicodeAttribute(null=True)
+    pinned_by = UnicodeAttribute()
+    pinned_at = UTCDateTimeAttribute()
+
+
 class SpaceModel(Model):
     Meta = table_meta("spaces")
 
@@ -104,6 +119,10 @@ class SpaceModel(Model):
     recording_deleted_at = UTCDateTimeAttribute(null=True)
     refund_sweep = UnicodeAttribute(null=True)
     refunds_marked_at = UTCDateTimeAttribute(null=True)
+    # Discovery: the pinned message or link; the listener counts the scheduled tick sampled
+    # (oldest first, one a minute, the last few minutes), from which trending measures growth.
+    pinned = PinAttribute(null=True)
+    listener_samples = ListAttribute[float](null=True)  # numbers
 
     by_state = SpacesByState()
     by_creator = SpacesByCreator()

@@ -131,7 +131,7 @@ class SpaceService:
             title_lower=new.title.lower(),
             creator_id=creator_id,
             invited_user_ids=invited or None,
-            topic_ids=list(new.topics) or None,
+            topic_ids=list(dict.fromkeys(new.topics)) or None,
             lang=new.lang,
             participant_count=0,
             listener_count=0,
@@ -227,7 +227,7 @@ class SpaceService:
         if edit.title is not None:
             actions += [SpaceModel.title.set(edit.title), SpaceModel.title_lower.set(edit.title.lower())]
         if edit.topics is not None:
-            actions.append(SpaceModel.topic_ids.set(list(edit.topics)) if edit.topics else SpaceModel.topic_ids.remove())
+            actions.append(SpaceModel.topic_ids.set(list(dict.fromkeys(edit.topics))) if edit.topics else SpaceModel.topic_ids.remove())
         if edit.clipping is not None:
             actions.append(SpaceModel.clipping.set(edit.clipping))
         condition: Any = SpaceModel.state.is_in(SCHEDULED, LIVE)

@@ -162,6 +162,15 @@ def test_my_spaces_are_hidden_from_whom_i_block(api):
     assert api.get(f"/v1/spaces/{mine}", token=host.token).status == 200
 
 
+def test_whom_i_block_does_not_see_my_space_in_trending(api):
+    host, troll, fan = make_host(api, "host"), make_person(api, "troll"), make_person(api, "fan")
+    mine = api.post("/v1/spaces", {"title": "Mine"}, token=host.token).body["id"]
+    assert _ids(api.get("/v1/spaces/trending", token=troll.token)) == [mine]
+    _block(api, host, troll)
+    assert _ids(api.get("/v1/spaces/trending", token=troll.token)) == []
+    assert _ids(api.get("/v1/spaces/trending", token=fan.token)) == [mine]
+
+
 def test_whom_i_block_does_not_see_my_space_in_their_live_feed(api):
     host, troll, fan = make_host(api, "host"), make_person(api, "troll"), make_person(api, "fan")
     speaker = make_person(api, "speaker")

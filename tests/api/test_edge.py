@@ -16,7 +16,9 @@ PUBLIC_ROUTES = {("POST", "/v1/accounts"), ("POST", "/v1/sessions"), ("GET", "/o
                  # verified by the service signature instead of a user token:
                  ("POST", "/v1/internal/spaces/{space_id}/speaking"),
                  # verified by Stripe's signature:
-                 ("POST", "/v1/stripe/webhook")}
+                 ("POST", "/v1/stripe/webhook"),
+                 # discovery and sharing: the curated topic list, and a space's public page (issue 19)
+                 ("GET", "/v1/topics"), ("GET", "/s/{space_id}")}
 ALL_SPECS = [spec for router in ROUTERS for spec in router.specs]
 
 
@@ -82,7 +84,8 @@ def test_two_response_models_of_one_name_cannot_make_a_spec():
 # Bodies that pass validation, so the lookup of the space is what answers.
 _VALID_BODIES = {"/v1/spaces/{space_id}": {"title": "x"}, "/v1/spaces/{space_id}/messages": {"text": "hi"},
                  "/v1/spaces/{space_id}/participants/{user_id}": {"role": "speaker"},
-                 "/v1/spaces/{space_id}/media/offer": {"sdp": "v=0", "type": "offer"}}
+                 "/v1/spaces/{space_id}/media/offer": {"sdp": "v=0", "type": "offer"},
+                 "/v1/spaces/{space_id}/pin": {"url": "https://example.com"}}
 
 
 @pytest.mark.parametrize("spec", [s for s in ALL_SPECS if "{space_id}" in s.path and s.auth],

@@ -150,7 +150,7 @@ def test_creators_combine_with_state_topic_lang_and_title(api):
     ada, bob, cleo = make_host(api, "ada"), make_host(api, "bob"), make_host(api, "cleo")
     _space(api, cleo, "Jazz night too", topics=["Music"], lang="pt-BR")  # not one of the creators asked
     jazz = _space(api, ada, "Jazz night", topics=["Music"], lang="pt-BR")
-    _space(api, ada, "Jazz chat", topics=["Talk"], lang="pt-BR", scheduled_start=_tomorrow())
+    _space(api, ada, "Jazz chat", topics=["chill"], lang="pt-BR", scheduled_start=_tomorrow())
     rock = _space(api, bob, "Rock night", topics=["Music"], lang="en")
     api.post(f"/v1/spaces/{rock}/end", token=bob.token)
     both = f"creator_ids={ada.id},{bob.id}"
@@ -166,7 +166,7 @@ def test_live_spaces_by_topic_and_language_without_creators(api):
     _space(api, cleo, "Football", topics=["Sports"], lang="pt-BR")
     assert _ids(api.get("/v1/spaces?lang=pt-BR&topic=Music", token=ada.token)) == [samba]
     assert set(_ids(api.get("/v1/spaces?topic=Music", token=ada.token))) == {samba, jazz}
-    assert _ids(api.get("/v1/spaces?topic=Cooking", token=ada.token)) == []
+    assert _ids(api.get("/v1/spaces?topic=food", token=ada.token)) == []  # on the list, no space has it
 
 
 def test_a_language_that_is_no_tag_is_refused(api):

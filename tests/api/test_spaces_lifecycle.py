@@ -114,9 +114,9 @@ def test_cancel_a_scheduled_space(api, clock):
 def test_edit_title_topics_and_schedule(api, clock):
     host = make_host(api, "host")
     space_id = api.post("/v1/spaces", {"title": "Old", "scheduled_start": _future(clock, hours=1)}, token=host.token).body["id"]
-    reply = api.patch(f"/v1/spaces/{space_id}", {"title": "New", "topics": ["a", "b"], "scheduled_start": _future(clock, hours=3)},
+    reply = api.patch(f"/v1/spaces/{space_id}", {"title": "New", "topics": ["music", "news"], "scheduled_start": _future(clock, hours=3)},
                       token=host.token)
-    assert reply.status == 200 and reply.body["title"] == "New" and reply.body["topic_ids"] == ["a", "b"]
+    assert reply.status == 200 and reply.body["title"] == "New" and reply.body["topic_ids"] == ["music", "news"]
     assert reply.body["scheduled_start"].startswith((clock.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H"))
     assert api.patch(f"/v1/spaces/{space_id}", {"scheduled_start": _future(clock, days=31)}, token=host.token).status == 422
     assert api.patch(f"/v1/spaces/{space_id}", {"colour": "red"}, token=host.token).status == 400
@@ -159,7 +159,7 @@ def test_concurrent_starts_and_ends_have_one_winner(container, api, clock):
         {"title": ""},
         {"title": "x" * 71},
         {"title": 5},
-        {"title": "ok", "topics": ["a", "b", "c", "d"]},
+        {"title": "ok", "topics": ["music", "news", "tech", "art"]},
         {"title": "ok", "scheduled_start": "2030-01-01T10:00:00"},  # no time zone
         {"title": "ok", "scheduled_start": "tomorrow"},
         {"title": "ok", "invited_user_ids": "not-a-list"},

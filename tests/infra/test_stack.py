@@ -421,14 +421,38 @@ def test_api_gateways_own_errors_use_the_api_envelope_and_an_unknown_route_is_40
 
 def test_the_api_allows_the_web_clients_origin_only_and_sends_web_buyers_back_to_it(resources: dict):
     """The web client's distribution is the one browser origin allowed by default (``cdk deploy
-    -c cors_origins=...`` adds more); Stripe's pages return web buyers there."""
+    -c cors_origins=...`` adds more); Stripe's pages return web buyers there. The Lambdas read it
+    from SSM (chalicelib.settings adds it to the allowed origins): the distribution routes share
+    pages to the API, so naming it in their environment would be a cycle."""
     distribution, _ = _one(resources, "AWS::CloudFront::Distribution", under="Web")
     web_url = {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]}
+    [parameter] = [r for r in resources.values()
+                   if r["Type"] == "AWS::SSM::Parameter" and r["Properties"]["Name"].endswith("/web-url")]
+    assert parameter["Properties"]["Value"] == web_url
     functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
     assert functions
     for function in functions:
         env = function["Properties"]["Environment"]["Variables"]
-        assert env["PARLOR_CORS_ORIGINS"] == web_url and env["PARLOR_WEB_URL"] == web_url
+        assert env["PARLOR_WEB_URL_PARAM"] == parameter["Properties"]["Name"]
+        assert "PARLOR_WEB_URL" not in env and env.get("PARLOR_CORS_ORIGINS", "") == ""  # empty: unset
+
+
+def test_the_web_origin_sends_share_pages_to_the_api(resources: dict):
+    """``/s/*`` on the web origin is the API's page (chalicelib/api/share.py), over HTTPS, with
+    nothing of the viewer's (headers, cookies, query) forwarded: API Gateway needs its own Host."""
+    _, distribution = _one(resources, "AWS::CloudFront::Distribution", under="Web")
+    config = distribution["Properties"]["DistributionConfig"]
+    [behaviour] = [b for b in config["CacheBehaviors"] if b["PathPattern"] == "/s/*"]
+    origin = next(o for o in config["Origins"] if o["Id"] == behaviour["TargetOriginId"])
+    assert origin["DomainName"] == {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    assert origin["OriginPath"] == "/api" and origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert behaviour["AllowedMethods"] == ["GET", "HEAD"] and behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert "OriginRequestPolicyId" not in behaviour
+    cache = next(r for r in resources.values() if r["Type"] == "AWS::CloudFront::CachePolicy"
+                 and r["Properties"]["CachePolicyConfig"]["Comment"].startswith("Parlor share pages"))
+    key = cache["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["HeadersConfig"]["HeaderBehavior"] == "none" and key["CookiesConfig"]["CookieBehavior"] == "none"
+    assert key["QueryStringsConfig"]["QueryStringBehavior"] == "none"
 
 
 def test_every_path_of_the_api_answers_its_preflight_through_the_app(resources: dict):
@@ -658,11 +682,13 @@ def test_the_web_client_is_a_private_bucket_read_only_by_its_own_public_distribu
     distribution, dist = _one(resources, "AWS::CloudFront::Distribution", under="Web")
     oac, _ = _one(resources, "AWS::CloudFront::OriginAccessControl", under="Web")
     config = dist["Properties"]["DistributionConfig"]
-    (origin,) = config["Origins"]
+    behaviour = config["DefaultCacheBehavior"]
+    # The bucket serves everything but the share pages (/s/*: the API's, see the test above).
+    origin = next(o for o in config["Origins"] if o["Id"] == behaviour["TargetOriginId"])
     assert origin["DomainName"] == {"Fn::GetAtt": [bucket, "RegionalDomainName"]}
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": [oac, "Id"]}
-    assert config["DefaultRootObject"] == "index.html" and "CacheBehaviors" not in config
-    behaviour = config["DefaultCacheBehavior"]
+    assert config["DefaultRootObject"] == "index.html"
+    assert [b["PathPattern"] for b in config["CacheBehaviors"]] == ["/s/*"] and len(config["Origins"]) == 2
     assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https" and behaviour["AllowedMethods"] == ["GET", "HEAD"]
     assert "TrustedKeyGroups" not in behaviour  # the page is public; the media tier's signatures stay there
     _, policy = _one(resources, "AWS::S3::BucketPolicy", under="Web")

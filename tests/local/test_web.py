@@ -136,3 +136,64 @@ def test_the_page_starts_in_chromium_without_errors_under_its_policy(served: str
     # `make web`, hls.js is not vendored (a 404 for it, which `make test` prevents).
     expected = ("ERR_CONNECTION_REFUSED",) + (() if (ROOT / "web/vendor/hls.min.js").exists() else ("404 (Not Found)",))
     assert [p for p in problems if not any(e in p for e in expected)] == []
+
+
+class _StubApi:
+    """An API that answers ``/s/{id}`` as the real one does (tests/api/test_share_page.py)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                known = self.path == "/s/01KNOWN"
+                body = b"<!doctype html><title>Jazz &amp; more</title>" if known else b"<!doctype html>not found"
+                self.send_response(200 if known else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Cache-Control", "public, max-age=60" if known else "no-cache")
+                self.send_header("Set-Cookie", "leak=1")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+
+@pytest.fixture(scope="module")
+def served_with_api() -> Iterator[str]:
+    api = _StubApi()
+    port = Ports.free().web
+    env = {**os.environ, "PARLOR_API_URL": api.url, "PARLOR_REALTIME_URL": "ws://127.0.0.1:18001"}
+    process = subprocess.Popen([sys.executable, "-m", "local.web", "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: process.poll() is not None or _answers(base + web.HEALTH_PATH), 20, "local.web ready")
+        assert process.poll() is None, "local.web exited"
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+        api.server.shutdown()
+
+
+def test_the_share_page_is_the_api_s_on_the_web_origin(served_with_api: str):
+    page = requests.get(served_with_api + "/s/01KNOWN", timeout=5)
+    assert page.status_code == 200 and page.text == "<!doctype html><title>Jazz &amp; more</title>"
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert page.headers["Cache-Control"] == "public, max-age=60" and "Set-Cookie" not in page.headers
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    missing = requests.get(served_with_api + "/s/01UNKNOWN", timeout=5)
+    assert missing.status_code == 404 and missing.text == "<!doctype html>not found"
+
+
+def test_the_share_page_is_a_502_while_the_api_is_down(served: str):
+    assert requests.get(served + "/s/01KNOWN", timeout=15).status_code == 502

@@ -86,6 +86,18 @@ def test_secrets_and_the_urls_are_read_from_aws_and_win_over_the_environment(aws
     assert Settings().api_url == "https://given.example"
 
 
+def test_the_web_origin_is_read_from_aws_and_allowed_beside_the_other_origins(aws, clean_env):
+    boto3.client("ssm").put_parameter(Name="/parlor/test/web-url", Value="https://web.example", Type="String")
+    for name, value in Settings.environment(web_url_param="/parlor/test/web-url",
+                                            cors_origins=["https://more.example"]).items():
+        clean_env.setenv(name, value)
+    s = Settings()
+    assert s.web_url == "https://web.example" and s.cors_origins == ("https://web.example", "https://more.example")
+    clean_env.setenv("PARLOR_WEB_URL", "https://given.example")
+    assert Settings().web_url == "https://given.example"
+    assert Settings().cors_origins == ("https://more.example",)
+
+
 def test_turn_settings_default_to_no_relay_and_read_a_comma_list(clean_env):
     s = Settings()
     assert s.turn_urls == () and s.turn_secret == "" and s.turn_ttl_seconds == 600

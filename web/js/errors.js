@@ -39,6 +39,7 @@ export const MESSAGES = {
   listening_on_hls: "You are listening over HLS in this space.",
   media_starting: "The room's audio is starting; trying again…",
   media_unavailable: "The room's audio is unavailable right now; try again shortly.",
+  message_not_found: "That message is not in this room's chat.",
   method_not_allowed: "The page asked the API for something it does not do.",
   missing_token: "Sign in first.",
   muted: "You are muted.",
@@ -82,6 +83,7 @@ export const MESSAGES = {
   unauthorized: "Sign in first.",
   unavailable: "Parlor is briefly unavailable; try again shortly.",
   unknown_action: "The live connection refused that action.",
+  unknown_topic: "Pick topics from the list.",
   unmute_self_only: "Only the speaker can unmute themselves.",
   unsupported_media_type: "The page sent something the API does not read.",
   user_not_found: "No such person.",
@@ -90,7 +92,7 @@ export const MESSAGES = {
 };
 
 // The API's message adds what ours cannot know: which field, how long to wait.
-const WITH_DETAIL = new Set(["validation_error", "weak_password", "invalid_text", "invalid_lang", "domain_rule",
+const WITH_DETAIL = new Set(["validation_error", "weak_password", "invalid_text", "invalid_lang", "unknown_topic", "domain_rule",
   "too_many_attempts", "rate_limited", "body_too_large"]);
 
 export function describe(error) {

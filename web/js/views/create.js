@@ -8,7 +8,7 @@ import { onboardingButton } from "./payouts.js";
 
 export function renderCreate(root) {
   const title = field("Title", "create-title", { maxlength: "70" });
-  const topics = field("Topics (comma-separated, up to 3)", "create-topics", {});
+  const topics = field("Topics (comma-separated, up to 3, such as tech, music, sports)", "create-topics", {});
   const scheduled = field("Starts at (empty: now)", "create-scheduled", { type: "datetime-local" });
   const recording = field("Record this space (replay and clips)", "create-recording", { type: "checkbox", checked: true });
   const clipping = field("Let people clip it", "create-clipping", { type: "checkbox", checked: true });
