@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -26,13 +27,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[str]:
+@contextmanager
+def _local_web(**env: str) -> Iterator[str]:
+    """``python -m local.web`` on a free port with these variables; its base URL."""
     port = Ports.free().web
-    env = {**os.environ, "PARLOR_API_URL": API_URL + "/", "PARLOR_REALTIME_URL": "ws://127.0.0.1:18001",
-           "PARLOR_CDN_URL": "http://127.0.0.1:18003"}
-    process = subprocess.Popen([sys.executable, "-m", "local.web", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, "-m", "local.web", "--port", str(port)], cwd=ROOT,
+                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: process.poll() is not None or _answers(base + web.HEALTH_PATH), 20, "local.web ready")
@@ -41,6 +41,13 @@ def served() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    with _local_web(PARLOR_API_URL=API_URL + "/", PARLOR_REALTIME_URL="ws://127.0.0.1:18001",
+                    PARLOR_CDN_URL="http://127.0.0.1:18003") as base:
+        yield base
 
 
 def test_the_page_and_its_modules_are_served_with_their_types(served: str):
@@ -169,18 +176,10 @@ class _StubApi:
 @pytest.fixture(scope="module")
 def served_with_api() -> Iterator[str]:
     api = _StubApi()
-    port = Ports.free().web
-    env = {**os.environ, "PARLOR_API_URL": api.url, "PARLOR_REALTIME_URL": "ws://127.0.0.1:18001"}
-    process = subprocess.Popen([sys.executable, "-m", "local.web", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: process.poll() is not None or _answers(base + web.HEALTH_PATH), 20, "local.web ready")
-        assert process.poll() is None, "local.web exited"
-        yield base
+        with _local_web(PARLOR_API_URL=api.url, PARLOR_REALTIME_URL="ws://127.0.0.1:18001") as base:
+            yield base
     finally:
-        process.terminate()
-        process.wait(10)
         api.server.shutdown()
 
 
