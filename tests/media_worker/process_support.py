@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,7 +58,9 @@ class WorkerSetup:
 def worker_setup(tmp_path: Path) -> Iterator[WorkerSetup]:
     """A moto server with a workers table, and the environment a worker process needs."""
     moto_port, port = free_port(), free_port()
-    table = f"workers-{port}"  # moto's backends are shared by every server in this process
+    # moto's backends are shared by every server in this process, and a port comes free again:
+    # a name of its own for each set-up.
+    table = f"workers-{uuid.uuid4().hex[:12]}"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{moto_port}"
