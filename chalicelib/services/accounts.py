@@ -99,7 +99,7 @@ class AccountService:
         if source is not None:
             wanted.append((self._limits.sign_in_per_address, source))
         attempt = self._throttle.take(*wanted, message="Too many failed sign-ins; try again later.")
-        user = self._user_by_handle(handle)
+        user = self.user_by_handle(handle)
         password_hash = user.password_hash if user else self._decoy_hash
         try:
             self._hasher.verify(password_hash, password)
@@ -199,14 +199,10 @@ class AccountService:
         return user
 
     def user_by_email(self, email: str) -> UserModel | None:
-        try:
-            claim = EmailModel.get(EmailModel.key_for(email))
-            return UserModel.get(claim.user_id)
-        except DoesNotExist:
-            return None
+        return _claimant(EmailModel, email)
 
     def user_by_handle(self, handle: str) -> UserModel | None:
-        return self._user_by_handle(handle)
+        return _claimant(HandleModel, handle)
 
     def get_user(self, user_id: str) -> UserModel:
         return UserModel.lookup(user_id)
@@ -216,12 +212,14 @@ class AccountService:
         found = {u.user_id: u for u in UserModel.batch_get(list(dict.fromkeys(user_ids)))}
         return [found[i] for i in user_ids if i in found]
 
-    def _user_by_handle(self, handle: str) -> UserModel | None:
-        try:
-            claim = HandleModel.get(HandleModel.key_for(handle))
-            return UserModel.get(claim.user_id)
-        except DoesNotExist:
-            return None
+
+
+def _claimant(claims: type[EmailModel] | type[HandleModel], value: str) -> UserModel | None:
+    """Who holds the claim on a handle or an email address, if anyone (and they still exist)."""
+    try:
+        return UserModel.get(claims.get(claims.key_for(value)).user_id)
+    except DoesNotExist:
+        return None
 
 
 def _refuse_suspended(user: UserModel) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import requests
 
 from local.stack import Stack
 from tests.browser import harness
 from tests.e2e.conftest import running_stack
+from tests.e2e.http import Http
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -120,17 +120,8 @@ def api(stack: Stack) -> Api:
     return Api(f"http://127.0.0.1:{stack.ports.api}")
 
 
-class Api:
+class Api(Http):
     """The REST API, for the set-up a scenario is not about and for facts the UI does not show."""
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.session = requests.Session()
-
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        reply = self.session.request(method, self.base_url + path, json=body, headers=headers, timeout=30)
-        return reply.status_code, (reply.json() if reply.content else None)
 
     def sign_in(self, handle: str) -> dict[str, Any]:
         """``{"id", "token"}`` of someone who signed up (through the UI) with ``PASSWORD``."""
