@@ -324,7 +324,7 @@ class ParlorStack(cdk.Stack):
                          WorkerEnv.STUN_URL: self.node.try_get_context("media_stun_url") or "",
                          WorkerEnv.WORKERS_TABLE: workers_table.table_name, WorkerEnv.POOL_TABLE: pool_table.table_name,
                          WorkerEnv.HEARTBEAT_SECONDS: "5",
-                         WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.FAST_PATH: "1",
+                         WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.SEND_PATH: "batch",
                          WorkerEnv.JITTER_PREFETCH: "0", WorkerEnv.CONNECT_TIMEOUT_SECONDS: "20",
                          WorkerEnv.CONSENT_TIMEOUT_SECONDS: "30",
                          # Whether a space records is the API's per-task override (WorkerEnv.RECORDING).

@@ -4,7 +4,8 @@ variable), read from the environment when the process starts; a few flags may ov
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import os
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,8 @@ class ConfigError(ValueError):
 
 
 def _from(variable: WorkerEnv, default: Any = ..., **constraints: Any) -> Any:
+    if "default_factory" in constraints:
+        return Field(validation_alias=str(variable), **constraints)
     return Field(default, validation_alias=str(variable), **constraints)
 
 
@@ -50,9 +53,15 @@ class WorkerConfig(BaseSettings):
     # candidates. Not needed for a Fargate task's public IP, which the worker learns at start
     # (media_worker/address.py). None by default.
     stun_url: str = _from(WorkerEnv.STUN_URL, "")
-    # Send listeners' packets through media_worker.fastpath (RTP + SRTP + sendto) instead of
-    # aiortc's RTCRtpSender. On by default; PARLOR_MEDIA_FAST_PATH=0 is the plain aiortc path.
-    fast_path: bool = _from(WorkerEnv.FAST_PATH, True)
+    # How listeners' packets go out (parlor_contract.worker.WorkerEnv.SEND_PATH): "batch" by
+    # default; "fast" (media_worker.fastpath per listener) and "naive" (aiortc's RTCRtpSender)
+    # are the baselines the bench compares it with.
+    send_path: Literal["batch", "fast", "naive"] = _from(WorkerEnv.SEND_PATH, "batch")
+    batch_impl: Literal["auto", "compiled", "python"] = _from(WorkerEnv.BATCH_IMPL, "auto")
+    # Processes carrying listeners: default the CPUs this process may run on (a Fargate task's vCPUs).
+    processes: int = _from(WorkerEnv.PROCESSES, default_factory=lambda: len(os.sched_getaffinity(0)), ge=1, le=64)
+    udp_port: int = _from(WorkerEnv.UDP_PORT, 0, ge=0, le=65535)
+    mix_on_arrival: bool = _from(WorkerEnv.MIX_ON_ARRIVAL, True)
     # Packets a speaker's audio waits before decoding: 0 = none (each Opus packet is a whole
     # frame; media_worker.fastpath.ImmediateAudioBuffer), n = aiortc's buffer (its default 4 = 80 ms).
     # The room's playout buffer (media_worker.playout) absorbs the network's jitter.
@@ -98,6 +107,11 @@ class WorkerConfig(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def fast_path(self) -> bool:
+        """Listeners' packets bypass aiortc's RTCRtpSender (the batch and fast paths)."""
+        return self.send_path != "naive"
 
     @property
     def identity(self) -> str:

@@ -28,7 +28,20 @@ class WorkerEnv(StrEnum):
     EMPTY_GRACE_SECONDS = "PARLOR_EMPTY_GRACE_SECONDS"
     JITTER_FRAMES = "PARLOR_MEDIA_JITTER_FRAMES"
     STUN_URL = "PARLOR_MEDIA_STUN_URL"
-    FAST_PATH = "PARLOR_MEDIA_FAST_PATH"
+    # How listeners' packets go out: "batch" (one compiled call protects and sends a tick's
+    # packet to every listener), "fast" (RTP + SRTP + sendto per listener from Python), "naive"
+    # (each listener's aiortc RTCRtpSender). The last two are the bench's baselines.
+    SEND_PATH = "PARLOR_MEDIA_SEND_PATH"
+    # The batch path's implementation: "auto" (the compiled extension when it loads, else the
+    # pure-Python fallback, logged at start), "compiled" (fail without it), "python".
+    BATCH_IMPL = "PARLOR_MEDIA_BATCH"
+    # Processes carrying listeners (default: the CPUs the worker may use). With 1 the mixing
+    # process sends to everyone; with more, listeners are spread over that many sender processes.
+    PROCESSES = "PARLOR_MEDIA_PROCESSES"
+    # The one UDP port each process's peer connections share (0: an ephemeral one).
+    UDP_PORT = "PARLOR_MEDIA_UDP_PORT"
+    # Mix as soon as every speaker heard recently has a frame, instead of on the 20 ms clock.
+    MIX_ON_ARRIVAL = "PARLOR_MEDIA_MIX_ON_ARRIVAL"
     JITTER_PREFETCH = "PARLOR_MEDIA_JITTER_PREFETCH"
     CONNECT_TIMEOUT_SECONDS = "PARLOR_MEDIA_CONNECT_TIMEOUT_SECONDS"
     CONSENT_TIMEOUT_SECONDS = "PARLOR_MEDIA_CONSENT_TIMEOUT_SECONDS"

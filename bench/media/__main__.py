@@ -103,7 +103,7 @@ def start_server(kind: str, port: int, public_key: str) -> subprocess.Popen[byte
         argv = [sys.executable, "-m", "bench.media.relay_server", "--port", str(port)]
     env = {**os.environ, WorkerEnv.SPACE_ID: "BENCH", WorkerEnv.PORT: str(port), WorkerEnv.TOKEN_PUBLIC_KEY: public_key,
            WorkerEnv.SERVICE_SECRET: SERVICE_SECRET, WorkerEnv.EMPTY_GRACE_SECONDS: "600", WorkerEnv.WORKERS_TABLE: "",
-           WorkerEnv.FAST_PATH: "0" if kind == "naive" else "1"}
+           WorkerEnv.SEND_PATH: "naive" if kind == "naive" else "fast"}
     proc = subprocess.Popen(argv, env=env, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     deadline = time.monotonic() + 20
     import urllib.request

@@ -3,6 +3,8 @@ flags override, and a missing or malformed value is an error that names its vari
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from media_worker.config import ConfigError, WorkerConfig
@@ -26,11 +28,11 @@ def test_every_setting_comes_from_a_variable_the_contract_names():
 
 def test_settings_are_read_from_the_environment(clean_env):
     for variable, value in {WorkerEnv.SPACE_ID: "S1", WorkerEnv.PORT: "9100", WorkerEnv.HEARTBEAT_SECONDS: "0.5",
-                            WorkerEnv.FAST_PATH: "0", WorkerEnv.SERVICE_SECRET: "s3cret" * 6, WorkerEnv.PUBLIC_HOST: "203.0.113.9",
+                            WorkerEnv.SEND_PATH: "naive", WorkerEnv.SERVICE_SECRET: "s3cret" * 6, WorkerEnv.PUBLIC_HOST: "203.0.113.9",
                             WorkerEnv.JITTER_FRAMES: "5"}.items():
         clean_env.setenv(variable, value)
     config = WorkerConfig.load([])
-    assert (config.space_id, config.port, config.heartbeat_seconds, config.fast_path) == ("S1", 9100, 0.5, False)
+    assert (config.space_id, config.port, config.heartbeat_seconds, config.send_path) == ("S1", 9100, 0.5, "naive")
     assert (config.service_secret, config.jitter_frames, config.url) == ("s3cret" * 6, 5, "http://203.0.113.9:9100")
     assert "s3cret" not in repr(config)
 
@@ -46,8 +48,10 @@ def test_the_api_reaches_the_worker_at_its_private_host_where_it_has_one(clean_e
 def test_defaults(clean_env):
     clean_env.setenv(WorkerEnv.SPACE_ID, "S1")
     config = WorkerConfig.load()
-    assert (config.bind_host, config.port, config.fast_path, config.jitter_prefetch, config.empty_grace_seconds) == (
-        "127.0.0.1", 9000, True, 0, 120.0)
+    assert (config.bind_host, config.port, config.send_path, config.jitter_prefetch, config.empty_grace_seconds) == (
+        "127.0.0.1", 9000, "batch", 0, 120.0)
+    assert (config.batch_impl, config.udp_port, config.mix_on_arrival) == ("auto", 0, True)
+    assert config.processes == len(os.sched_getaffinity(0))  # a Fargate task's vCPUs
     assert (config.connect_timeout_seconds, config.consent_timeout_seconds) == (20.0, 30.0)
     assert config.url_for(41234) == "http://127.0.0.1:41234"  # the port bound when PORT is 0
 
@@ -65,7 +69,8 @@ def test_flags_override_their_variables(clean_env):
     ({WorkerEnv.SPACE_ID: ""}, [], "PARLOR_SPACE_ID (or --space-id) is required"),
     ({WorkerEnv.SPACE_ID: "S1", WorkerEnv.PORT: "nine"}, [], "PARLOR_MEDIA_PORT: Input should be a valid integer"),
     ({WorkerEnv.SPACE_ID: "S1", WorkerEnv.HEARTBEAT_SECONDS: "soon"}, [], "PARLOR_HEARTBEAT_SECONDS: Input should be a valid number"),
-    ({WorkerEnv.SPACE_ID: "S1", WorkerEnv.FAST_PATH: "perhaps"}, [], "PARLOR_MEDIA_FAST_PATH: Input should be a valid boolean"),
+    ({WorkerEnv.SPACE_ID: "S1", WorkerEnv.SEND_PATH: "quick"}, [], "PARLOR_MEDIA_SEND_PATH: Input should be 'batch', 'fast' or 'naive'"),
+    ({WorkerEnv.SPACE_ID: "S1", WorkerEnv.PROCESSES: "0"}, [], "PARLOR_MEDIA_PROCESSES: Input should be greater than or equal to 1"),
     ({WorkerEnv.SPACE_ID: "S1"}, ["--port", "70000"], "--port: Input should be less than or equal to 65535"),
 ])
 def test_a_missing_or_malformed_setting_is_named(clean_env, env, argv, message):

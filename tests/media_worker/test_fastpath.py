@@ -65,7 +65,7 @@ def test_both_delivery_paths_carry_the_mix(fast_path):
         await ada.close()
         await dan.close()
 
-    run_with_worker(scenario, fast_path=fast_path)
+    run_with_worker(scenario, send_path="fast" if fast_path else "naive")
 
 
 def opus_packet(seq: int) -> RtpPacket:

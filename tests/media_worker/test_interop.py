@@ -113,7 +113,7 @@ def test_a_listener_gets_sender_reports_of_what_was_sent_to_it(fast_path):
         await ada.close()
         await dan.close()
 
-    run_with_worker(scenario, fast_path=fast_path)
+    run_with_worker(scenario, send_path="fast" if fast_path else "naive")
 
 
 def prefer_pcmu(sdp: str) -> str:
