@@ -18,6 +18,14 @@ from parlor_contract.media import STAGE_ROLES
 
 log = logging.getLogger("media_worker.room")
 SPEAKING_LEVEL = 0.02  # RMS above which someone counts as talking
+FRAME_SECONDS = FRAME_SAMPLES / 48_000
+# Mixing on arrival (``Room.run``): a speaker is waited for while a frame of theirs came
+# this recently; a frame late by more than the grace is mixed without (silence for them);
+# and two mixes are at least this far apart, whatever a speaker sends (a burst after a
+# network stall drains at twice the real rate, a flood cannot make the room send faster).
+ACTIVE_SECONDS = 0.06
+ARRIVAL_GRACE_SECONDS = 0.012
+MIN_MIX_SPACING_SECONDS = 0.010
 
 
 @dataclass
@@ -31,6 +39,7 @@ class Participant:
     frames: PlayoutBuffer = field(default_factory=PlayoutBuffer)
     reader: asyncio.Task[None] | None = None
     mix: Broadcast | None = None  # their own mix-minus-self, when on stage
+    heard_at: float = float("-inf")  # when their last frame arrived (loop time)
 
     @property
     def on_stage(self) -> bool:
@@ -54,7 +63,7 @@ class Counters:
 class Room:
     def __init__(self, jitter_frames: int = 3,
                  on_speaking: Callable[[list[tuple[str, float]]], Awaitable[None]] | None = None,
-                 audience: AudienceTap | None = None):
+                 audience: AudienceTap | None = None, mix_on_arrival: bool = False):
         self.participants: dict[str, Participant] = {}
         self.stage: dict[str, Participant] = {}  # the on-stage ones: the tick reads only these
         self.listeners = Broadcast(on_failure=self._sink_failed)
@@ -63,6 +72,8 @@ class Room:
         self._on_speaking = on_speaking
         self._audience = audience
         self._pts = 0
+        self._mix_on_arrival = mix_on_arrival
+        self._waiting: asyncio.Future[bool] | None = None  # ``run`` waiting: True wakes it to mix now
         self._speaking: frozenset[str] = frozenset()
         self._failed_sinks: list[tuple[Sink, Exception]] = []
         self._closing: set[asyncio.Task[None]] = set()  # connections being closed in the background
@@ -99,14 +110,43 @@ class Room:
         try:
             while True:
                 frame = await track.recv()
-                self.counters.frames_in += 1
-                if participant.on_stage:
-                    participant.frames.push(to_mono(frame))  # type: ignore[arg-type]
+                self.hear(participant, to_mono(frame))  # type: ignore[arg-type]
         except (MediaStreamError, asyncio.CancelledError):
             return
         except Exception:  # one speaker's broken stream: they leave (and may re-offer), the room goes on
             log.exception("a speaker's audio could not be read: dropped", extra={"user_id": participant.user_id})
             self.drop(participant)
+
+    def hear(self, participant: Participant, frame: np.ndarray) -> None:
+        """A speaker's decoded frame arrived: queued for the next mix, which runs now if it
+        was waiting only for this (``mix_on_arrival``)."""
+        self.counters.frames_in += 1
+        if not participant.on_stage:
+            return
+        participant.frames.push(frame)
+        participant.heard_at = asyncio.get_running_loop().time()
+        if self._mix_on_arrival and self.ready_to_mix(participant.heard_at):
+            self._wake(True)
+
+    def _wake(self, ready: bool) -> None:
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(ready)
+
+    def ready_to_mix(self, now: float) -> bool:
+        """Every unmuted speaker heard within ``ACTIVE_SECONDS`` has a frame waiting, and there
+        is at least one: mixing now loses nobody's voice. With one speaker, that is each of
+        their frames as it arrives."""
+        waiting = False
+        for participant in self.stage.values():
+            if participant.muted or now - participant.heard_at > ACTIVE_SECONDS:
+                continue
+            if not participant.frames:
+                return False
+            waiting = True
+        return waiting
+
+    def _anyone_talking(self, now: float) -> bool:
+        return any(not p.muted and now - p.heard_at <= ACTIVE_SECONDS for p in self.stage.values())
 
     def set_role(self, user_id: str, role: str) -> None:
         participant = self.participants.get(user_id)
@@ -162,6 +202,7 @@ class Room:
         participant.out.stop()
 
     async def close(self) -> None:
+        self._wake(False)
         for user_id in list(self.participants):
             await self.remove(user_id)
         if self._closing:
@@ -235,13 +276,32 @@ class Room:
             asyncio.ensure_future(self._on_speaking(sorted((uid, round(levels[uid], 3)) for uid in speaking)))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every 20 ms on the loop's clock, catching up if a tick ran late."""
+        """Mix every 20 ms on the loop's clock, catching up if a mix ran late. With
+        ``mix_on_arrival``, a mix also runs as soon as every active speaker's frame is in
+        (``ready_to_mix``) — with one speaker, as each of their frames arrives — instead of
+        waiting up to 20 ms for the clock; the clock then counts from that mix, and waits
+        ``ARRIVAL_GRACE_SECONDS`` longer for an active speaker's late frame before mixing
+        without it. In silence the clock alone mixes."""
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
+        due = loop.time()
+        last_mix = float("-inf")
         while not stop.is_set():
+            now = loop.time()
+            on_arrival = self._mix_on_arrival and self._anyone_talking(now)
+            deadline = due + (ARRIVAL_GRACE_SECONDS if on_arrival else 0.0)
+            ready = on_arrival and self.ready_to_mix(now)
+            if not ready and deadline > now:
+                self._waiting = loop.create_future()
+                clock = loop.call_at(deadline, self._wake, False)
+                try:
+                    ready = await self._waiting
+                finally:
+                    clock.cancel()
+                    self._waiting = None
+            if ready and loop.time() - last_mix < MIN_MIX_SPACING_SECONDS:
+                await asyncio.sleep(last_mix + MIN_MIX_SPACING_SECONDS - loop.time())
             self.tick()
-            next_at += FRAME_SAMPLES / 48_000
-            delay = next_at - loop.time()
-            if delay < -0.2:  # far behind (e.g. suspended): resynchronize instead of bursting
-                next_at = loop.time()
-            await asyncio.sleep(max(0.0, delay))
+            last_mix = loop.time()
+            due = last_mix + FRAME_SECONDS if ready else due + FRAME_SECONDS
+            if due < last_mix - 0.2:  # far behind (e.g. suspended): resynchronize instead of bursting
+                due = last_mix

@@ -43,7 +43,8 @@ class Worker:
         # The audience's HLS stream of the listeners' mix, when the worker has a media bucket.
         self.hls = (HlsStream(config.space_id, config.media_bucket, s3, config.recording)
                     if config.media_bucket and s3 is not None else None)
-        self.room = Room(config.jitter_frames, on_speaking=self._report_speaking, audience=self.hls)
+        self.room = Room(config.jitter_frames, on_speaking=self._report_speaking, audience=self.hls,
+                         mix_on_arrival=config.mix_on_arrival)
         self.standings = Standings()  # the API's latest decision on each user, by when it decided
         self._grants = signatures.NonceLedger(keep_seconds=2 * MEDIA_GRANT_MAX_SECONDS)  # each grant admits once
         self._calls = signatures.NonceLedger()  # each control call is obeyed once

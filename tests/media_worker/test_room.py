@@ -10,7 +10,7 @@ import numpy as np
 from aiortc import RTCPeerConnection
 
 from media_worker.mixer import FRAME_SAMPLES
-from media_worker.room import Room
+from media_worker.room import ACTIVE_SECONDS, MIN_MIX_SPACING_SECONDS, Room
 
 
 class SlowToClose(RTCPeerConnection):
@@ -136,6 +136,148 @@ def test_a_sink_that_raises_is_dropped_alone_and_the_tick_goes_on():
         assert set(room.participants) == {"bob", "dan"} and set(room.stage) == {"bob"}
         assert len(dan_hears.packets) == 10 and decoded_level(dan_hears.packets[-5:]) > 0.05
         assert room.listeners.tracks == {dan_hears}
+        await room.close()
+
+    run(scenario())
+
+
+class Mixes:
+    """Notes each mix of a running room (loop time) and wakes a waiting test after one."""
+
+    def __init__(self, room: Room) -> None:
+        self.at: list[float] = []
+        self._room = room
+        self.happened = asyncio.Event()
+        tick = room.tick
+
+        def noted() -> None:
+            tick()
+            self.at.append(asyncio.get_running_loop().time())
+            self.happened.set()
+
+        room.tick = noted  # type: ignore[method-assign]
+
+    async def next(self) -> None:
+        self.happened.clear()
+        await self.happened.wait()
+
+    async def spaced(self) -> None:
+        """Just after a mix and past the minimum spacing: the clock's next mix is still ~9 ms away."""
+        await self.next()
+        await asyncio.sleep(MIN_MIX_SPACING_SECONDS * 1.1)
+
+
+async def settle() -> None:
+    """A few turns of the loop: what runs on arrival has run, the 20 ms clock has not come."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def running_room(mix_on_arrival: bool, speakers: int) -> tuple[Room, list, Recorder, Mixes, asyncio.Task, asyncio.Event]:
+    room = Room(mix_on_arrival=mix_on_arrival)
+    stage = [await room.admit(f"s{i}", "speaker", RTCPeerConnection(), sink=Recorder()) for i in range(speakers)]
+    dan_hears = Recorder()
+    await room.admit("dan", "listener", RTCPeerConnection(), sink=dan_hears)
+    mixes, stop = Mixes(room), asyncio.Event()
+    task = asyncio.ensure_future(room.run(stop))
+    await mixes.next()
+    return room, stage, dan_hears, mixes, task, stop
+
+
+async def stopped(room: Room, task: asyncio.Task, stop: asyncio.Event) -> None:
+    stop.set()
+    await task
+    await room.close()
+
+
+def test_one_speakers_frame_is_mixed_as_it_arrives_not_at_the_next_tick():
+    async def scenario():
+        for on_arrival in (True, False):
+            room, (bob,), dan_hears, mixes, task, stop = await running_room(on_arrival, speakers=1)
+            for n in range(5):
+                await mixes.spaced()
+                heard = len(dan_hears.packets)
+                room.hear(bob, tone_frame(n))
+                await settle()
+                if on_arrival:
+                    assert len(dan_hears.packets) == heard + 1 and not bob.frames, n
+                else:  # the clock's mix takes it
+                    assert len(dan_hears.packets) == heard and len(bob.frames) == 1, n
+            await stopped(room, task, stop)
+        assert decoded_level(dan_hears.packets[-3:]) > 0.05
+
+    run(scenario())
+
+
+def test_with_three_speakers_the_mix_waits_for_the_last_ones_frame_and_not_longer():
+    async def scenario():
+        room, (a, b, c), dan_hears, mixes, task, stop = await running_room(True, speakers=3)
+        for speaker in (a, b, c):  # all three start talking
+            room.hear(speaker, tone_frame(0))
+        for n in range(3):  # all three talking: each mix waits for the third frame
+            await mixes.spaced()
+            room.hear(a, tone_frame(n))
+            room.hear(b, tone_frame(n))
+            await settle()
+            waiting = len(dan_hears.packets)
+            assert len(a.frames) == len(b.frames) == 1, n
+            room.hear(c, tone_frame(n))
+            await settle()
+            assert len(dan_hears.packets) == waiting + 1 and not a.frames and not b.frames and not c.frames, n
+        # c stops sending: the next mix waits ARRIVAL_GRACE_SECONDS past the clock for them,
+        # then goes on without; once c has been silent ACTIVE_SECONDS, a and b are mixed on arrival.
+        await mixes.next()
+        room.hear(a, tone_frame(3))
+        room.hear(b, tone_frame(3))
+        await settle()
+        assert len(a.frames) == 1
+        await mixes.next()
+        assert not a.frames and not b.frames
+        await asyncio.sleep(0.08)
+        await mixes.spaced()
+        room.hear(a, tone_frame(4))
+        room.hear(b, tone_frame(4))
+        await settle()
+        assert not a.frames and not b.frames
+        await stopped(room, task, stop)
+
+    run(scenario())
+
+
+def test_a_burst_of_frames_is_mixed_no_faster_than_the_minimum_spacing():
+    """After a network stall a speaker's frames arrive together (or a speaker floods): they
+    drain at most one mix per MIN_MIX_SPACING_SECONDS, never as fast as they come."""
+    async def scenario():
+        room, (bob,), dan_hears, mixes, task, stop = await running_room(True, speakers=1)
+        await mixes.next()
+        first = len(mixes.at)
+        for n in range(3):
+            room.hear(bob, tone_frame(n))
+        while bob.frames:
+            await mixes.next()
+        gaps = np.diff(mixes.at[first - 1:])
+        assert len(gaps) >= 3 and min(gaps) >= MIN_MIX_SPACING_SECONDS * 0.95, gaps
+        await stopped(room, task, stop)
+
+    run(scenario())
+
+
+def test_only_unmuted_speakers_heard_lately_are_waited_for():
+    async def scenario():
+        room = Room(mix_on_arrival=True)
+        a = await room.admit("a", "speaker", RTCPeerConnection())
+        b = await room.admit("b", "speaker", RTCPeerConnection())
+        now = asyncio.get_running_loop().time
+        assert not room.ready_to_mix(now())  # nobody talking: the clock mixes silence
+        room.hear(b, tone_frame(0))
+        b.frames.clear()  # mixed
+        room.hear(a, tone_frame(1))
+        assert not room.ready_to_mix(now())  # b talked a moment ago: their next frame is awaited
+        room.set_muted("b", True)
+        assert room.ready_to_mix(now())  # a muted speaker is not
+        room.set_muted("b", False)
+        b.heard_at = now() - ACTIVE_SECONDS - 0.01
+        assert room.ready_to_mix(now())  # nor one silent for longer than ACTIVE_SECONDS
         await room.close()
 
     run(scenario())
