@@ -67,6 +67,35 @@ def queue_event_sources() -> list[tuple[str, str]]:
 
 
 WORKER_COMMAND = ["python", "-m", "media_worker"]
+
+# The media worker's Fargate task size (context ``media_task_vcpu``): vCPU → memory (MiB).
+# One process per whole vCPU carries listeners (PARLOR_MEDIA_PROCESSES); the API's WebRTC
+# listener cap follows from the size (``webrtc_listener_cap``). docs/CAPACITY.md compares them.
+MEDIA_TASK_MEMORY_MIB = {0.25: 512, 0.5: 1024, 1: 2048, 2: 4096, 4: 8192}
+DEFAULT_MEDIA_TASK_VCPU = 1
+# WebRTC listeners one vCPU carries at ≤ 0.5% loss, by `python -m bench.media` (docs/BENCHMARKS.md),
+# and the share of it the cap may fill: the rest is the room's own (its speakers, their mixes,
+# the HLS encode, joins and RTCP) and headroom for a busier machine than the bench's.
+LISTENERS_PER_VCPU = 2000
+CAP_SHARE = 0.6
+
+
+def media_task_vcpu(value: object) -> float:
+    """The task size asked for (context), checked against the sizes Fargate offers here."""
+    vcpu = float(value) if value not in (None, "") else float(DEFAULT_MEDIA_TASK_VCPU)
+    if vcpu not in MEDIA_TASK_MEMORY_MIB:
+        raise ValueError(f"media_task_vcpu must be one of {', '.join(f'{v:g}' for v in MEDIA_TASK_MEMORY_MIB)} (got {value!r})")
+    return vcpu
+
+
+def media_processes(vcpu: float) -> int:
+    """Processes carrying listeners in a task of ``vcpu``: one per whole vCPU (a fraction: one)."""
+    return max(1, int(vcpu))
+
+
+def webrtc_listener_cap(vcpu: float) -> int:
+    """WebRTC listeners a room takes before the rest go to HLS, for a task of ``vcpu``."""
+    return int(LISTENERS_PER_VCPU * vcpu * CAP_SHARE) // 50 * 50
 WORKER_PORT = 9000
 # aioice binds each peer connection to an ephemeral UDP port (it has no port-range option):
 # the Linux default range, which the security group opens.

@@ -101,6 +101,7 @@ class ParlorStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, stage: str, apns_arn: str, fcm_arn: str,
                  email_sender: str = ""):
         super().__init__(scope, construct_id)
+        self.media_vcpu = derive.media_task_vcpu(self.node.try_get_context("media_task_vcpu"))
         self.tables = self._tables()
         self.queues = self._queues()
         # The secrets' keys are the settings' variable names (chalicelib.settings reads them so).
@@ -158,7 +159,8 @@ class ParlorStack(cdk.Stack):
                 # sends web buyers back to web_url.
                 cors_origins=cors_origins,
                 media_bucket=self.audience.bucket.bucket_name, cdn_url=self.audience.url,
-                cdn_key_pair_id=self.audience.key_pair_id),
+                cdn_key_pair_id=self.audience.key_pair_id,
+                webrtc_listener_cap=derive.webrtc_listener_cap(self.media_vcpu)),
         })
         # Password-reset emails: SES sends only from a verified identity (an address, or a whole
         # domain: SES then gives DKIM records to publish). Without one, no email is sent.
@@ -293,7 +295,10 @@ class ParlorStack(cdk.Stack):
         group.add_ingress_rule(api_group, ec2.Port.tcp(derive.WORKER_PORT), "offers relayed and control calls, from the API")
         group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.udp_range(*derive.WORKER_UDP_PORTS), "WebRTC media")
         # A fixed family: the app's ECS task-state rule matches it (chalicelib/api/media_tasks.py).
-        task = ecs.FargateTaskDefinition(self, "MediaWorkerTask", cpu=256, memory_limit_mib=512,
+        # Its size is a setting (`cdk deploy -c media_task_vcpu=2`): 1 vCPU by default; 2 or 4 for
+        # rooms with thousands of WebRTC listeners (one sender process per vCPU).
+        task = ecs.FargateTaskDefinition(self, "MediaWorkerTask", cpu=int(self.media_vcpu * 1024),
+                                         memory_limit_mib=derive.MEDIA_TASK_MEMORY_MIB[self.media_vcpu],
                                          family=task_family(f"parlor-{stage}"))
         workers_table = self.tables[f"parlor-{stage}-media_workers"]
         workers_table.grant_read_write_data(task.task_role)
@@ -327,6 +332,10 @@ class ParlorStack(cdk.Stack):
                          WorkerEnv.EMPTY_GRACE_SECONDS: "120", WorkerEnv.JITTER_FRAMES: "3", WorkerEnv.SEND_PATH: "batch",
                          WorkerEnv.JITTER_PREFETCH: "0", WorkerEnv.CONNECT_TIMEOUT_SECONDS: "20",
                          WorkerEnv.CONSENT_TIMEOUT_SECONDS: "30",
+                         WorkerEnv.PROCESSES: str(derive.media_processes(self.media_vcpu)),
+                         # The compiled batch path, or its logged fallback should an image lack it.
+                         WorkerEnv.BATCH_IMPL: "auto", WorkerEnv.MIX_ON_ARRIVAL: "1",
+                         WorkerEnv.UDP_PORT: "0",  # ephemeral, within derive.WORKER_UDP_PORTS
                          # Whether a space records is the API's per-task override (WorkerEnv.RECORDING).
                          WorkerEnv.MEDIA_BUCKET: self.audience.bucket.bucket_name},
             # By reference, from the key the API reads the same secret under.

@@ -310,6 +310,42 @@ def test_the_lambdas_get_their_settings_from_the_stack(resources: dict):
     assert "app.app" in handlers and "app.websocket_connect" in handlers
 
 
+def test_the_worker_task_is_one_vcpu_by_default_with_one_sender_process_and_the_cap_that_follows(resources: dict):
+    from infra import derive
+
+    task = _task_running(resources, "media-worker")
+    assert (task["Properties"]["Cpu"], task["Properties"]["Memory"]) == ("1024", "2048")
+    env = {e["Name"]: e["Value"] for e in task["Properties"]["ContainerDefinitions"][0]["Environment"]}
+    assert env[WorkerEnv.PROCESSES] == "1"
+    api = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"][0]
+    assert api["Properties"]["Environment"]["Variables"]["PARLOR_WEBRTC_LISTENER_CAP"] == str(derive.webrtc_listener_cap(1))
+
+
+@pytest.mark.parametrize(("vcpu", "cpu", "memory", "processes"), [("2", "2048", "4096", "2"), ("4", "4096", "8192", "4")])
+def test_the_worker_task_size_is_a_setting_and_the_processes_and_cap_follow_it(tmp_path: Path, cdn_public_key: str,
+                                                                                vcpu, cpu, memory, processes):
+    from infra import derive
+    from infra.app import build
+
+    app = build(outdir=str(tmp_path), context={"cdnPublicKey": cdn_public_key, "media_task_vcpu": vcpu})
+    resources = Template.from_stack(app.node.find_child("Parlor-prod")).to_json()["Resources"]  # type: ignore[arg-type]
+    task = _task_running(resources, "media-worker")
+    assert (task["Properties"]["Cpu"], task["Properties"]["Memory"]) == (cpu, memory)
+    env = {e["Name"]: e["Value"] for e in task["Properties"]["ContainerDefinitions"][0]["Environment"]}
+    assert env[WorkerEnv.PROCESSES] == processes
+    caps = {r["Properties"]["Environment"]["Variables"]["PARLOR_WEBRTC_LISTENER_CAP"]
+            for r in resources.values() if r["Type"] == "AWS::Serverless::Function"}
+    assert caps == {str(derive.webrtc_listener_cap(float(vcpu)))}
+    assert derive.webrtc_listener_cap(float(vcpu)) > derive.webrtc_listener_cap(1) or float(vcpu) < 1
+
+
+def test_a_task_size_fargate_does_not_offer_is_refused_at_synth(tmp_path: Path):
+    from infra.app import build
+
+    with pytest.raises(ValueError, match="media_task_vcpu must be one of 0.25, 0.5, 1, 2, 4"):
+        build(outdir=str(tmp_path), context={"media_task_vcpu": "3"})
+
+
 # Actions AWS only grants on "*" (no resource-level permissions).
 _STAR_ONLY = {"ecr:GetAuthorizationToken", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
               "ec2:DescribeNetworkInterfaces"}
