@@ -16,15 +16,19 @@ import re
 import struct
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from aiortc import RTCPeerConnection, RTCRtpSender, clock
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSenderInfo, RtcpSrPacket, RtpPacket
 from aiortc.utils import uint16_add
+from pylibsrtp import Session
 
 from media_worker.mixer import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from media_worker.batch import Fanout
 
 _HEADER = struct.Struct("!BBHII")
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
@@ -81,9 +85,18 @@ class _Route:
     """What sending to one listener needs, looked up once the connection is up."""
 
     header: Callable[[int, int], bytes]  # (sequence number, RTP timestamp) -> RTP header
-    protect: Callable[[bytes], bytes]  # the DTLS-keyed SRTP session
+    session: Session  # the DTLS-keyed SRTP session
     transport: asyncio.DatagramTransport  # the nominated pair's socket
     address: Any
+    payload_type: int
+
+    @property
+    def fd(self) -> int:
+        sock = self.transport.get_extra_info("socket")
+        return sock.fileno() if sock is not None else -1
+
+    def same_as(self, other: _Route) -> bool:
+        return (self.session is other.session and self.transport is other.transport and self.address == other.address)
 
 
 class FastSender:
@@ -126,7 +139,7 @@ class FastSender:
         self._until_recheck -= 1
         self._seq = (self._seq + 1) & 0xFFFF
         timestamp = (self._ts_offset + pts) & 0xFFFFFFFF
-        route.transport.sendto(route.protect(route.header(self._seq, timestamp) + payload), route.address)
+        route.transport.sendto(route.session.protect(route.header(self._seq, timestamp) + payload), route.address)
         self.sent += 1
         self.octets += len(payload)
         self._last_timestamp = timestamp
@@ -139,13 +152,18 @@ class FastSender:
         it went out). Before the first packet, an empty receiver report (6.4: a participant
         that has sent nothing sends no sender report)."""
         ssrc = self._sender._ssrc
-        if not self.sent:
+        sent, octets, last_timestamp, last_at = self.counts()
+        if not sent:
             return RtcpRrPacket(ssrc=ssrc)
         ntp = clock.current_ntp_time()
-        since = round((monotonic() - self._last_at) * SAMPLE_RATE)
-        info = RtcpSenderInfo(ntp_timestamp=ntp, rtp_timestamp=(self._last_timestamp + since) & 0xFFFFFFFF,
-                              packet_count=self.sent & 0xFFFFFFFF, octet_count=self.octets & 0xFFFFFFFF)
+        since = round((monotonic() - last_at) * SAMPLE_RATE)
+        info = RtcpSenderInfo(ntp_timestamp=ntp, rtp_timestamp=(last_timestamp + since) & 0xFFFFFFFF,
+                              packet_count=sent & 0xFFFFFFFF, octet_count=octets & 0xFFFFFFFF)
         return RtcpSrPacket(ssrc=ssrc, sender_info=info)
+
+    def counts(self) -> tuple[int, int, int, float]:
+        """Packets and payload octets sent, the last one's RTP timestamp and when it went out."""
+        return self.sent, self.octets, self._last_timestamp, self._last_at
 
     async def _send_rtcp(self, packets: list[AnyRtcpPacket]) -> None:
         """aiortc's RTCP loop sending for this sender: its sender report replaced by ours. The
@@ -178,4 +196,59 @@ class FastSender:
         def header(seq: int, timestamp: int) -> bytes:
             return _HEADER.pack(0x80, payload_type, seq, timestamp, ssrc)
 
-        return _Route(header, dtls._tx_srtp.protect, transport, pair.remote_addr)
+        return _Route(header, dtls._tx_srtp, transport, pair.remote_addr, payload_type)
+
+
+class BatchSender(FastSender):
+    """A listener on the batch path (``media_worker.batch``): its packets go out with
+    everyone else's in one compiled call per packet, from its slot in the broadcast's fanout
+    (``mixer.BatchSink``). Only the route is Python's: looked up when the connection comes
+    up, checked again about once a second, given back when the connection goes. Its RTP
+    stream (SSRC, sequence numbers, timestamps) carries on across route changes, and its
+    sender reports count what its slots sent."""
+
+    def __init__(self, pc: RTCPeerConnection, sender: RTCRtpSender):
+        super().__init__(pc, sender)
+        self._fanout: Fanout | None = None
+        self._slot: int | None = None
+        self._joined_route: _Route | None = None
+
+    def join(self, fanout: Fanout) -> bool:
+        route = self._lookup()
+        if route is None:
+            return False
+        self._fanout, self._joined_route = fanout, route
+        self._slot = fanout.add(route.session, route.fd, route.address, self._sender._ssrc, route.payload_type,
+                                self._seq, self._ts_offset)
+        return True
+
+    def still_joined(self) -> bool:
+        if self._fanout is None or self._slot is None or self._joined_route is None:
+            return False
+        route = self._lookup()
+        if route is None:
+            self.leave()
+            return False
+        if not route.same_as(self._joined_route):
+            self._fanout.update(self._slot, route.session, route.fd, route.address)
+            self._joined_route = route
+        return True
+
+    def leave(self) -> None:
+        """Give the slot back, keeping its counts and where its stream had got to."""
+        if self._fanout is not None and self._slot is not None:
+            self.sent, self.octets, self._last_timestamp, self._last_at = self.counts()
+            self._seq = self._fanout.stats(self._slot).seq
+            self._fanout.remove(self._slot)
+        self._fanout = self._slot = self._joined_route = None
+
+    def counts(self) -> tuple[int, int, int, float]:
+        if self._fanout is None or self._slot is None:
+            return super().counts()
+        stats = self._fanout.stats(self._slot)
+        if not stats.sent:
+            return super().counts()
+        return (self.sent + stats.sent, self.octets + stats.octets, stats.last_timestamp, stats.last_sent_at)
+
+    def deliver(self, packet: Any, data: bytes) -> bool:
+        raise RuntimeError("a batch sender's packets go through its broadcast's fanout")

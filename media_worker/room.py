@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
 import numpy as np
 from aiortc import RTCPeerConnection
@@ -15,6 +15,9 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from media_worker.mixer import FRAME_SAMPLES, SILENCE, Broadcast, PacketTrack, Sink, level, to_mono
 from media_worker.playout import PlayoutBuffer
 from parlor_contract.media import STAGE_ROLES
+
+if TYPE_CHECKING:
+    from media_worker.batch import Fanout
 
 log = logging.getLogger("media_worker.room")
 SPEAKING_LEVEL = 0.02  # RMS above which someone counts as talking
@@ -63,10 +66,12 @@ class Counters:
 class Room:
     def __init__(self, jitter_frames: int = 3,
                  on_speaking: Callable[[list[tuple[str, float]]], Awaitable[None]] | None = None,
-                 audience: AudienceTap | None = None, mix_on_arrival: bool = False):
+                 audience: AudienceTap | None = None, mix_on_arrival: bool = False,
+                 new_fanout: Callable[[], Fanout] | None = None):
         self.participants: dict[str, Participant] = {}
         self.stage: dict[str, Participant] = {}  # the on-stage ones: the tick reads only these
-        self.listeners = Broadcast(on_failure=self._sink_failed)
+        self._new_fanout = new_fanout
+        self.listeners = self._broadcast()
         self.counters = Counters()
         self._jitter = jitter_frames
         self._on_speaking = on_speaking
@@ -212,17 +217,21 @@ class Room:
         self._unsubscribe(participant)
         if participant.on_stage:
             self.stage[participant.user_id] = participant
-            participant.mix = participant.mix or Broadcast(on_failure=self._sink_failed)
-            participant.mix.tracks.add(participant.sink)
+            participant.mix = participant.mix or self._broadcast()
+            participant.mix.add(participant.sink)
         else:
-            self.listeners.tracks.add(participant.sink)
+            self.listeners.add(participant.sink)
+
+    def _broadcast(self) -> Broadcast:
+        """A mix's subscribers: batched when the room sends in batches (``new_fanout``)."""
+        return Broadcast(on_failure=self._sink_failed, fanout=self._new_fanout() if self._new_fanout else None)
 
     def _unsubscribe(self, participant: Participant) -> None:
-        self.listeners.tracks.discard(participant.sink)
+        self.listeners.discard(participant.sink)
         if self.stage.get(participant.user_id) is participant:
             del self.stage[participant.user_id]
         if participant.mix is not None:
-            participant.mix.tracks.discard(participant.sink)
+            participant.mix.discard(participant.sink)
 
     # -- the tick -----------------------------------------------------------------------
 
@@ -236,12 +245,12 @@ class Room:
                 heard[participant.user_id] = frame
         total = sum(heard.values(), SILENCE.copy())
         pts, self._pts = self._pts, self._pts + FRAME_SAMPLES
-        if self.listeners.tracks:
+        if self.listeners:
             self._send(self.listeners, total, pts)
         if self._audience is not None:  # what the room's listeners hear, for the audience beyond it
             self._audience.feed(total, pts)
         for participant in self.stage.values():
-            if participant.mix is not None and participant.mix.tracks:
+            if participant.mix:
                 own = heard.get(participant.user_id)
                 self._send(participant.mix, total - own if own is not None else total, pts)
         self._notice_speakers(heard)
@@ -266,7 +275,7 @@ class Room:
         packets = broadcast.encoder.encode(samples, pts)
         sent = broadcast.publish(packets)
         self.counters.packets_out += sent
-        self.counters.bytes_out += sum(len(bytes(p)) for p in packets) * len(broadcast.tracks)
+        self.counters.bytes_out += sum(len(bytes(p)) for p in packets) * broadcast.receivers
 
     def _notice_speakers(self, heard: dict[str, np.ndarray]) -> None:
         levels = {uid: level(samples) for uid, samples in heard.items()}

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -19,7 +20,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from media_worker import ice
 from media_worker.auth import InvalidToken, verify_call, verify_media_grant
 from media_worker.config import WorkerConfig
-from media_worker.fastpath import FastSender, IdleTrack, tune_jitter_buffers
+from media_worker import batch
+from media_worker.fastpath import BatchSender, FastSender, IdleTrack, tune_jitter_buffers
 from media_worker.hls import HlsStream
 from media_worker.http_errors import error_response, errors_as_json
 from media_worker.room import Participant, Room
@@ -43,8 +45,10 @@ class Worker:
         # The audience's HLS stream of the listeners' mix, when the worker has a media bucket.
         self.hls = (HlsStream(config.space_id, config.media_bucket, s3, config.recording)
                     if config.media_bucket and s3 is not None else None)
+        # On the batch path every mix gets a fanout; the first says (logs) which implementation runs.
+        fanouts = partial(batch.new_fanout, config.batch_impl) if config.send_path == "batch" else None
         self.room = Room(config.jitter_frames, on_speaking=self._report_speaking, audience=self.hls,
-                         mix_on_arrival=config.mix_on_arrival)
+                         mix_on_arrival=config.mix_on_arrival, new_fanout=fanouts)
         self.standings = Standings()  # the API's latest decision on each user, by when it decided
         self._grants = signatures.NonceLedger(keep_seconds=2 * MEDIA_GRANT_MAX_SECONDS)  # each grant admits once
         self._calls = signatures.NonceLedger()  # each control call is obeyed once
@@ -117,8 +121,8 @@ class Worker:
         tune_jitter_buffers(pc, self.config.jitter_prefetch)
         if self.config.fast_path:
             out: MediaStreamTrack = IdleTrack()
-            participant = await self.room.admit(grant.user_id, role, pc, out, FastSender(pc, pc.addTrack(out)),
-                                                muted=muted)
+            sending = BatchSender if self.config.send_path == "batch" else FastSender
+            participant = await self.room.admit(grant.user_id, role, pc, out, sending(pc, pc.addTrack(out)), muted=muted)
         else:
             participant = await self.room.admit(grant.user_id, role, pc, muted=muted)
             pc.addTrack(participant.out)
@@ -217,6 +221,8 @@ class Worker:
         return web.json_response({
             "space_id": self.config.space_id,
             "participants": self._by_role(),
+            "send_path": self.config.send_path,
+            "batch": self.room.listeners.fanout.implementation if self.room.listeners.fanout is not None else None,
             "frames_in": c.frames_in, "packets_out": c.packets_out, "bytes_out": c.bytes_out, "packets_lost_in": lost,
             "cpu_seconds": round(time.process_time(), 3), "uptime_seconds": round(time.monotonic() - self._started, 1),
             "hls": self.hls.metrics() if self.hls is not None else None,
