@@ -9,7 +9,7 @@ INFRA_VENV := infra/.venv
 INFRA_PY := $(INFRA_VENV)/bin/python
 INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys web
+.PHONY: install native run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys web
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ $(STAMP): $(REQS)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# The batch fan-out's compiled half (media_worker/fanout.c, via cffi; needs a C compiler): the
+# builder does nothing while media_worker/_batch*.so is newer than its sources.
+native: $(STAMP)
+	$(PY) media_worker/_batch_build.py
+
+install: $(STAMP) native
 
 # The local TURN relay is Debian's coturn (`turnserver`): installed here when missing (as root,
 # as on CI), otherwise the command to run is printed and the stack runs without a relay.
@@ -124,4 +129,5 @@ test-infra: infra-install web
 	$(INFRA_PY) -m pytest -q --noconftest tests/infra
 
 clean:
+	rm -f media_worker/_batch*.so
 	rm -rf $(VENV) $(INFRA_VENV) .local-run .mypy_cache .ruff_cache infra/cdk.out chalice.out infra/chalice.out web/node_modules web/vendor
