@@ -17,10 +17,9 @@ from aiohttp import ClientSession, ClientTimeout, web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from media_worker import ice
+from media_worker import batch, ice
 from media_worker.auth import InvalidToken, verify_call, verify_media_grant
 from media_worker.config import WorkerConfig
-from media_worker import batch
 from media_worker.fastpath import BatchSender, FastSender, IdleTrack, tune_jitter_buffers
 from media_worker.hls import HlsStream
 from media_worker.http_errors import error_response, errors_as_json

@@ -12,7 +12,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import RtcpRrPacket, RtpPacket
 
-from media_worker.fastpath import FastSender, ImmediateAudioBuffer, tune_jitter_buffers
+from media_worker.fastpath import BatchSender, FastSender, ImmediateAudioBuffer, tune_jitter_buffers
 from tests.media_worker.peers import hears, offer, silent_at, until
 from tests.media_worker.worker_support import run_with_worker, token
 
@@ -51,21 +51,29 @@ def test_the_internals_the_fast_path_uses_are_there():
     assert RTCRtpSender.__init__ is not None
 
 
-@pytest.mark.parametrize("fast_path", [True, False], ids=["fast path", "aiortc sender"])
-def test_both_delivery_paths_carry_the_mix(fast_path):
+@pytest.mark.parametrize(("send_path", "batch_impl"), [("batch", "compiled"), ("batch", "python"), ("fast", "auto"),
+                                                      ("naive", "auto")],
+                         ids=["batch", "batch fallback", "fast path", "aiortc sender"])
+def test_every_delivery_path_carries_the_mix(send_path, batch_impl):
     async def scenario(url, worker, session):
         _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
         _, _, dan = await offer(session, url, token("dan", "listener"))
         await until(lambda: hears(dan.recent(0.8), 440), message="the listener hears the speaker")
         assert silent_at(await ada.next_audio(0.8), 440)
         sink = worker.room.participants["dan"].sink
-        assert isinstance(sink, FastSender) == fast_path
-        if fast_path:
-            await until(lambda: sink.sent > 50)  # ~50 packets a second go out through the fast path
+        assert isinstance(sink, FastSender) == (send_path != "naive")
+        assert isinstance(sink, BatchSender) == (send_path == "batch")
+        if send_path != "naive":  # ~50 packets a second go out past aiortc's sender
+            await until(lambda: sink.counts()[0] > 50)
+        if send_path == "batch":
+            fanout = worker.room.listeners.fanout
+            assert fanout is not None and len(fanout) == 1 and fanout.implementation == batch_impl
+            metrics = await (await session.get(f"{url}/metrics")).json()
+            assert (metrics["send_path"], metrics["batch"]) == ("batch", batch_impl)
         await ada.close()
         await dan.close()
 
-    run_with_worker(scenario, send_path="fast" if fast_path else "naive")
+    run_with_worker(scenario, send_path=send_path, batch_impl=batch_impl)
 
 
 def opus_packet(seq: int) -> RtpPacket:
@@ -100,7 +108,7 @@ def test_the_fast_path_stops_sending_on_a_socket_closed_under_it():
         await until(lambda: hears(dan.recent(0.5), 440))
         participant = worker.room.participants["dan"]
         sink = participant.sink
-        assert isinstance(sink, FastSender) and sink.push(b"\xf8\xff\xfe", 960)
+        assert isinstance(sink, FastSender) and sink.push(b"\xf8\xff\xfe", 960)  # (the fast path)
         for transceiver in participant.pc.getTransceivers():
             for protocol in transceiver.sender.transport.transport._connection._protocols:
                 protocol.transport.abort()  # the worker's own socket for dan, closed under the sender
@@ -109,4 +117,27 @@ def test_the_fast_path_stops_sending_on_a_socket_closed_under_it():
         await ada.close()
         await dan.close()
 
-    run_with_worker(scenario)
+    run_with_worker(scenario, send_path="fast")
+
+
+def test_on_the_batch_path_a_listener_whose_socket_closed_loses_its_slot_and_the_others_keep_theirs():
+    async def scenario(url, worker, session):
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        _, _, eve = await offer(session, url, token("eve", "listener"))
+        fanout = worker.room.listeners.fanout
+        await until(lambda: hears(dan.recent(0.5), 440) and hears(eve.recent(0.5), 440))
+        assert len(fanout) == 2
+        participant = worker.room.participants["dan"]
+        for transceiver in participant.pc.getTransceivers():
+            for protocol in transceiver.sender.transport.transport._connection._protocols:
+                protocol.transport.abort()
+        await until(lambda: "dan" not in worker.room.participants, message="dan's connection is gone")
+        assert len(fanout) == 1 and len(worker.room.listeners) == 1
+        eve_sink = worker.room.participants["eve"].sink
+        sent = eve_sink.counts()[0]
+        await until(lambda: eve_sink.counts()[0] > sent + 25 and hears(eve.recent(0.5), 440))
+        for peer in (ada, dan, eve):
+            await peer.close()
+
+    run_with_worker(scenario, send_path="batch")
