@@ -359,7 +359,7 @@ def test_a_full_socket_buffer_drops_and_counts_and_never_waits(impl):
         pytest.skip("needs unshare, ip and tc (util-linux, iproute2) for a slow loopback")
     setup = "ip link set lo up && tc qdisc add dev lo root tbf rate 8kbit burst 1600 limit 1000000 && exec \"$@\""
     child = subprocess.run(["unshare", "-rn", "sh", "-c", setup, "sh", sys.executable, "-c", FULL_BUFFER_CHILD, str(ROOT), impl],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=20)
     if child.returncode and "unshare" in child.stderr:
         pytest.skip(f"no network namespace here: {child.stderr.strip()}")
     assert child.returncode == 0, child.stderr
