@@ -287,11 +287,14 @@ class PythonFanout(Fanout):
         accepted = 0
         with sock:
             for index, (listener, packet, timestamp) in enumerate(packets):
-                if listener.family != sock.family:  # refused as the kernel refuses it in fanout.c
-                    listener.refused(errno.EAFNOSUPPORT)
-                    continue
+                address = listener.address
+                if listener.family != sock.family:
+                    if sock.family != socket.AF_INET6:  # refused as the kernel refuses it in fanout.c
+                        listener.refused(errno.EAFNOSUPPORT)
+                        continue
+                    address = ("::ffff:" + address[0], address[1], 0, 0)  # a dual-stack socket: as the kernel maps it
                 try:
-                    sock.sendto(packet, socket.MSG_DONTWAIT, listener.address)
+                    sock.sendto(packet, socket.MSG_DONTWAIT, address)
                 except OSError as error:
                     code = error.errno or errno.EINVAL
                     if code not in _WHOLE_SOCKET:

@@ -257,6 +257,22 @@ def test_an_address_of_another_family_costs_that_listener_only(fanout, udp):
     assert (fanout.stats(other).errors, fanout.stats(other).last_error) == (1, errno.EAFNOSUPPORT)
 
 
+def test_a_dual_stack_socket_reaches_ipv4_listeners(fanout, udp):
+    """A worker's shared socket may be IPv6 taking IPv4 too: IPv4 addresses go out on it as such."""
+    out = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    out.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    out.bind(("::", 0))
+    ear = udp()
+    try:
+        slot = fanout.add(session(), out.fileno(), ear.getsockname(), ssrc=1, payload_type=PT, seq=0, ts_offset=0)
+        assert fanout.send(PAYLOAD, pts=0) == 1
+        [(datagram, source)] = receive(ear, 1)
+        assert decode(session(inbound=True), datagram)[1] == 1 and source[1] == out.getsockname()[1]
+        assert fanout.stats(slot).errors == 0
+    finally:
+        out.close()
+
+
 def test_a_closed_or_not_a_socket_descriptor_costs_its_listeners_only(fanout, udp):
     out, ear, closed = udp(), udp(), udp()
     with open(os.devnull, "rb") as not_a_socket:
@@ -359,7 +375,7 @@ def test_a_full_socket_buffer_drops_and_counts_and_never_waits(impl):
         pytest.skip("needs unshare, ip and tc (util-linux, iproute2) for a slow loopback")
     setup = "ip link set lo up && tc qdisc add dev lo root tbf rate 8kbit burst 1600 limit 1000000 && exec \"$@\""
     child = subprocess.run(["unshare", "-rn", "sh", "-c", setup, "sh", sys.executable, "-c", FULL_BUFFER_CHILD, str(ROOT), impl],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=20)
     if child.returncode and "unshare" in child.stderr:
         pytest.skip(f"no network namespace here: {child.stderr.strip()}")
     assert child.returncode == 0, child.stderr
