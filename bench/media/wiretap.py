@@ -9,12 +9,19 @@ it, so the difference between the speaker's packet and each listener's is the wo
 time alone. A classic BPF filter passes only UDP datagrams big enough to carry tone, so
 the kernel drops silence, DTLS and STUN before they reach Python.
 
+Thousands of listeners' loud packets would cost the bench's own core more than the
+measurement is worth, so the filter also samples: it passes a packet only when its SSRC
+(RTP's bytes 8–11, at a fixed offset on loopback's 20-byte IP headers) is a speaker's or
+has its low bits zero (``sample_mask``: 1 listener in mask + 1, chosen at random by the
+worker's random SSRCs).
+
 Needs CAP_NET_RAW (root on the bench machine). SRTP leaves the RTP header in the clear,
 so the SSRC tells whose packet it is and the header length gives the payload size.
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import socket
 import struct
@@ -29,15 +36,28 @@ ETHERNET_HEADER = 14
 SRTP_AUTH_TAG = 10  # AES_CM_128_HMAC_SHA1_80, aiortc's profile
 MIN_IP_LENGTH = 90  # IP + UDP + RTP headers + SRTP tag + a 40-byte payload (silence is a few bytes)
 
-# ldb [23]; jeq #UDP; ldh [16]; jge #MIN_IP_LENGTH; ret all | ret 0
-_FILTER = [
-    (0x30, 0, 0, ETHERNET_HEADER + 9),
-    (0x15, 0, 3, socket.IPPROTO_UDP),
-    (0x28, 0, 0, ETHERNET_HEADER + 2),
-    (0x35, 0, 1, MIN_IP_LENGTH),
-    (0x06, 0, 0, 0xFFFF),
-    (0x06, 0, 0, 0),
-]
+SSRC_OFFSET = ETHERNET_HEADER + 20 + 8 + 8  # Ethernet, IP (no options on lo), UDP, RTP's first 8 bytes
+LD_B, LD_H, LD_W, JEQ, JGE, AND, RET = 0x30, 0x28, 0x20, 0x15, 0x35, 0x54, 0x06
+
+
+def loud_filter(speakers: list[int], sample_mask: int) -> list[tuple[int, int, int, int]]:
+    """Classic BPF: UDP, IP length ≥ MIN_IP_LENGTH, and the SSRC a speaker's or sampled."""
+    program: list[tuple[int, int, int, int]] = []
+    # (code, jump-if-true label, jump-if-false label, k); labels resolved below
+    steps: list[tuple[int, str | None, str | None, int]] = [
+        (LD_B, None, None, ETHERNET_HEADER + 9),
+        (JEQ, None, "drop", socket.IPPROTO_UDP),
+        (LD_H, None, None, ETHERNET_HEADER + 2),
+        (JGE, None, "drop", MIN_IP_LENGTH),
+        (LD_W, None, None, SSRC_OFFSET),
+        *[(JEQ, "pass", None, ssrc) for ssrc in speakers],
+        (AND, None, None, sample_mask),
+        (JEQ, "pass", "drop", 0),
+    ]
+    at = {"pass": len(steps), "drop": len(steps) + 1}
+    for i, (code, yes, no, k) in enumerate(steps):
+        program.append((code, at[yes] - i - 1 if yes else 0, at[no] - i - 1 if no else 0, k))
+    return [*program, (RET, 0, 0, 0xFFFF), (RET, 0, 0, 0)]
 
 
 def rtp_payload(rtp: bytes) -> tuple[int, int] | None:
@@ -55,6 +75,8 @@ def rtp_payload(rtp: bytes) -> tuple[int, int] | None:
 class WireTap:
     """Records (kernel time, ssrc, payload bytes) of every loud RTP packet on ``lo``."""
 
+    speakers: list[int] = field(default_factory=list)  # their packets always pass the filter
+    sample_mask: int = 0  # listeners whose SSRC & mask == 0 pass (0: all)
     packets: list[tuple[float, int, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -65,9 +87,10 @@ class WireTap:
         except PermissionError:
             print("wiretap: no CAP_NET_RAW (run the bench as root for delays); delays are n/a", flush=True)
             return self  # no packets: no delays
-        program = b"".join(struct.pack("HBBI", *op) for op in _FILTER)
+        ops = loud_filter(self.speakers, self.sample_mask)
+        program = b"".join(struct.pack("HBBI", *op) for op in ops)
         buffer = ctypes.create_string_buffer(program)
-        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(_FILTER), ctypes.addressof(buffer)))
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(ops), ctypes.addressof(buffer)))
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20)
         sock.bind(("lo", ETH_P_IP))
@@ -95,21 +118,39 @@ class WireTap:
                 if stamp is not None and parsed is not None:
                     self.packets.append((stamp[0] + stamp[1] / 1e9, *parsed))
 
-    def delays(self, speaker_ssrc: int, listener_ssrcs: set[int], loud_bytes: int,
-               quiet_gap: float = 0.3, window: float = 0.5) -> list[float]:
-        """Milliseconds from the first loud packet of each of the speaker's bursts to the
-        first loud packet each listener was sent after it."""
-        loud = sorted(p for p in self.packets if p[2] >= loud_bytes)
-        spoken = [t for t, ssrc, _ in loud if ssrc == speaker_ssrc]
-        bursts = [t for previous, t in zip(spoken, spoken[1:], strict=False) if t - previous > quiet_gap]  # whole bursts only
+    def streams(self) -> dict[int, list[tuple[float, int]]]:
+        by_ssrc: dict[int, list[tuple[float, int]]] = {}
+        for t, ssrc, size in sorted(self.packets):
+            by_ssrc.setdefault(ssrc, []).append((t, size))
+        return by_ssrc
+
+    def delays(self, speakers: list[int], listener_ssrcs: set[int], loud_bytes: int, quiet_bytes: int,
+               longest: float = 0.3, window: tuple[float, float] | None = None) -> tuple[list[float], int]:
+        """Milliseconds from a speaker's burst onset to each listener's next onset, and how
+        many listener onsets matched no burst.
+
+        An onset is a packet of at least ``loud_bytes`` after ``QUIET_BEFORE_ONSET`` seconds
+        in which the stream carried nothing above ``quiet_bytes`` (Opus's decaying tail after
+        a burst and a mix's near-silence stay under it; tone is well over ``loud_bytes``).
+        Speakers burst at staggered offsets, so each listener onset is matched to the latest
+        speaker onset before it — the burst that caused it — if that is at most ``longest``
+        seconds earlier. ``window``: only listener onsets stamped within it (wall clock)."""
+        streams = self.streams()
+        begun = min((t for t, _, _ in self.packets), default=0.0)
+        start, end = window or (float("-inf"), float("inf"))
+        spoken = sorted(t for s in speakers for t in onsets(streams.get(s, []), loud_bytes, quiet_bytes, begun))
         found: list[float] = []
-        for start in bursts:
-            first: dict[int, float] = {}
-            for t, ssrc, _ in loud:
-                if start <= t <= start + window and ssrc in listener_ssrcs and ssrc not in first:
-                    first[ssrc] = t
-            found.extend((t - start) * 1000 for t in first.values())
-        return found
+        unmatched = 0
+        for ssrc in listener_ssrcs:
+            for heard in onsets(streams.get(ssrc, []), loud_bytes, quiet_bytes, begun):
+                if not start <= heard <= end:
+                    continue
+                cause = bisect.bisect_right(spoken, heard) - 1
+                if cause >= 0 and heard - spoken[cause] <= longest:
+                    found.append((heard - spoken[cause]) * 1000)
+                else:
+                    unmatched += 1
+        return found, unmatched
 
     def silencing_delays(self, calls: list[float], listener_ssrcs: set[int], loud_bytes: int,
                          window: float = 0.4) -> list[float]:
@@ -123,3 +164,19 @@ class WireTap:
                     last[ssrc] = max(last[ssrc], t)
             found.extend((t - called) * 1000 for t in last.values())
         return found
+
+
+QUIET_BEFORE_ONSET = 0.06  # three ticks
+
+
+def onsets(stream: list[tuple[float, int]], loud_bytes: int, quiet_bytes: int, begun: float) -> list[float]:
+    """Times of the packets of ``stream`` (time-ordered (t, payload bytes)) that start a
+    loud run; none in the capture's first moments (what came before is unknown)."""
+    found: list[float] = []
+    last_sound = begun  # the last packet above quiet_bytes
+    for t, size in stream:
+        if size >= loud_bytes and t - last_sound > QUIET_BEFORE_ONSET:
+            found.append(t)
+        if size > quiet_bytes:
+            last_sound = t
+    return found
