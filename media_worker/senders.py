@@ -29,7 +29,7 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -43,6 +43,7 @@ from media_worker.supervisor import Supervisor
 log = logging.getLogger("media_worker.senders")
 READY_SECONDS = 30.0  # a sender that does not answer this long after it started counts as crashed
 STOP_SECONDS = 5.0  # then it is killed
+OFFER_WAIT_SECONDS = 10.0  # a listener's offer waits this long for a sender to come up
 
 
 class SenderExited(Exception):
@@ -57,10 +58,10 @@ class SenderProcess:
     process: asyncio.subprocess.Process | None = None
     http: ClientSession | None = None
     up: bool = False  # started and answering
+    lost: bool = False  # it died (or could not start) and is not back yet
     listeners: int = 0  # as it last said, plus those given to it since
     packets_sent: int = 0  # datagrams handed to it
     packets_dropped: int = 0  # datagrams its full queue (or its absence) refused
-    started: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def pid(self) -> int | None:
@@ -83,11 +84,12 @@ class SenderPool:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start every sender (each watched by the supervisor) and wait until they answer."""
+    def start(self) -> None:
+        """Start every sender, each watched by the supervisor. Not awaited: a claimed worker
+        announces itself at once; a listener offering before any sender answers waits for
+        the first (``offer``)."""
         for sender in self.senders:
             self._supervisor.start(f"sender-{sender.index}", lambda sender=sender: self._run(sender))  # type: ignore[misc]
-        await asyncio.wait([asyncio.ensure_future(s.started.wait()) for s in self.senders], timeout=READY_SECONDS)
 
     async def _run(self, sender: SenderProcess) -> None:
         """One life of a sender process: until it exits. An exit the worker did not ask for
@@ -105,8 +107,7 @@ class SenderPool:
         sender.http = ClientSession(connector=UnixConnector(path=sender.control), timeout=ClientTimeout(total=10))
         try:
             await self._until_answering(sender, process)
-            sender.up, sender.listeners = True, 0
-            sender.started.set()
+            sender.up, sender.lost, sender.listeners = True, False, 0
             log.info("sender started", extra={"sender": sender.index, "pid": process.pid})
             status = await process.wait()
         finally:
@@ -117,6 +118,7 @@ class SenderPool:
             if process.returncode is None:  # cancelled (the worker closing) before it ended
                 await _end(process)
         if not self._closing:
+            sender.lost = True
             raise SenderExited(f"sender {sender.index} (pid {process.pid}) exited with status {status}: "
                                "its listeners were disconnected")
 
@@ -124,6 +126,7 @@ class SenderPool:
         deadline = time.monotonic() + READY_SECONDS
         while True:
             if process.returncode is not None:
+                sender.lost = True
                 raise SenderExited(f"sender {sender.index} exited with status {process.returncode} as it started")
             try:
                 assert sender.http is not None
@@ -134,6 +137,7 @@ class SenderPool:
                 pass
             if time.monotonic() > deadline:
                 await _end(process)
+                sender.lost = True
                 raise SenderExited(f"sender {sender.index} did not answer within {READY_SECONDS} s")
             await asyncio.sleep(0.05)
 
@@ -147,8 +151,12 @@ class SenderPool:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def down(self) -> list[int]:
-        """The senders not running now (dead and not yet started again)."""
-        return [s.index for s in self.senders if not s.up]
+        """The senders that died (or could not start) and are not running again yet; not
+        those starting for the first time."""
+        return [s.index for s in self.senders if s.lost]
+
+    def running(self) -> int:
+        return sum(s.up for s in self.senders)
 
     # -- the listeners' mix -------------------------------------------------------------
 
@@ -179,7 +187,7 @@ class SenderPool:
         when no sender is running."""
         sender = self._holder.get(user_id)
         if sender is None or not sender.up:
-            running = [s for s in self.senders if s.up]
+            running = await self._running()
             if not running:
                 raise OfferRefused(503, "no_sender", "No sender process is running: offer again shortly.")
             sender = min(running, key=lambda s: s.listeners)
@@ -191,6 +199,14 @@ class SenderPool:
         answer = await self._call(sender, "POST", "/offer", {"user_id": user_id, "role": role, "muted": muted, **offer})
         sender.listeners = int(answer.pop("listeners", sender.listeners))
         return dict(answer)
+
+    async def _running(self) -> list[SenderProcess]:
+        """The senders running now; if none is (the worker has just started, or they are being
+        started again), the first to come up, within a few seconds."""
+        deadline = time.monotonic() + OFFER_WAIT_SECONDS
+        while not (running := [s for s in self.senders if s.up]) and time.monotonic() < deadline and not self._closing:
+            await asyncio.sleep(0.05)
+        return running
 
     async def drop(self, user_id: str) -> bool:
         """Close this user's connection in the sender holding it, if one does."""

@@ -166,7 +166,7 @@ class Worker:
         if self.senders is not None:
             down = self.senders.down()
             restarts = sum(self.supervisor.restarts.get(f"sender-{i}", 0) for i in range(len(self.senders.senders)))
-            body["senders"] = {"running": len(self.senders.senders) - len(down), "down": down, "restarts": restarts}
+            body["senders"] = {"running": self.senders.running(), "down": down, "restarts": restarts}
             if down and body["status"] == "ok":
                 body.update(status="unhealthy", reason=f"sender processes {down} are not running")
         return web.json_response(body, status=200 if body["status"] == "ok" else 503)
@@ -210,7 +210,7 @@ class Worker:
         self.supervisor.start("mix", lambda: self.room.run(self.stop))
         if self.senders is not None:
             self.room.listeners.tracks.add(self.senders)  # the listeners' mix, once per sender
-            await self.senders.start()
+            self.senders.start()
         self.supervisor.start("heartbeat", self._watch)
         if self.hls is not None:
             self.supervisor.start("hls", self.hls.run)

@@ -33,6 +33,12 @@ def senders_of(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in report["processes"] if p["sender"] is not None]
 
 
+async def both_senders_up(worker: Worker) -> None:
+    """Both senders answer (the worker does not wait for them to announce itself)."""
+    await until(lambda: worker.senders is not None and worker.senders.running() == 2, timeout=30,
+                message="the senders never came up")
+
+
 async def join_listeners(session: aiohttp.ClientSession, url: str, names: list[str]) -> dict[str, Peer]:
     peers = {}
     for name in names:
@@ -43,6 +49,7 @@ async def join_listeners(session: aiohttp.ClientSession, url: str, names: list[s
 
 def test_listeners_spread_over_the_senders_and_all_hear_the_speaker_who_hears_nothing_of_itself():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        await both_senders_up(worker)
         _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
         listeners = await join_listeners(session, url, LISTENERS)
         for name, peer in listeners.items():
@@ -107,6 +114,7 @@ def test_mute_remove_reoffer_and_promotion_across_processes():
 
 def test_a_killed_sender_is_reported_and_restarted_while_the_rest_of_the_room_goes_on():
     async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        await both_senders_up(worker)
         _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
         listeners = await join_listeners(session, url, LISTENERS[:4])
         await until(lambda: all(hears(p.recent(0.8), 440) for p in listeners.values()), timeout=20)
@@ -202,3 +210,18 @@ def test_one_process_has_no_senders():
 
     run_with_worker(scenario, processes=1)
 
+
+
+def test_a_listener_offering_before_the_senders_are_up_waits_for_one():
+    async def scenario(url: str, worker: Worker, session: aiohttp.ClientSession) -> None:
+        assert worker.senders is not None and worker.senders.running() == 0, "the worker answers before its senders"
+        async with session.get(f"{url}/health") as resp:
+            assert resp.status == 200 and (await resp.json())["senders"]["down"] == [], "starting is not down"
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        status, _, dan = await offer(session, url, token("dan", "listener"))
+        assert status == 200 and worker.senders.running() >= 1
+        await until(lambda: hears(dan.recent(0.6), 440), timeout=20)
+        await ada.close()
+        await dan.close()
+
+    run_with_worker(scenario, processes=2)
