@@ -225,3 +225,16 @@ def test_a_listener_offering_before_the_senders_are_up_waits_for_one():
         await dan.close()
 
     run_with_worker(scenario, processes=2)
+
+
+def test_process_reports_merge_by_summing_counts_and_uniting_per_user_blocks():
+    from media_worker.metrics import merge
+
+    main = {"pid": 1, "participants": {"host": 1, "listener": 0}, "packets_out": 10, "cpu_seconds": 0.5, "kind": "main"}
+    one = {"pid": 2, "participants": {"host": 0, "listener": 3}, "packets_out": 150, "cpu_seconds": 1.25,
+           "listeners_loss": {"lost": 2, "by_user": {"ann": {"lost": 2, "fraction": 0.01}}}, "kind": "sender"}
+    two = {"pid": 3, "participants": {"host": 0, "listener": 2}, "packets_out": 100, "cpu_seconds": 1.0,
+           "listeners_loss": {"lost": 0, "by_user": {"bob": {"lost": 0, "fraction": 0.0}}}}
+    assert merge([main, one, two]) == {
+        "participants": {"host": 1, "listener": 5}, "packets_out": 260, "cpu_seconds": 2.75, "kind": "main",
+        "listeners_loss": {"lost": 2, "by_user": {"ann": {"lost": 2, "fraction": 0.01}, "bob": {"lost": 0, "fraction": 0.0}}}}
