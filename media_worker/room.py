@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
+import av
 import numpy as np
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -272,10 +273,21 @@ class Room:
                 self.drop(participant)
 
     def _send(self, broadcast: Broadcast, samples: np.ndarray, pts: int) -> None:
-        packets = broadcast.encoder.encode(samples, pts)
+        self._forward(broadcast, broadcast.encoder.encode(samples, pts))
+
+    def relay(self, packets: list[av.Packet]) -> None:
+        """The listeners' mix, encoded by another process (``media_worker.senders``): to this
+        room's listeners at once, as the tick would have sent it."""
+        self._forward(self.listeners, packets)
+        if self._failed_sinks:
+            self._drop_failed_sinks()
+
+    def _forward(self, broadcast: Broadcast, packets: list[av.Packet]) -> None:
         sent = broadcast.publish(packets)
         self.counters.packets_out += sent
-        self.counters.bytes_out += sum(len(bytes(p)) for p in packets) * broadcast.receivers
+        # What reached a listener (a sink that sent nothing, e.g. one still connecting, or
+        # the mixing process's hand-over to its senders, counts none).
+        self.counters.bytes_out += sum(len(bytes(p)) for p in packets) * sent // max(1, len(packets))
 
     def _notice_speakers(self, heard: dict[str, np.ndarray]) -> None:
         levels = {uid: level(samples) for uid, samples in heard.items()}

@@ -10,24 +10,23 @@ import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc import RTCSessionDescription
 
-from media_worker import batch, ice
+from media_worker import ice, metrics
 from media_worker.auth import InvalidToken, verify_call, verify_media_grant
 from media_worker.config import WorkerConfig
-from media_worker.fastpath import BatchSender, FastSender, IdleTrack, tune_jitter_buffers
+from media_worker.connect import OfferRefused, connect, fanouts, parse_offer
 from media_worker.hls import HlsStream
 from media_worker.http_errors import error_response, errors_as_json
-from media_worker.room import Participant, Room
+from media_worker.room import Room
+from media_worker.senders import SenderPool
 from media_worker.standings import OUT, Standings
 from media_worker.supervisor import Supervisor
 from parlor_contract import signatures
-from parlor_contract.media import CONTROL_PATH, MEDIA_GRANT_MAX_SECONDS, OFFER_PATH, SPEAKING_PATH, ControlAction, Role
+from parlor_contract.media import CONTROL_PATH, MEDIA_GRANT_MAX_SECONDS, OFFER_PATH, SPEAKING_PATH, STAGE_ROLES, ControlAction, Role
 from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerState
 
 log = logging.getLogger("media_worker")
@@ -35,7 +34,6 @@ log = logging.getLogger("media_worker")
 _PER_USER = (ControlAction.SET_ROLE, ControlAction.MUTE, ControlAction.UNMUTE, ControlAction.REMOVE)
 # A mix that has not ticked for this long is a dead room: /health says so (503).
 STALE_TICK_SECONDS = 1.0
-_OPUS = [codec for codec in RTCRtpSender.getCapabilities("audio").codecs if codec.mimeType.lower() == "audio/opus"]
 
 
 class Worker:
@@ -44,10 +42,8 @@ class Worker:
         # The audience's HLS stream of the listeners' mix, when the worker has a media bucket.
         self.hls = (HlsStream(config.space_id, config.media_bucket, s3, config.recording)
                     if config.media_bucket and s3 is not None else None)
-        # On the batch path every mix gets a fanout; the first says (logs) which implementation runs.
-        fanouts = partial(batch.new_fanout, config.batch_impl) if config.send_path == "batch" else None
         self.room = Room(config.jitter_frames, on_speaking=self._report_speaking, audience=self.hls,
-                         mix_on_arrival=config.mix_on_arrival, new_fanout=fanouts)
+                         mix_on_arrival=config.mix_on_arrival, new_fanout=fanouts(config))
         self.standings = Standings()  # the API's latest decision on each user, by when it decided
         self._grants = signatures.NonceLedger(keep_seconds=2 * MEDIA_GRANT_MAX_SECONDS)  # each grant admits once
         self._calls = signatures.NonceLedger()  # each control call is obeyed once
@@ -56,6 +52,9 @@ class Worker:
         self._dynamodb = dynamodb
         self._http: ClientSession | None = None
         self.supervisor = Supervisor(self.stop)
+        # With processes ≥ 2, listeners are carried by that many sender processes (media_worker.senders).
+        self.senders = SenderPool(config, self.supervisor) if config.processes > 1 else None
+        self._occupied_at = 0.0  # when the senders last held a listener
         self.url = config.url  # until start() knows the port actually bound
         self._running = False
         self._started = time.monotonic()
@@ -95,72 +94,25 @@ class Worker:
             return error_response(403, "not_admitted", "The API has taken this user out of the room since.")
         role, muted = admitted
         try:
-            body = await request.json()
-            offer = RTCSessionDescription(sdp=ice.without_mdns_candidates(str(body["sdp"])), type=str(body["type"]))
-            if offer.type != "offer" or "m=audio" not in offer.sdp:
-                raise ValueError("an offer with one audio section is expected")
-        except (ValueError, KeyError, TypeError) as exc:
+            offer = parse_offer(await request.json())
+            answer = await self._place(grant.user_id, role, muted, offer)
+        except ValueError as exc:  # not JSON
             return error_response(400, "bad_offer", f"The offer is not valid: {exc}")
-        ice_servers = [RTCIceServer(urls=[self.config.stun_url])] if self.config.stun_url else []
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
-        # aiortc announces the offer's tracks during setRemoteDescription, before the
-        # participant exists: hold them until it does.
-        inbound: list[MediaStreamTrack] = []
-        pc.on("track", inbound.append)
-        # The mix goes out as the Opus packets it was encoded into (media_worker.mixer): the
-        # answer names Opus alone, whatever the offer preferred (aiortc answers in the offer's
-        # order, and would label them PCMU for an offer listing PCMU first). The offer's audio
-        # section takes this transceiver; an offer without Opus is refused.
-        pc.addTransceiver("audio", direction="recvonly").setCodecPreferences(_OPUS)
-        try:
-            await pc.setRemoteDescription(offer)
-        except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds on bad SDP
-            await pc.close()
-            return error_response(400, "bad_offer", f"The offer could not be used: {exc}")
-        tune_jitter_buffers(pc, self.config.jitter_prefetch)
-        if self.config.fast_path:
-            out: MediaStreamTrack = IdleTrack()
-            sending = BatchSender if self.config.send_path == "batch" else FastSender
-            participant = await self.room.admit(grant.user_id, role, pc, out, sending(pc, pc.addTrack(out)), muted=muted)
-        else:
-            participant = await self.room.admit(grant.user_id, role, pc, muted=muted)
-            pc.addTrack(participant.out)
-        for track in inbound:
-            self.room.attach_inbound(participant, track)
+        except OfferRefused as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        return web.json_response(answer)
 
-        @pc.on("connectionstatechange")
-        def on_state() -> None:
-            # "failed" also when aioice's consent checks expire (a peer gone without a goodbye).
-            if pc.connectionState in ("failed", "closed") and self.room.drop(participant):
-                log.info("connection lost: dropped", extra={"user_id": grant.user_id, "state": pc.connectionState})
-
-        # A peer whose ICE never completes is never declared failed by aioice (browsers send
-        # no end-of-candidates): a deadline takes it out.
-        asyncio.get_running_loop().call_later(self.config.connect_timeout_seconds, self._connect_deadline, participant)
-        # Overlapping re-offers from one user: the later one wins (Room.admit) and closes this
-        # connection; this one is then answered 409 offer_superseded, never an answer for a
-        # closed connection (the client keeps the later one's answer).
-        try:
-            if self.room.participants.get(grant.user_id) is not participant:
-                raise _Superseded
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
-            if self.room.participants.get(grant.user_id) is not participant:
-                raise _Superseded
-        except Exception:
-            if self.room.drop(participant):  # still its own: an unexpected failure (a 500), not an overlap
-                raise
-            await pc.close()
-            log.info("offer superseded", extra={"user_id": grant.user_id})
-            return error_response(409, "offer_superseded", "A later offer from the same user replaced this one.")
-        sdp = ice.announce(pc.localDescription.sdp, self.config.bind_host, self.config.public_host)
-        log.info("offer answered", extra={"user_id": grant.user_id, "role": participant.role, "muted": participant.muted})
-        return web.json_response({"sdp": sdp, "type": "answer"})
-
-    def _connect_deadline(self, participant: Participant) -> None:
-        if participant.pc.connectionState != "connected" and self.room.drop(participant):
-            log.info("not connected in time: dropped", extra={"user_id": participant.user_id,
-                                                              "state": participant.pc.connectionState})
+    async def _place(self, user_id: str, role: str, muted: bool, offer: RTCSessionDescription) -> dict[str, str]:
+        """The connection goes to the process that carries the role: the stage (and everyone,
+        when the worker runs alone) here, a listener to a sender process. A user held by the
+        other side (a re-offer after a role change) is dropped there first."""
+        if self.senders is None:
+            return {"sdp": await connect(self.config, self.room, user_id, role, muted, offer), "type": "answer"}
+        if role in STAGE_ROLES:
+            await self.senders.drop(user_id)
+            return {"sdp": await connect(self.config, self.room, user_id, role, muted, offer), "type": "answer"}
+        await self.room.remove(user_id)
+        return await self.senders.offer(user_id, role, muted, {"sdp": offer.sdp, "type": offer.type})
 
     async def control(self, request: web.Request) -> web.Response:
         """The API's decisions (role, mute, removal, close): signed with this space's key, each
@@ -188,12 +140,16 @@ class Worker:
                 return error_response(400, "bad_command", "set_role needs a role.")
             if self.standings.set_role(user_id, command["role"], decided_at):
                 self.room.set_role(user_id, command["role"])
+                if self.senders is not None and command["role"] in STAGE_ROLES:
+                    await self.senders.drop(user_id)  # a listener's sender cannot carry the stage: they offer again, here
         elif action in (ControlAction.MUTE, ControlAction.UNMUTE):
             if self.standings.set_muted(user_id, action == ControlAction.MUTE, decided_at):
                 self.room.set_muted(user_id, action == ControlAction.MUTE)
         elif action == ControlAction.REMOVE:
             if self.standings.set_role(user_id, OUT, decided_at):
                 await self.room.remove(user_id)
+                if self.senders is not None:
+                    await self.senders.drop(user_id)
         elif action == ControlAction.CLOSE:
             self.stop.set()
         log.info("control", extra={"action": action, "user_id": user_id})
@@ -208,24 +164,41 @@ class Worker:
             body.update(status="unhealthy", reason=f"background task {self.supervisor.failed} kept crashing")
         elif since_tick > STALE_TICK_SECONDS:
             body.update(status="unhealthy", reason=f"the mix has not ticked for {since_tick:.1f} s")
+        if self.senders is not None:
+            down = self.senders.down()
+            restarts = sum(self.supervisor.restarts.get(f"sender-{i}", 0) for i in range(len(self.senders.senders)))
+            body["senders"] = {"running": self.senders.running(), "down": down, "restarts": restarts}
+            if down and body["status"] == "ok":
+                body.update(status="unhealthy", reason=f"sender processes {down} are not running")
         return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        """The room's figures summed over this process and its senders, and each process's own
+        (``processes``: the mixing one first)."""
         lost = 0
         for participant in list(self.room.stage.values()):  # listeners send nothing
             for stat in (await participant.pc.getStats()).values():
                 if getattr(stat, "type", "") == "inbound-rtp":
                     lost += int(getattr(stat, "packetsLost", 0) or 0)
-        c = self.room.counters
+        parts = await self._processes()
+        total = metrics.merge(parts)
         return web.json_response({
             "space_id": self.config.space_id,
-            "participants": self._by_role(),
+            "participants": total["participants"],
             "send_path": self.config.send_path,
             "batch": self.room.listeners.fanout.implementation if self.room.listeners.fanout is not None else None,
-            "frames_in": c.frames_in, "packets_out": c.packets_out, "bytes_out": c.bytes_out, "packets_lost_in": lost,
-            "cpu_seconds": round(time.process_time(), 3), "uptime_seconds": round(time.monotonic() - self._started, 1),
+            "frames_in": total["frames_in"], "packets_out": total["packets_out"], "bytes_out": total["bytes_out"],
+            "packets_lost_in": lost, "cpu_seconds": round(total["cpu_seconds"], 3),
+            "uptime_seconds": round(time.monotonic() - self._started, 1),
             "hls": self.hls.metrics() if self.hls is not None else None,
+            "processes": [{"pid": p["pid"], "sender": p.get("sender"), "listeners": p["participants"].get(Role.LISTENER, 0),
+                           "packets_out": p["packets_out"], "cpu_seconds": p["cpu_seconds"]} for p in parts],
         })
+
+    async def _processes(self) -> list[dict[str, Any]]:
+        """Each process's own report: this one's, then each running sender's."""
+        own = metrics.of_process(self.room)
+        return [own, *(await self.senders.metrics())] if self.senders is not None else [own]
 
     # -- background: mixing, heartbeat, exit rules ------------------------------------
 
@@ -238,6 +211,9 @@ class Worker:
         self.room.last_tick = time.monotonic()
         self._running = True
         self.supervisor.start("mix", lambda: self.room.run(self.stop))
+        if self.senders is not None:
+            self.room.listeners.tracks.add(self.senders)  # the listeners' mix, once per sender
+            self.senders.start()
         self.supervisor.start("heartbeat", self._watch)
         if self.hls is not None:
             self.supervisor.start("hls", self.hls.run)
@@ -246,6 +222,8 @@ class Worker:
         self.state = WorkerState.CLOSING
         self.stop.set()
         await self.room.close()
+        if self.senders is not None:
+            await self.senders.close()
         if self._running:  # a worker that never started announces nothing (not even closing)
             await self.heartbeat()
         if self._running and self.hls is not None:  # the mix has stopped: its last segment, the end playlists
@@ -257,8 +235,12 @@ class Worker:
     async def _watch(self) -> None:
         """Heartbeat every few seconds; stop when the space ended or the room stayed empty."""
         while not self.stop.is_set():
-            await self.heartbeat()
+            listeners_elsewhere = await self.heartbeat()
+            if listeners_elsewhere:
+                self._occupied_at = time.monotonic()
             empty_since = self.room.empty_since
+            if empty_since is not None:  # nobody here: since when nobody in the senders either
+                empty_since = None if listeners_elsewhere else max(empty_since, self._occupied_at)
             if empty_since is not None and time.monotonic() - empty_since > self.config.empty_grace_seconds:
                 log.info("room empty past the grace period: closing")
                 self.stop.set()
@@ -267,16 +249,20 @@ class Worker:
             except TimeoutError:
                 pass
 
-    async def heartbeat(self) -> None:
-        """Write this worker's record now (URL, state, load), and stop if the API marked the space ended."""
+    async def heartbeat(self) -> int:
+        """Write this worker's record now (URL, state, load over all its processes), and stop if
+        the API marked the space ended. The participants its senders hold (0 without senders)."""
+        parts = await self._processes()
+        elsewhere = sum(sum(p["participants"].values()) for p in parts[1:])
         dynamodb = self._dynamodb
         if dynamodb is None or not self.config.workers_table:
-            return
+            return elsewhere
+        total = metrics.merge(parts)
         now = datetime.now(UTC)
         values = {HeartbeatField.URL: {"S": self.url}, HeartbeatField.STATE: {"S": str(self.state)},
-                  HeartbeatField.PARTICIPANTS: {"M": {k: {"N": str(v)} for k, v in self._by_role().items()}},
-                  HeartbeatField.PACKETS_FORWARDED: {"N": str(self.room.counters.packets_out)},
-                  HeartbeatField.CPU_SECONDS: {"N": f"{time.process_time():.3f}"}, HeartbeatField.PID: {"N": str(os.getpid())},
+                  HeartbeatField.PARTICIPANTS: {"M": {k: {"N": str(v)} for k, v in total["participants"].items()}},
+                  HeartbeatField.PACKETS_FORWARDED: {"N": str(total["packets_out"])},
+                  HeartbeatField.CPU_SECONDS: {"N": f"{total['cpu_seconds']:.3f}"}, HeartbeatField.PID: {"N": str(os.getpid())},
                   HeartbeatField.HEARTBEAT_AT: {"S": now.isoformat().replace("+00:00", "Z")},
                   HeartbeatField.EXPIRES_AT: {"N": str(int((now + timedelta(days=1)).timestamp()))}}
         names = {f"#{name}": str(name) for name in values}
@@ -296,13 +282,14 @@ class Worker:
             if not self.stop.is_set():
                 log.warning("another worker serves this space: closing")
                 self.stop.set()
-            return
+            return elsewhere
         except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried next time
             log.warning("heartbeat failed", extra={"error": str(exc)})
-            return
+            return elsewhere
         if result.get("Attributes", {}).get(HeartbeatField.SPACE_STATE, {}).get("S") == SPACE_ENDED:
             log.info("the space has ended: closing")
             self.stop.set()
+        return elsewhere
 
     async def _report_speaking(self, speakers: list[tuple[str, float]]) -> None:
         if not self.config.api_url or self._http is None:
@@ -318,13 +305,3 @@ class Worker:
                 pass
         except Exception as exc:  # noqa: BLE001 - speaking indicators are best effort
             log.warning("speaking report failed", extra={"error": str(exc)})
-
-    def _by_role(self) -> dict[str, int]:
-        counts = {str(role): 0 for role in Role}
-        for participant in self.room.participants.values():
-            counts[participant.role] = counts.get(participant.role, 0) + 1
-        return counts
-
-
-class _Superseded(Exception):
-    """This offer's connection was replaced by a later offer from the same user."""

@@ -43,11 +43,12 @@ def now_ms() -> int:
 def run_with_worker(scenario: Callable[[str, Worker, aiohttp.ClientSession], Awaitable[Any]], s3: Any = None,
                     **overrides: Any) -> Any:
     """Start a worker on a free loopback port (``s3``: the client its HLS stream writes with),
-    run the scenario against it, stop everything."""
+    run the scenario against it, stop everything. One process unless ``processes`` says
+    otherwise (the default, the CPUs available, would vary with the machine)."""
     async def main() -> Any:
         ice.gather_only_on("127.0.0.1")
         config = WorkerConfig(**{"space_id": SPACE, "token_public_key": PUBLIC_KEY, "service_secret": SECRET, "port": 0,
-                                 **overrides})
+                                 "processes": 1, **overrides})
         worker = Worker(config, s3=s3)
         runner = web.AppRunner(worker.app(), access_log=None)
         await runner.setup()
