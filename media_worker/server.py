@@ -25,6 +25,7 @@ from media_worker.http_errors import error_response, errors_as_json
 from media_worker.room import Participant, Room
 from media_worker.standings import OUT, Standings
 from media_worker.supervisor import Supervisor
+from media_worker.udpmux import UdpMux
 from parlor_contract import signatures
 from parlor_contract.media import CONTROL_PATH, MEDIA_GRANT_MAX_SECONDS, OFFER_PATH, SPEAKING_PATH, ControlAction, Role
 from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerState
@@ -55,6 +56,7 @@ class Worker:
         self.url = config.url  # until start() knows the port actually bound
         self._running = False
         self._started = time.monotonic()
+        self.mux: UdpMux | None = None  # every peer's ICE on one UDP port, from start() on (media_worker.udpmux)
 
     @property
     def failed(self) -> bool:
@@ -116,7 +118,7 @@ class Worker:
         tune_jitter_buffers(pc, self.config.jitter_prefetch)
         if self.config.fast_path:
             out: MediaStreamTrack = IdleTrack()
-            participant = await self.room.admit(grant.user_id, role, pc, out, FastSender(pc, pc.addTrack(out)),
+            participant = await self.room.admit(grant.user_id, role, pc, out, FastSender(pc, pc.addTrack(out), self.mux),
                                                 muted=muted)
         else:
             participant = await self.room.admit(grant.user_id, role, pc, muted=muted)
@@ -140,7 +142,8 @@ class Worker:
             if self.room.participants.get(grant.user_id) is not participant:
                 raise _Superseded
             answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
+            with ice.gathering_on(self.mux):
+                await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
             if self.room.participants.get(grant.user_id) is not participant:
                 raise _Superseded
         except Exception:
@@ -219,7 +222,22 @@ class Worker:
             "frames_in": c.frames_in, "packets_out": c.packets_out, "bytes_out": c.bytes_out, "packets_lost_in": lost,
             "cpu_seconds": round(time.process_time(), 3), "uptime_seconds": round(time.monotonic() - self._started, 1),
             "hls": self.hls.metrics() if self.hls is not None else None,
+            "listeners_loss": self._listeners_loss(),
         })
+
+    def _listeners_loss(self) -> dict[str, Any]:
+        """What the listeners' latest receiver reports say (media_worker.rtcp, read off the mux:
+        no getStats), each participant's about the mix sent to it."""
+        by_user = {}
+        for participant in list(self.room.participants.values()):
+            latest = getattr(getattr(participant.sink, "reports", None), "latest", None)
+            if latest is not None:
+                by_user[participant.user_id] = {"fraction_lost": round(latest.fraction_lost, 4),
+                                                "packets_lost": latest.packets_lost, "jitter": latest.jitter,
+                                                "round_trip": participant.sink.reports.round_trip}  # type: ignore[attr-defined]
+        return {"reporting": len(by_user), "packets_lost": sum(u["packets_lost"] for u in by_user.values()),
+                "worst_fraction_lost": max((u["fraction_lost"] for u in by_user.values()), default=0.0),
+                "by_user": by_user}
 
     # -- background: mixing, heartbeat, exit rules ------------------------------------
 
@@ -228,6 +246,8 @@ class Worker:
         the URL of the port this worker actually holds (``port`` 0 asks for any free one)."""
         self.url = self.config.url_for(port)
         ice.set_consent_timeout(self.config.consent_timeout_seconds)
+        ice.install_mux()
+        self.mux = await UdpMux.open(self.config.bind_host, self.config.udp_port)
         self._http = ClientSession(timeout=ClientTimeout(total=2))
         self.room.last_tick = time.monotonic()
         self._running = True
@@ -247,6 +267,8 @@ class Worker:
         await self.supervisor.close()
         if self._http is not None:
             await self._http.close()
+        if self.mux is not None:  # after the room: its connections have closed their routes
+            self.mux.close()
 
     async def _watch(self) -> None:
         """Heartbeat every few seconds; stop when the space ended or the room stayed empty."""
