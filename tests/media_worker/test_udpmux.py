@@ -199,3 +199,60 @@ def test_twenty_listeners_and_a_speaker_share_the_workers_one_port_and_all_hear_
         await asyncio.gather(*(p.close() for p in [ada, *peers]))
 
     run_with_worker(scenario)
+
+
+def drop_every_tenth_rtp(peer) -> None:
+    """The listener's network loses every 10th RTP datagram before its aiortc sees it."""
+    ice_transport = peer.pc.getTransceivers()[0].receiver.transport.transport
+    recv, seen = ice_transport._recv, [0]
+
+    async def lossy() -> bytes:
+        while True:
+            data = await recv()
+            if data and 128 <= data[0] <= 191 and not 192 <= data[1] <= 223:
+                seen[0] += 1
+                if seen[0] % 10 == 0:
+                    continue
+            return data
+
+    ice_transport._recv = lossy
+
+
+def test_a_listeners_receiver_reports_give_its_loss_in_metrics():
+    async def scenario(url, worker, session):
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, dan = await offer(session, url, token("dan", "listener"))
+        _, _, eve = await offer(session, url, token("eve", "listener"))
+        drop_every_tenth_rtp(dan)
+
+        async def loss() -> dict:
+            async with session.get(f"{url}/metrics") as resp:
+                return (await resp.json())["listeners_loss"]
+
+        for _ in range(100):
+            report = await loss()
+            if report["by_user"].get("dan", {}).get("packets_lost", 0) >= 10 and "eve" in report["by_user"]:
+                break
+            await asyncio.sleep(0.1)
+        dan_loss, eve_loss = report["by_user"]["dan"], report["by_user"]["eve"]
+        assert dan_loss["packets_lost"] >= 10 and 0.05 <= dan_loss["fraction_lost"] <= 0.15, dan_loss
+        assert eve_loss["packets_lost"] == 0 and eve_loss["fraction_lost"] == 0, eve_loss
+        assert report["reporting"] >= 2 and report["packets_lost"] >= dan_loss["packets_lost"]
+        assert report["worst_fraction_lost"] == dan_loss["fraction_lost"]
+        assert worker.room.participants["dan"].sink.reports.reports > 0  # read off the mux, not by aiortc
+        await asyncio.gather(ada.close(), dan.close(), eve.close())
+
+    run_with_worker(scenario)
+
+
+def test_a_listener_that_offers_again_is_heard_on_its_new_connection():
+    async def scenario(url, worker, session):
+        _, _, ada = await offer(session, url, token("ada", "host"), tone=440)
+        _, _, first = await offer(session, url, token("dan", "listener"))
+        await until(lambda: hears(first.recent(0.6), 440), 15)
+        _, _, second = await offer(session, url, token("dan", "listener"))
+        await until(lambda: hears(second.recent(0.6), 440), 15, "the new connection hears the speaker")
+        await until(lambda: worker.mux.connections == 2, 5, "the first connection's place on the mux is freed")
+        await asyncio.gather(ada.close(), first.close(), second.close())
+
+    run_with_worker(scenario)
