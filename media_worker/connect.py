@@ -18,6 +18,7 @@ from media_worker import batch, ice
 from media_worker.config import WorkerConfig
 from media_worker.fastpath import BatchSender, FastSender, IdleTrack, tune_jitter_buffers
 from media_worker.room import Participant, Room
+from media_worker.udpmux import UdpMux
 
 log = logging.getLogger("media_worker")
 _OPUS = [codec for codec in RTCRtpSender.getCapabilities("audio").codecs if codec.mimeType.lower() == "audio/opus"]
@@ -54,10 +55,11 @@ def parse_offer(body: Any) -> RTCSessionDescription:
 
 
 async def connect(config: WorkerConfig, room: Room, user_id: str, role: str, muted: bool,
-                  offer: RTCSessionDescription) -> str:
+                  offer: RTCSessionDescription, mux: UdpMux | None = None) -> str:
     """A peer connection for ``user_id`` in ``room`` (replacing theirs, if any), in the role and
-    mute the API gave; the answer's SDP. ``OfferRefused``: 400 for an offer that cannot be
-    used, 409 when a later offer from the same user replaced this one meanwhile."""
+    mute the API gave, its ICE on this process's shared socket (``mux``); the answer's SDP.
+    ``OfferRefused``: 400 for an offer that cannot be used, 409 when a later offer from the
+    same user replaced this one meanwhile."""
     ice_servers = [RTCIceServer(urls=[config.stun_url])] if config.stun_url else []
     pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
     # aiortc announces the offer's tracks during setRemoteDescription, before the
@@ -78,7 +80,7 @@ async def connect(config: WorkerConfig, room: Room, user_id: str, role: str, mut
     if config.fast_path:
         out: MediaStreamTrack = IdleTrack()
         sending = BatchSender if config.send_path == "batch" else FastSender
-        participant = await room.admit(user_id, role, pc, out, sending(pc, pc.addTrack(out)), muted=muted)
+        participant = await room.admit(user_id, role, pc, out, sending(pc, pc.addTrack(out), mux), muted=muted)
     else:
         participant = await room.admit(user_id, role, pc, muted=muted)
         pc.addTrack(participant.out)
@@ -101,7 +103,8 @@ async def connect(config: WorkerConfig, room: Room, user_id: str, role: str, mut
         if room.participants.get(user_id) is not participant:
             raise _Superseded
         answer = await pc.createAnswer()
-        await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
+        with ice.gathering_on(mux):
+            await pc.setLocalDescription(answer)  # gathers candidates: the answer carries them (no trickle)
         if room.participants.get(user_id) is not participant:
             raise _Superseded
     except Exception:

@@ -26,6 +26,8 @@ from aiortc.utils import uint16_add
 from pylibsrtp import Session
 
 from media_worker.mixer import SAMPLE_RATE
+from media_worker.rtcp import ListenerReports
+from media_worker.udpmux import MuxTransport, UdpMux
 
 if TYPE_CHECKING:
     from media_worker.batch import Fanout
@@ -109,9 +111,11 @@ class FastSender:
 
     RECHECK_EVERY = 50  # packets (one second) between looking the route up again
 
-    def __init__(self, pc: RTCPeerConnection, sender: RTCRtpSender):
+    def __init__(self, pc: RTCPeerConnection, sender: RTCRtpSender, mux: UdpMux | None = None):
         self._pc = pc
         self._sender = sender
+        self._mux = mux
+        self.reports = ListenerReports()  # the listener's receiver reports, when its pair is on the mux
         self._route: _Route | None = None
         self._until_recheck = 0
         self._seq = random.randrange(1 << 16)
@@ -192,11 +196,22 @@ class FastSender:
         if transport is None or transport.is_closing():
             return None
         payload_type, ssrc = int(match.group(1)), self._sender._ssrc
+        if self._mux is not None and isinstance(transport, MuxTransport):
+            self._read_reports_on_mux(dtls, ssrc, pair.remote_addr)
 
         def header(seq: int, timestamp: int) -> bytes:
             return _HEADER.pack(0x80, payload_type, seq, timestamp, ssrc)
 
         return _Route(header, dtls._tx_srtp, transport, pair.remote_addr, payload_type)
+
+    def _read_reports_on_mux(self, dtls: Any, ssrc: int, remote: Any) -> None:
+        """The listener's RTCP off the mux (media_worker.rtcp), unprotected with its inbound SRTP
+        session; feedback inside a compound packet still reaches aiortc, as plaintext."""
+        reports = self.reports
+        reports.ssrc, reports.session = ssrc, dtls._rx_srtp
+        reports.forward = lambda plain: asyncio.ensure_future(dtls._handle_rtcp_data(plain))  # type: ignore[assignment]
+        assert self._mux is not None
+        self._mux.intercept((remote[0], remote[1]), reports.handle)
 
 
 class BatchSender(FastSender):
@@ -207,8 +222,8 @@ class BatchSender(FastSender):
     stream (SSRC, sequence numbers, timestamps) carries on across route changes, and its
     sender reports count what its slots sent."""
 
-    def __init__(self, pc: RTCPeerConnection, sender: RTCRtpSender):
-        super().__init__(pc, sender)
+    def __init__(self, pc: RTCPeerConnection, sender: RTCRtpSender, mux: UdpMux | None = None):
+        super().__init__(pc, sender, mux)
         self._fanout: Fanout | None = None
         self._slot: int | None = None
         self._joined_route: _Route | None = None

@@ -24,7 +24,31 @@ def of_process(room: Room) -> dict[str, Any]:
         counts[participant.role] = counts.get(participant.role, 0) + 1
     c = room.counters
     return {"participants": counts, "frames_in": c.frames_in, "packets_out": c.packets_out,
-            "bytes_out": c.bytes_out, "cpu_seconds": round(time.process_time(), 3), "pid": os.getpid()}
+            "bytes_out": c.bytes_out, "cpu_seconds": round(time.process_time(), 3), "pid": os.getpid(),
+            "reports_by_user": _reports_by_user(room)}
+
+
+def _reports_by_user(room: Room) -> dict[str, dict[str, Any]]:
+    """What each participant's latest receiver report says about the mix sent to it
+    (``media_worker.rtcp``, read off the mux: no getStats)."""
+    by_user = {}
+    for participant in list(room.participants.values()):
+        reports = getattr(participant.sink, "reports", None)
+        latest = getattr(reports, "latest", None)
+        if latest is not None:
+            by_user[participant.user_id] = {"fraction_lost": round(latest.fraction_lost, 4),
+                                            "packets_lost": latest.packets_lost, "jitter": latest.jitter,
+                                            "round_trip": reports.round_trip}  # type: ignore[union-attr]
+    return by_user
+
+
+def listeners_loss(total: dict[str, Any]) -> dict[str, Any]:
+    """The loss every participant reports, from the merged per-user reports (a worst case is
+    not a sum: computed here, once merged)."""
+    by_user = total.get("reports_by_user", {})
+    return {"reporting": len(by_user), "packets_lost": sum(u["packets_lost"] for u in by_user.values()),
+            "worst_fraction_lost": max((u["fraction_lost"] for u in by_user.values()), default=0.0),
+            "by_user": by_user}
 
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:

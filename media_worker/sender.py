@@ -36,6 +36,7 @@ from media_worker.connect import OfferRefused, connect, fanouts, parse_offer
 from media_worker.http_errors import error_response, errors_as_json
 from media_worker.mixer import TIME_BASE
 from media_worker.room import Room
+from media_worker.udpmux import UdpMux
 
 log = logging.getLogger("media_worker.sender")
 # A datagram of the listeners' mix: the packet's pts (48 kHz) then its Opus payload.
@@ -47,8 +48,9 @@ class Sender:
     """The listeners' connections of one sender process, and its control face (HTTP over its
     unix socket): ``POST /offer``, ``POST /drop``, ``GET /metrics``, ``GET /health``."""
 
-    def __init__(self, config: WorkerConfig):
+    def __init__(self, config: WorkerConfig, mux: UdpMux):
         self.config = config
+        self.mux = mux  # every listener's ICE of this process on one UDP port
         self.room = Room(config.jitter_frames, new_fanout=fanouts(config))
         self.dropped_datagrams = 0  # malformed ones: none should ever arrive
 
@@ -65,7 +67,7 @@ class Sender:
         body = await request.json()
         try:
             sdp = await connect(self.config, self.room, str(body["user_id"]), str(body["role"]), bool(body["muted"]),
-                                parse_offer(body))
+                                parse_offer(body), self.mux)
         except OfferRefused as exc:
             return error_response(exc.status, exc.code, exc.message)
         return web.json_response({"sdp": sdp, "type": "answer", "listeners": len(self.room.participants)})
@@ -107,7 +109,8 @@ async def serve(config: WorkerConfig, control_path: str, packets_path: str) -> N
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    sender = Sender(config)
+    ice.install_mux()
+    sender = Sender(config, await UdpMux.open(config.bind_host, config.udp_port))
     packets = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     packets.setblocking(False)
     packets.bind(packets_path)
@@ -126,6 +129,7 @@ async def serve(config: WorkerConfig, control_path: str, packets_path: str) -> N
     loop.remove_reader(packets.fileno())
     packets.close()
     await sender.room.close()
+    sender.mux.close()  # after the room: its connections have closed their routes
     await runner.cleanup()
     log.info("sender stopped", extra={"pid": os.getpid()})
 

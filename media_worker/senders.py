@@ -101,7 +101,10 @@ class SenderPool:
                                                        stdin=asyncio.subprocess.PIPE)
         sender.process = process
         assert process.stdin is not None
-        process.stdin.write(json.dumps({"config": self.config.model_dump(mode="json"), "index": sender.index,
+        # A fixed UDP port (the mixing process's) is followed by one per sender; else each takes any.
+        own_port = self.config.udp_port + 1 + sender.index if self.config.udp_port else 0
+        settings = self.config.model_copy(update={"udp_port": own_port}).model_dump(mode="json")
+        process.stdin.write(json.dumps({"config": settings, "index": sender.index,
                                         "control": sender.control, "packets": sender.packets}).encode() + b"\n")
         # stdin stays open: its end tells the sender this process is gone (media_worker.sender).
         sender.http = ClientSession(connector=UnixConnector(path=sender.control), timeout=ClientTimeout(total=10))

@@ -25,6 +25,7 @@ from media_worker.room import Room
 from media_worker.senders import SenderPool
 from media_worker.standings import OUT, Standings
 from media_worker.supervisor import Supervisor
+from media_worker.udpmux import UdpMux
 from parlor_contract import signatures
 from parlor_contract.media import CONTROL_PATH, MEDIA_GRANT_MAX_SECONDS, OFFER_PATH, SPEAKING_PATH, STAGE_ROLES, ControlAction, Role
 from parlor_contract.worker import SPACE_ENDED, HeartbeatField, WorkerState
@@ -58,6 +59,7 @@ class Worker:
         self.url = config.url  # until start() knows the port actually bound
         self._running = False
         self._started = time.monotonic()
+        self.mux: UdpMux | None = None  # every peer's ICE on one UDP port, from start() on (media_worker.udpmux)
 
     @property
     def failed(self) -> bool:
@@ -107,10 +109,10 @@ class Worker:
         when the worker runs alone) here, a listener to a sender process. A user held by the
         other side (a re-offer after a role change) is dropped there first."""
         if self.senders is None:
-            return {"sdp": await connect(self.config, self.room, user_id, role, muted, offer), "type": "answer"}
+            return {"sdp": await connect(self.config, self.room, user_id, role, muted, offer, self.mux), "type": "answer"}
         if role in STAGE_ROLES:
             await self.senders.drop(user_id)
-            return {"sdp": await connect(self.config, self.room, user_id, role, muted, offer), "type": "answer"}
+            return {"sdp": await connect(self.config, self.room, user_id, role, muted, offer, self.mux), "type": "answer"}
         await self.room.remove(user_id)
         return await self.senders.offer(user_id, role, muted, {"sdp": offer.sdp, "type": offer.type})
 
@@ -193,6 +195,7 @@ class Worker:
             "hls": self.hls.metrics() if self.hls is not None else None,
             "processes": [{"pid": p["pid"], "sender": p.get("sender"), "listeners": p["participants"].get(Role.LISTENER, 0),
                            "packets_out": p["packets_out"], "cpu_seconds": p["cpu_seconds"]} for p in parts],
+            "listeners_loss": metrics.listeners_loss(total),
         })
 
     async def _processes(self) -> list[dict[str, Any]]:
@@ -207,6 +210,8 @@ class Worker:
         the URL of the port this worker actually holds (``port`` 0 asks for any free one)."""
         self.url = self.config.url_for(port)
         ice.set_consent_timeout(self.config.consent_timeout_seconds)
+        ice.install_mux()
+        self.mux = await UdpMux.open(self.config.bind_host, self.config.udp_port)
         self._http = ClientSession(timeout=ClientTimeout(total=2))
         self.room.last_tick = time.monotonic()
         self._running = True
@@ -231,6 +236,8 @@ class Worker:
         await self.supervisor.close()
         if self._http is not None:
             await self._http.close()
+        if self.mux is not None:  # after the room: its connections have closed their routes
+            self.mux.close()
 
     async def _watch(self) -> None:
         """Heartbeat every few seconds; stop when the space ended or the room stayed empty."""

@@ -50,3 +50,64 @@ def test_an_offers_mdns_candidates_are_dropped_and_the_rest_kept():
     assert "a=end-of-candidates" not in kept
     plain = offer.replace(candidates, "a=candidate:1 1 udp 2122260223 192.0.2.4 54321 typ host\r\n")
     assert ice.without_mdns_candidates(plain) == plain  # nothing hidden: untouched, ending included
+
+
+def test_the_internals_the_shared_socket_uses_are_there():
+    """media_worker.ice replaces aioice's host gathering (one socket per connection) with the
+    mux's; media_worker.udpmux drives aioice's StunProtocol; media_worker.rtcp and fastpath
+    read listeners' RTCP with aiortc's inbound SRTP session and hand feedback back to it."""
+    import inspect
+
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    source = inspect.getsource(ice._own_sockets)
+    assert "create_datagram_endpoint(\n                    lambda: StunProtocol(self), local_addr=(address, 0)" in source
+    assert "server_reflexive_candidate(protocol, self.stun_server)" in source  # ours asks the same way
+    assert "for protocol in host_protocols:" in source  # no host address given: TURN alone
+    assert list(inspect.signature(ice._own_sockets).parameters) == ["self", "component", "addresses", "timeout"]
+    assert list(inspect.signature(aioice.ice.server_reflexive_candidate).parameters) == ["protocol", "stun_server"]
+    protocol_source = inspect.getsource(aioice.ice.StunProtocol)
+    assert "def datagram_received(self, data" in protocol_source and "self.transport.sendto(" in protocol_source
+    assert "self.receiver.protocol_lost(self)" in inspect.getsource(aioice.ice.StunProtocol.connection_lost)
+    connection = aioice.ice.Connection(ice_controlling=False)
+    assert connection._local_username == connection.local_username and isinstance(connection._protocols, list)
+    assert connection.stun_server is None and connection.turn_server is None
+    assert "_valid_username" in inspect.getsource(aioice.ice.Connection.request_received)
+    dtls_source = inspect.getsource(RTCDtlsTransport)
+    assert "self._rx_srtp.unprotect_rtcp(data)\n                    await self._handle_rtcp_data(data)" in dtls_source
+
+
+def test_server_reflexive_candidates_are_asked_for_on_the_mux():
+    """With a STUN server (config stun_url) the host protocol on the shared socket asks it; its
+    answer comes back on the mux, routed by transaction id."""
+    from media_worker.udpmux import UdpMux
+
+    async def scenario() -> list:
+        loop = asyncio.get_running_loop()
+        mux = await UdpMux.open("127.0.0.1")
+
+        class StunServer(asyncio.DatagramProtocol):
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def datagram_received(self, data, addr):
+                request = aioice.stun.parse_message(data)
+                response = aioice.stun.Message(message_method=request.message_method,
+                                               message_class=aioice.stun.Class.RESPONSE,
+                                               transaction_id=request.transaction_id)
+                response.attributes["XOR-MAPPED-ADDRESS"] = ("198.51.100.7", addr[1])
+                self.transport.sendto(bytes(response), addr)
+
+        server, _ = await loop.create_datagram_endpoint(StunServer, local_addr=("127.0.0.1", 0))
+        ice.install_mux()
+        connection = aioice.ice.Connection(ice_controlling=False, stun_server=server.get_extra_info("sockname"))
+        with ice.gathering_on(mux):
+            await connection.gather_candidates()
+        candidates = [(c.type, c.host, c.port) for c in connection.local_candidates]
+        await connection.close()
+        server.close()
+        mux.close()
+        return [candidates, mux.port]
+
+    candidates, port = asyncio.run(scenario())
+    assert ("host", "127.0.0.1", port) in candidates and ("srflx", "198.51.100.7", port) in candidates
