@@ -25,11 +25,12 @@ SPEAKING_LEVEL = 0.02  # RMS above which someone counts as talking
 FRAME_SECONDS = FRAME_SAMPLES / 48_000
 # Mixing on arrival (``Room.run``): a speaker is waited for while a frame of theirs came
 # this recently; a frame late by more than the grace is mixed without (silence for them);
-# and two mixes are at least this far apart, whatever a speaker sends (a burst after a
-# network stall drains at twice the real rate, a flood cannot make the room send faster).
+# and a mix runs at most this much ahead of the clock, so mixes are at least 15 ms apart
+# whatever a speaker sends (a burst after a network stall drains a little faster than real
+# time; a flood cannot make the room send faster).
 ACTIVE_SECONDS = 0.06
 ARRIVAL_GRACE_SECONDS = 0.012
-MIN_MIX_SPACING_SECONDS = 0.010
+ARRIVAL_EARLY_SECONDS = 0.005
 
 
 @dataclass
@@ -298,19 +299,19 @@ class Room:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Mix every 20 ms on the loop's clock, catching up if a mix ran late. With
-        ``mix_on_arrival``, a mix also runs as soon as every active speaker's frame is in
-        (``ready_to_mix``) — with one speaker, as each of their frames arrives — instead of
-        waiting up to 20 ms for the clock; the clock then counts from that mix, and waits
-        ``ARRIVAL_GRACE_SECONDS`` longer for an active speaker's late frame before mixing
-        without it. In silence the clock alone mixes."""
+        ``mix_on_arrival``, while someone talks a mix runs as soon as every active speaker's
+        frame is in (``ready_to_mix``) — with one speaker, as each of their frames arrives —
+        instead of waiting for the clock: up to ``ARRIVAL_EARLY_SECONDS`` before it, and up
+        to ``ARRIVAL_GRACE_SECONDS`` after it for a late frame before mixing without. The
+        clock then counts from that mix. Either way one mix per 20 ms on average: the room
+        follows its speakers' pace but never outruns it."""
         loop = asyncio.get_running_loop()
-        due = loop.time()
-        last_mix = float("-inf")
+        due = loop.time()  # when the clock wants the next mix
         while not stop.is_set():
             now = loop.time()
-            on_arrival = self._mix_on_arrival and self._anyone_talking(now)
-            deadline = due + (ARRIVAL_GRACE_SECONDS if on_arrival else 0.0)
-            ready = on_arrival and self.ready_to_mix(now)
+            talking = self._mix_on_arrival and self._anyone_talking(now)
+            deadline = due + ARRIVAL_GRACE_SECONDS if talking else due
+            ready = talking and self.ready_to_mix(now)
             if not ready and deadline > now:
                 self._waiting = loop.create_future()
                 clock = loop.call_at(deadline, self._wake, False)
@@ -319,10 +320,10 @@ class Room:
                 finally:
                     clock.cancel()
                     self._waiting = None
-            if ready and loop.time() - last_mix < MIN_MIX_SPACING_SECONDS:
-                await asyncio.sleep(last_mix + MIN_MIX_SPACING_SECONDS - loop.time())
+            if ready and loop.time() < due - ARRIVAL_EARLY_SECONDS:
+                await asyncio.sleep(due - ARRIVAL_EARLY_SECONDS - loop.time())
+            started = loop.time()  # the clock counts from the start of a mix, however long it takes
             self.tick()
-            last_mix = loop.time()
-            due = last_mix + FRAME_SECONDS if ready else due + FRAME_SECONDS
-            if due < last_mix - 0.2:  # far behind (e.g. suspended): resynchronize instead of bursting
-                due = last_mix
+            due = (started if ready else due) + FRAME_SECONDS
+            if due < started - 0.2:  # far behind (e.g. suspended): resynchronize instead of bursting
+                due = started

@@ -10,7 +10,7 @@ import numpy as np
 from aiortc import RTCPeerConnection
 
 from media_worker.mixer import FRAME_SAMPLES
-from media_worker.room import ACTIVE_SECONDS, MIN_MIX_SPACING_SECONDS, Room
+from media_worker.room import ACTIVE_SECONDS, ARRIVAL_EARLY_SECONDS, FRAME_SECONDS, Room
 
 
 class SlowToClose(RTCPeerConnection):
@@ -162,9 +162,14 @@ class Mixes:
         await self.happened.wait()
 
     async def spaced(self) -> None:
-        """Just after a mix and past the minimum spacing: the clock's next mix is still ~9 ms away."""
-        await self.next()
-        await asyncio.sleep(MIN_MIX_SPACING_SECONDS * 1.1)
+        """Within the few ms before the clock's next mix in which an arriving frame is mixed at
+        once (``ARRIVAL_EARLY_SECONDS``): 16–19 ms after a mix (tried again if the loop overslept)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.next()
+            await asyncio.sleep(FRAME_SECONDS - ARRIVAL_EARLY_SECONDS + 0.001)
+            if loop.time() - self.at[-1] < FRAME_SECONDS - 0.001:
+                return
 
 
 async def settle() -> None:
@@ -244,9 +249,9 @@ def test_with_three_speakers_the_mix_waits_for_the_last_ones_frame_and_not_longe
     run(scenario())
 
 
-def test_a_burst_of_frames_is_mixed_no_faster_than_the_minimum_spacing():
+def test_a_burst_of_frames_is_mixed_no_faster_than_one_mix_per_15_ms():
     """After a network stall a speaker's frames arrive together (or a speaker floods): they
-    drain at most one mix per MIN_MIX_SPACING_SECONDS, never as fast as they come."""
+    drain a little faster than real time, never as fast as they come."""
     async def scenario():
         room, (bob,), dan_hears, mixes, task, stop = await running_room(True, speakers=1)
         await mixes.next()
@@ -256,7 +261,7 @@ def test_a_burst_of_frames_is_mixed_no_faster_than_the_minimum_spacing():
         while bob.frames:
             await mixes.next()
         gaps = np.diff(mixes.at[first - 1:])
-        assert len(gaps) >= 3 and min(gaps) >= MIN_MIX_SPACING_SECONDS * 0.95, gaps
+        assert len(gaps) >= 3 and min(gaps) >= (FRAME_SECONDS - ARRIVAL_EARLY_SECONDS) * 0.95, gaps
         await stopped(room, task, stop)
 
     run(scenario())
@@ -279,5 +284,32 @@ def test_only_unmuted_speakers_heard_lately_are_waited_for():
         b.heard_at = now() - ACTIVE_SECONDS - 0.01
         assert room.ready_to_mix(now())  # nor one silent for longer than ACTIVE_SECONDS
         await room.close()
+
+    run(scenario())
+
+
+def test_mixing_on_arrival_keeps_one_mix_per_20_ms_with_bursty_frames_and_a_slow_mix():
+    """The room follows its speaker's pace, not the time a mix takes (a mix to thousands of
+    listeners takes milliseconds) nor the way frames bunch up on the way."""
+    import time as wallclock
+
+    async def scenario():
+        room, (bob,), _, mixes, task, stop = await running_room(True, speakers=1)
+        tick = room.tick
+
+        def slow_tick() -> None:  # 8 ms of sending, as to a few thousand listeners
+            tick()
+            wallclock.sleep(0.008)
+
+        room.tick = slow_tick  # type: ignore[method-assign]
+        loop = asyncio.get_running_loop()
+        begun, counted = loop.time(), len(mixes.at)
+        for n in range(0, 51, 3):  # 51 frames (1.02 s of speech) arriving three at a time every 60 ms
+            for k in range(3):
+                room.hear(bob, tone_frame(n + k))
+            await asyncio.sleep(max(0.0, begun + (n + 3) * FRAME_SECONDS - loop.time()))
+        mixed = len(mixes.at) - counted
+        await stopped(room, task, stop)
+        assert 46 <= mixed <= 54, mixed
 
     run(scenario())
