@@ -14,7 +14,7 @@ from typing import Any, Callable
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from media_worker import batch, ice
+from media_worker import batch, dtls, ice
 from media_worker.config import WorkerConfig
 from media_worker.fastpath import BatchSender, FastSender, IdleTrack, tune_jitter_buffers
 from media_worker.room import Participant, Room
@@ -62,6 +62,7 @@ async def connect(config: WorkerConfig, room: Room, user_id: str, role: str, mut
     same user replaced this one meanwhile."""
     ice_servers = [RTCIceServer(urls=[config.stun_url])] if config.stun_url else []
     pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+    dtls.use_process_identity(pc)
     # aiortc announces the offer's tracks during setRemoteDescription, before the
     # participant exists: hold them until it does.
     inbound: list[MediaStreamTrack] = []

@@ -30,7 +30,7 @@ from typing import Any
 import av
 from aiohttp import web
 
-from media_worker import ice, logs, metrics
+from media_worker import dtls, ice, logs, metrics
 from media_worker.config import WorkerConfig
 from media_worker.connect import OfferRefused, connect, fanouts, parse_offer
 from media_worker.http_errors import error_response, errors_as_json
@@ -110,6 +110,7 @@ async def serve(config: WorkerConfig, control_path: str, packets_path: str) -> N
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     ice.install_mux()
+    dtls.share_contexts()
     sender = Sender(config, await UdpMux.open(config.bind_host, config.udp_port))
     packets = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     packets.setblocking(False)

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout, web
 from aiortc import RTCSessionDescription
 
-from media_worker import ice, metrics
+from media_worker import dtls, ice, metrics
 from media_worker.auth import InvalidToken, verify_call, verify_media_grant
 from media_worker.config import WorkerConfig
 from media_worker.connect import OfferRefused, connect, fanouts, parse_offer
@@ -211,6 +211,7 @@ class Worker:
         self.url = self.config.url_for(port)
         ice.set_consent_timeout(self.config.consent_timeout_seconds)
         ice.install_mux()
+        dtls.share_contexts()
         self.mux = await UdpMux.open(self.config.bind_host, self.config.udp_port)
         self._http = ClientSession(timeout=ClientTimeout(total=2))
         self.room.last_tick = time.monotonic()
