@@ -115,6 +115,7 @@ class FastSender:
         self._pc = pc
         self._sender = sender
         self._mux = mux
+        self._opus_payload_type: int | None = None
         self.reports = ListenerReports()  # the listener's receiver reports, when its pair is on the mux
         self._route: _Route | None = None
         self._until_recheck = 0
@@ -188,14 +189,13 @@ class FastSender:
         if dtls is None or dtls.state != "connected" or dtls._tx_srtp is None:
             return None
         pair = dtls.transport._connection._nominated.get(1)
-        description = self._pc.localDescription
-        match = _PAYLOAD_TYPE.search(description.sdp) if description else None
-        if pair is None or match is None:
+        payload_type = self._payload_type()
+        if pair is None or payload_type is None:
             return None
         transport = getattr(pair.protocol, "transport", None)
         if transport is None or transport.is_closing():
             return None
-        payload_type, ssrc = int(match.group(1)), self._sender._ssrc
+        ssrc = self._sender._ssrc
         if self._mux is not None and isinstance(transport, MuxTransport):
             self._read_reports_on_mux(dtls, ssrc, pair.remote_addr)
 
@@ -203,6 +203,13 @@ class FastSender:
             return _HEADER.pack(0x80, payload_type, seq, timestamp, ssrc)
 
         return _Route(header, dtls._tx_srtp, transport, pair.remote_addr, payload_type)
+
+    def _payload_type(self) -> int | None:
+        """Opus's payload type in our answer (read once: the answer does not change)."""
+        if self._opus_payload_type is None and (description := self._pc.localDescription) is not None:
+            if match := _PAYLOAD_TYPE.search(description.sdp):
+                self._opus_payload_type = int(match.group(1))
+        return self._opus_payload_type
 
     def _read_reports_on_mux(self, dtls: Any, ssrc: int, remote: Any) -> None:
         """The listener's RTCP off the mux (media_worker.rtcp), unprotected with its inbound SRTP
