@@ -35,6 +35,10 @@ process), 2 s of warm-up, then a measurement window (6 s; 3 s with ``--quick``).
 - **µs/pkt** — the worker's CPU time (utime + stime from ``/proc``, summed over its process
   tree: the main process and every descendant) in the window ÷ the audio packets the
   listeners counted in the window;
+- **user** — the part of µs/pkt spent in user space (utime): the worker's own code. The rest
+  (stime) is the kernel's: system calls, and on loopback also delivering each datagram into
+  the listener's socket and waking its reader, which a real network card does not charge
+  to the sender;
 - **lst/core** — listeners per core = 1e6 ÷ (µs/pkt × 50 packets per second);
 - **cores** — the worker's CPU time ÷ the window (how much of the machine it used);
 - **sent** — the worker's own ``packets_out`` (``GET /metrics``) over what its participants
@@ -116,7 +120,7 @@ SAMPLED_LISTENERS = 128
 # tail after a burst 45–57, near-silence between close bursts ~41, silence a handful.
 LOUD_BYTES = 58
 QUIET_BYTES = 45
-MUTE_ROUNDS = 5
+MUTE_ROUNDS = 8
 WARM_UP = 2.0
 SERVICE_SECRET = secrets.token_urlsafe(32)  # workers refuse a short or published one
 SPACE = generators.SPACE
@@ -162,6 +166,7 @@ class Result:
     join_rate: float
     join_p95: float
     cpu_us_per_packet: float
+    user_us_per_packet: float  # of which in user space (the rest is the kernel's: system calls, loopback delivery)
     worker_cores: float
     loss: float
     rss_mb: float
@@ -323,19 +328,19 @@ async def measure(server: Server, listeners: int, speakers: int, options: Option
             mask = sample_mask(listeners)
             tapped = {s for s in heard if s & mask == 0}
 
-            async def snapshot() -> tuple[float, float, float, float, int | None, list[tuple[float, int]]]:
+            async def snapshot() -> tuple[float, float, float, float, float, int | None, list[tuple[float, int]]]:
                 counts = await asyncio.gather(*(loop.run_in_executor(None, g.ask, "count") for g in gens))
-                return (time.monotonic(), proctree.tree_cpu_seconds(proc.pid),
+                return (time.monotonic(), proctree.tree_cpu_seconds(proc.pid), proctree.tree_user_seconds(proc.pid),
                         sum(proctree.cpu_seconds(g.pid) for g in gens), self_cpu_seconds(),
                         await packets_sent(session, url), counts)
 
             with WireTap(speakers=spoken, sample_mask=mask) as tap:
                 spy = profiling.start(proc.pid, options.seconds) if profile else None
                 wall0 = time.time()
-                t0, cpu0, gen0, own0, sent0, counts0 = await snapshot()
+                t0, cpu0, user0, gen0, own0, sent0, counts0 = await snapshot()
                 gen_each0 = [proctree.cpu_seconds(g.pid) for g in gens]
                 await asyncio.sleep(options.seconds)
-                t1, cpu1, gen1, own1, sent1, counts1 = await snapshot()
+                t1, cpu1, user1, gen1, own1, sent1, counts1 = await snapshot()
                 gen_each1 = [proctree.cpu_seconds(g.pid) for g in gens]
                 wall1 = time.time()
                 memory = proctree.tree_rss_mb(proc.pid)
@@ -368,7 +373,8 @@ async def measure(server: Server, listeners: int, speakers: int, options: Option
     sent = (sent1 - sent0) / should_send if sent0 is not None and sent1 is not None else None
     return Result(server.name, speakers, listeners, joined, joined / ramp if ramp else 0.0,
                   percentiles(join_times)[1] if join_times else float("nan"),
-                  worker_cpu * 1e6 / max(received, 1), worker_cpu / window, max(0.0, 1 - received / max(due, 1)), memory,
+                  worker_cpu * 1e6 / max(received, 1), (user1 - user0) * 1e6 / max(received, 1), worker_cpu / window,
+                  max(0.0, 1 - received / max(due, 1)), memory,
                   *percentiles(delays), unmatched, load_cpu / window, busiest_generator >= SATURATED or busy >= SATURATED,
                   sent, silencing, samples)
 
@@ -378,6 +384,10 @@ async def mute_rounds_under_load(session: aiohttp.ClientSession, url: str, track
     """Speaker 0 talks without pause; each round unmutes them, waits, mutes them and notes
     the call's wall-clock time (the clock the kernel stamps packets with)."""
     tracks[0].continuous = True
+    # The window's end (reading the counters, the tap's backlog) keeps this process busy for
+    # a moment; the speaker's packets, sent from here, bunch up meanwhile. Mutes are timed
+    # once it has settled: what is measured is the worker's silencing, not this process's lag.
+    await asyncio.sleep(1.0)
     calls: list[float] = []
     for _ in range(rounds):
         await control(session, url, {"action": "unmute", "user_id": "speaker0"})
@@ -389,8 +399,8 @@ async def mute_rounds_under_load(session: aiohttp.ClientSession, url: str, track
 
 
 def header() -> str:
-    return (f"{'server':<8} {'spk':>3} {'N':>5} {'joins/s':>7} {'join95':>6} {'µs/pkt':>7} {'lst/core':>8} {'cores':>5} {'sent':>7} "
-            f"{'loss':>7} {'RSS MB':>7} {'p50 ms':>6} {'p95 ms':>6} {'unm':>4} {'gen':>5}")
+    return (f"{'server':<8} {'spk':>3} {'N':>5} {'joins/s':>7} {'join95':>6} {'µs/pkt':>7} {'user':>5} {'lst/core':>8} "
+            f"{'cores':>5} {'sent':>7} {'loss':>7} {'RSS MB':>7} {'p50 ms':>6} {'p95 ms':>6} {'unm':>4} {'gen':>5}")
 
 
 def row(r: Result) -> str:
@@ -398,7 +408,7 @@ def row(r: Result) -> str:
     mark = "!" if r.saturated else " "
     joined = f"{r.listeners}" if r.joined == r.listeners else f"{r.joined}/{r.listeners}"
     return (f"{r.server:<8} {r.speakers:>3} {joined:>5} {r.join_rate:>7.0f} {r.join_p95:>6.2f} "
-            f"{r.cpu_us_per_packet:>7.1f} {r.per_core:>8.0f} {r.worker_cores:>5.2f} {sent:>7} {r.loss:>7.2%} "
+            f"{r.cpu_us_per_packet:>7.1f} {r.user_us_per_packet:>5.1f} {r.per_core:>8.0f} {r.worker_cores:>5.2f} {sent:>7} {r.loss:>7.2%} "
             f"{r.rss_mb:>7.1f} {r.delay_p50_ms:>6.1f} {r.delay_p95_ms:>6.1f} {r.unmatched:>4} {r.load_cores:>4.2f}{mark}")
 
 
@@ -422,7 +432,9 @@ def summarize(results: list[Result], servers: list[str]) -> None:
         if name != "fast" and base is not None:
             ratio = r.cpu_us_per_packet / max(base.cpu_us_per_packet, 1e-9)
             verdict = (" (goal met)" if ratio <= 1 / 3 else " (goal not met)") if name.startswith("batch") else ""
-            print(f"  N={n}: {name} {ratio:.2f}× fast{verdict}{'' if r.clean and base.clean else ' [a row is not clean]'}")
+            user = r.user_us_per_packet / max(base.user_us_per_packet, 1e-9)
+            print(f"  N={n}: {name} {ratio:.2f}× fast{verdict}, user space alone {user:.2f}×"
+                  f"{'' if r.clean and base.clean else ' [a row is not clean]'}")
     three = {r.server: r for r in results if r.speakers == 3}
     for name, r in three.items():
         if name != "fast" and "fast" in three:

@@ -35,6 +35,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def user_seconds(pid: int) -> float:
+    """utime alone: the process's own code (ours, Python, libsrtp), not the kernel's on its behalf."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return int(fields[11]) / CLK_TCK
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -47,6 +56,10 @@ def rss_mb(pid: int) -> float:
 
 def tree_cpu_seconds(pid: int) -> float:
     return sum(cpu_seconds(p) for p in tree(pid))
+
+
+def tree_user_seconds(pid: int) -> float:
+    return sum(user_seconds(p) for p in tree(pid))
 
 
 def tree_rss_mb(pid: int) -> float:
