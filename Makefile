@@ -9,7 +9,7 @@ INFRA_VENV := infra/.venv
 INFRA_PY := $(INFRA_VENV)/bin/python
 INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
 
-.PHONY: install native run test lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys web
+.PHONY: install native run test test-fallback lint typecheck unit bench clean infra-install synth lint-infra test-infra coturn asyncapi-schema cdn-keys web
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ typecheck: install
 
 test: install coturn web lint typecheck
 	$(PY) -m pytest -q -n 2 --ignore=tests/browser
+
+# The worker's real-audio tests again on the batch path's pure-Python fallback (what a worker
+# runs where the compiled fan-out cannot load): `make test` runs them on the compiled one.
+test-fallback: install
+	PARLOR_MEDIA_BATCH=python $(PY) -m pytest -q -n 2 tests/media_worker
 
 # The web client in a real browser (tests/browser): Debian's chromium (Playwright cannot
 # download its own browsers here) and an emoji font for the screenshots, installed when missing

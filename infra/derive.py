@@ -73,10 +73,12 @@ WORKER_COMMAND = ["python", "-m", "media_worker"]
 # listener cap follows from the size (``webrtc_listener_cap``). docs/CAPACITY.md compares them.
 MEDIA_TASK_MEMORY_MIB = {0.25: 512, 0.5: 1024, 1: 2048, 2: 4096, 4: 8192}
 DEFAULT_MEDIA_TASK_VCPU = 1
-# WebRTC listeners one vCPU carries at ≤ 0.5% loss, by `python -m bench.media` (docs/BENCHMARKS.md),
-# and the share of it the cap may fill: the rest is the room's own (its speakers, their mixes,
-# the HLS encode, joins and RTCP) and headroom for a busier machine than the bench's.
-LISTENERS_PER_VCPU = 2000
+# WebRTC listeners one vCPU carries at ≤ 0.5% loss on the batch path, beyond the room's own cost, by `python -m bench.media`
+# (docs/BENCHMARKS.md: 1,600 listeners at 10.5 µs per packet, 1,904 per core, 2026-11-30), and
+# the share of it the cap may fill: the rest is the room's own (its speakers, their mixes, the
+# HLS encode, a burst of joins) and headroom for a vCPU slower than the bench's core.
+LISTENERS_PER_VCPU = 1900
+ROOM_VCPU = 0.1  # the room's own: decoding its speakers, mixing, two Opus encodes (bench.hls)
 CAP_SHARE = 0.6
 
 
@@ -95,7 +97,7 @@ def media_processes(vcpu: float) -> int:
 
 def webrtc_listener_cap(vcpu: float) -> int:
     """WebRTC listeners a room takes before the rest go to HLS, for a task of ``vcpu``."""
-    return int(LISTENERS_PER_VCPU * vcpu * CAP_SHARE) // 50 * 50
+    return int(LISTENERS_PER_VCPU * (vcpu - ROOM_VCPU) * CAP_SHARE) // 50 * 50
 WORKER_PORT = 9000
 # aioice binds each peer connection to an ephemeral UDP port (it has no port-range option):
 # the Linux default range, which the security group opens.

@@ -339,6 +339,14 @@ def test_the_worker_task_size_is_a_setting_and_the_processes_and_cap_follow_it(t
     assert derive.webrtc_listener_cap(float(vcpu)) > derive.webrtc_listener_cap(1) or float(vcpu) < 1
 
 
+def test_the_apis_own_default_cap_is_a_default_tasks():
+    from chalicelib.settings import Settings
+    from infra import derive
+
+    assert Settings.model_fields["webrtc_listener_cap"].default == derive.webrtc_listener_cap(derive.DEFAULT_MEDIA_TASK_VCPU)
+    assert [derive.webrtc_listener_cap(v) for v in (1, 2, 4)] == [1000, 2150, 4400]
+
+
 def test_a_task_size_fargate_does_not_offer_is_refused_at_synth(tmp_path: Path):
     from infra.app import build
 
