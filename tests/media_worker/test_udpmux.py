@@ -38,10 +38,6 @@ def client_address(client: Connection) -> tuple[str, int]:
     return client._nominated[1].protocol.transport.get_extra_info("sockname")[:2]
 
 
-async def silence(seconds: float = 0.3) -> None:
-    await asyncio.sleep(seconds)
-
-
 def stranger() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
