@@ -7,6 +7,7 @@ import re
 
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+from OpenSSL import SSL
 
 from media_worker import dtls
 from tests.media_worker.peers import hears, offer, until
@@ -53,3 +54,5 @@ def test_a_clients_own_certificate_keeps_its_own_context():
 
     assert ours._create_ssl_context(SRTP_PROFILES) is ours._create_ssl_context(SRTP_PROFILES)
     assert theirs._create_ssl_context(SRTP_PROFILES) is not ours._create_ssl_context(SRTP_PROFILES)
+    # (pyOpenSSL reads a context's mode only by setting it, and only before its first connection)
+    assert theirs._create_ssl_context(SRTP_PROFILES).set_mode(0) & SSL.MODE_RELEASE_BUFFERS  # idle buffers freed
