@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     # Listeners join on WebRTC while fewer than this many do; beyond it, on HLS through the CDN.
     # The stack sets it from the worker's task size (infra/derive.py: 60% of what one vCPU
     # carries in docs/BENCHMARKS.md, per vCPU); this default is a 1 vCPU task's.
-    webrtc_listener_cap: int = 1000
+    webrtc_listener_cap: int = 900
     # How long a signed HLS access lasts (renewed by joining again: a ban ends it at expiry),
     # and a replay's (long enough to play a long recording through).
     hls_access_seconds: int = 300

@@ -74,10 +74,10 @@ WORKER_COMMAND = ["python", "-m", "media_worker"]
 MEDIA_TASK_MEMORY_MIB = {0.25: 512, 0.5: 1024, 1: 2048, 2: 4096, 4: 8192}
 DEFAULT_MEDIA_TASK_VCPU = 1
 # WebRTC listeners one vCPU carries at ≤ 0.5% loss on the batch path, beyond the room's own cost, by `python -m bench.media`
-# (docs/BENCHMARKS.md: 1,600 listeners at 10.5 µs per packet, 1,904 per core, 2026-11-30), and
+# (docs/BENCHMARKS.md: 1,600 listeners at 10.5–11.8 µs per packet, 1,700–1,900 per core, 2026-11-30), and
 # the share of it the cap may fill: the rest is the room's own (its speakers, their mixes, the
 # HLS encode, a burst of joins) and headroom for a vCPU slower than the bench's core.
-LISTENERS_PER_VCPU = 1900
+LISTENERS_PER_VCPU = 1700  # the lower of the two runs
 ROOM_VCPU = 0.1  # the room's own: decoding its speakers, mixing, two Opus encodes (bench.hls)
 CAP_SHARE = 0.6
 

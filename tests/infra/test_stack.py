@@ -344,7 +344,7 @@ def test_the_apis_own_default_cap_is_a_default_tasks():
     from infra import derive
 
     assert Settings.model_fields["webrtc_listener_cap"].default == derive.webrtc_listener_cap(derive.DEFAULT_MEDIA_TASK_VCPU)
-    assert [derive.webrtc_listener_cap(v) for v in (1, 2, 4)] == [1000, 2150, 4400]
+    assert [derive.webrtc_listener_cap(v) for v in (1, 2, 4)] == [900, 1900, 3950]
 
 
 def test_a_task_size_fargate_does_not_offer_is_refused_at_synth(tmp_path: Path):
