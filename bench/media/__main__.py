@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fractions
 import json
 import math
 import os
@@ -89,9 +88,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamTrack
 
 from bench.media import generator as generators
 from bench.media import proctree
@@ -106,7 +103,7 @@ from parlor_contract.media import CONTROL_PATH
 from parlor_contract.signatures import HEADER as SIGNATURE_HEADER
 from parlor_contract.signatures import sign_request, space_key
 from parlor_contract.worker import WorkerEnv
-from tests.media_worker.peers import FRAME, RATE, Peer, offer
+from tests.media_worker.peers import Peer, ToneTrack, offer
 
 TICKS_PER_SECOND = 50
 SIZES = [200, 400, 800, 1600, 2400]
@@ -192,34 +189,18 @@ class WorkerFailed(RuntimeError):
     pass
 
 
-class BurstTrack(MediaStreamTrack):
+class BurstTrack(ToneTrack):
     """A tone in ``PULSE``-second bursts starting ``offset`` seconds past each second of a
     clock shared by every speaker (``epoch``), so bursts of different speakers never
     overlap; ``continuous`` makes it talk without pause (for the mute rounds)."""
 
-    kind = "audio"
-
     def __init__(self, frequency: float, epoch: float, offset: float) -> None:
-        super().__init__()
-        self.frequency, self.epoch, self.offset = frequency, epoch, offset
+        super().__init__(frequency)
+        self.epoch, self.offset = epoch, offset
         self.continuous = False
-        self._pts = 0
-        self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        due = self._start + self._pts / RATE
-        if (wait := due - time.monotonic()) > 0:
-            await asyncio.sleep(wait)
-        t = (np.arange(FRAME) + self._pts) / RATE
-        samples = (0.3 * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
-        if not self.continuous and (due - self.epoch - self.offset) % 1.0 >= PULSE:
-            samples[:] = 0
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = RATE, self._pts, fractions.Fraction(1, RATE)
-        self._pts += FRAME
-        return frame
+    def silent(self, due: float) -> bool:
+        return not self.continuous and (due - self.epoch - self.offset) % 1.0 >= PULSE
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:

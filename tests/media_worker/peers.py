@@ -40,12 +40,12 @@ class ToneTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self._start is None:
             self._start = time.monotonic()
-        wait = self._start + self._pts / RATE - time.monotonic()
-        if wait > 0:
+        due = self._start + self._pts / RATE
+        if (wait := due - time.monotonic()) > 0:
             await asyncio.sleep(wait)
         t = (np.arange(FRAME) + self._pts) / RATE
         samples = (self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
-        if self.pulse is not None and self._pts % RATE >= self.pulse * RATE:  # in samples: no float drift
+        if self.silent(due):
             samples[:] = 0
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
@@ -53,6 +53,10 @@ class ToneTrack(MediaStreamTrack):
         frame.time_base = fractions.Fraction(1, RATE)
         self._pts += FRAME
         return frame
+
+    def silent(self, due: float) -> bool:
+        """Whether the frame due at ``due`` (monotonic) is silence: past the pulse in its second."""
+        return self.pulse is not None and self._pts % RATE >= self.pulse * RATE  # in samples: no float drift
 
 
 @dataclass
